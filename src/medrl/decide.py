@@ -1,0 +1,80 @@
+"""Decide: turn detector hits into per-row verdicts with evidence that names benchmark items."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pyarrow as pa
+
+from medrl.detect import Hit
+from medrl.index import PackIndex
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why a row was flagged: which benchmark item, by which method, how strongly, and the evidence."""
+
+    benchmark: str
+    split: str
+    item_id: str
+    method: str  # "ngram" | "fuzzy"
+    score: float  # ngram: distinct shared n-grams; fuzzy: the scorer's 0-100 similarity
+    evidence: str  # ngram: the first shared n-gram; fuzzy: the matched benchmark question
+    field: str  # the training column that matched
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# The `contamination` column's Arrow type (Parquet / HF outputs).
+MATCH_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("benchmark", pa.string()),
+            ("split", pa.string()),
+            ("item_id", pa.string()),
+            ("method", pa.string()),
+            ("score", pa.float64()),
+            ("evidence", pa.string()),
+            ("field", pa.string()),
+        ]
+    )
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A row's decision. `matches` is the evidence kept (capped); `benchmarks`/`methods` count every match."""
+
+    contaminated: bool
+    matches: tuple[Match, ...]
+    benchmarks: tuple[str, ...]
+    methods: tuple[str, ...]
+    items: tuple[int, ...] = ()  # pack item indices matched (uncapped), for the benchmark-side view
+
+
+def expand_hits(hits: list[Hit], method: str, field: str, index: PackIndex) -> list[tuple[int, Match]]:
+    """One (item index, Match) per benchmark item carrying each hit's text."""
+    expanded = []
+    for hit in hits:
+        for item_index in index.text_items[hit.text_id]:
+            item = index.items[item_index]
+            expanded.append(
+                (item_index, Match(item.benchmark, item.split, item.item_id, method, hit.score, hit.evidence, field))
+            )
+    return expanded
+
+
+def decide(found: list[tuple[int, Match]], max_matches: int) -> Verdict:
+    """Contaminated iff anything matched; evidence strongest first per method, ties in pack order."""
+    if not found:
+        return Verdict(False, (), (), ())
+    ordered = sorted(found, key=lambda pair: (pair[1].method != "fuzzy", -pair[1].score, pair[0]))
+    kept = ordered if max_matches == 0 else ordered[:max_matches]
+    return Verdict(
+        contaminated=True,
+        matches=tuple(match for _, match in kept),
+        benchmarks=tuple(sorted({match.benchmark for _, match in found})),
+        methods=tuple(sorted({match.method for _, match in found})),
+        items=tuple(sorted({item for item, _ in found})),
+    )

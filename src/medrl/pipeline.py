@@ -1,0 +1,159 @@
+"""The decontamination job: read -> records -> index -> detect -> decide -> write + report.
+
+`detect_batch` is the pure per-batch function every engine runs; `decontaminate` wires it to files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from medrl.config import DEFAULT_PRESET, DecontaminationConfig, preset
+from medrl.decide import MATCH_TYPE, Match, Verdict, decide, expand_hits
+from medrl.detect import fuzzy_hits, ngram_hits
+from medrl.engine import run_local
+from medrl.errors import MedrlError
+from medrl.index import PackIndex, build_index
+from medrl.pack import load_pack, sha256_file
+from medrl.readers import FORMATS, RowBatch, open_source
+from medrl.records import field_texts
+from medrl.report import Report, RunStats, versions
+from medrl.writers import RowWriter, open_writer, output_path, write_json_atomic
+
+EVIDENCE_COLUMN = "contamination"
+
+
+def detect_batch(
+    texts: dict[str, list[str]], index: PackIndex, config: DecontaminationConfig
+) -> tuple[list[Verdict], dict[str, float]]:
+    """Verdicts for one batch of rows (given as their checked texts per field), plus seconds per stage."""
+    row_count = len(next(iter(texts.values())))
+    found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
+    seconds: dict[str, float] = {}
+    for method, stage in (("ngram", config.ngram), ("fuzzy", config.fuzzy)):
+        if stage is None:
+            continue
+        started = time.perf_counter()
+        rows = [r for r in range(row_count) if config.run_all_stages or not found[r]]
+        for field, column in texts.items():
+            if method == "ngram":
+                hits = [ngram_hits(column[r], index, stage) for r in rows]
+            else:
+                hits = fuzzy_hits([column[r] for r in rows], index, stage, config.workers)
+            for row, row_hits in zip(rows, hits, strict=True):
+                found[row].extend(expand_hits(row_hits, method, field, index))
+        seconds[method] = time.perf_counter() - started
+    return [decide(row_found, config.max_matches_per_row) for row_found in found], seconds
+
+
+def _timed(batches: Iterator[RowBatch], stats: RunStats) -> Iterator[RowBatch]:
+    """Count the time spent reading into stats.seconds["read"]."""
+    while True:
+        started = time.perf_counter()
+        batch = next(batches, None)
+        stats.seconds["read"] += time.perf_counter() - started
+        if batch is None:
+            return
+        yield batch
+
+
+def decontaminate(
+    input: str | Path,
+    pack: str | Path,
+    out: str | Path,
+    preset_name: str = DEFAULT_PRESET,
+    *,
+    config: DecontaminationConfig | None = None,
+    fields: tuple[str, ...] | list[str] | None = None,
+    input_format: str | None = None,
+    output_format: str | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> Report:
+    """Split `input` into `out/clean.*` and `out/removed.*` (with evidence) and write `out/report.json`.
+
+    `config` overrides the preset; `fields` overrides the checked columns. `on_batch(rows)` is called after each
+    batch (progress display).
+    """
+    started = time.perf_counter()
+    config = config or preset(preset_name)
+    if fields:
+        config = config.replace(fields=tuple(fields))
+    source = open_source(input, input_format)
+    out_format = output_format or source.format
+    if out_format not in FORMATS:
+        raise MedrlError(f"unknown output format {out_format!r}; use one of {', '.join(FORMATS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stats = RunStats()
+
+    index_started = time.perf_counter()
+    benchmark_pack = load_pack(pack)
+    index = build_index(benchmark_pack.items, config)
+    stats.seconds["index"] = time.perf_counter() - index_started
+
+    schema, columns = source.arrow_schema(), source.column_names()
+    clean_path, removed_path = output_path(out, "clean", out_format), output_path(out, "removed", out_format)
+    writers: list[RowWriter] = []
+    try:
+        clean = open_writer(clean_path, out_format, schema, columns)
+        writers.append(clean)
+        removed = open_writer(removed_path, out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
+        writers.append(removed)
+
+        def process(batch: RowBatch) -> tuple[list[Verdict], dict[str, float]]:
+            return detect_batch(field_texts(batch, config.fields, source.path), index, config)
+
+        for batch, (verdicts, seconds) in run_local(process, _timed(source.batches(config.batch_size), stats)):
+            stats.seconds.update(seconds)
+            write_started = time.perf_counter()
+            kept = [i for i, verdict in enumerate(verdicts) if not verdict.contaminated]
+            flagged = [i for i, verdict in enumerate(verdicts) if verdict.contaminated]
+            clean.write(batch, kept)
+            removed.write(batch, flagged, [[m.to_dict() for m in verdicts[i].matches] for i in flagged])
+            stats.add(verdicts)
+            stats.seconds["write"] += time.perf_counter() - write_started
+            if on_batch:
+                on_batch(len(verdicts))
+        for writer in writers:
+            writer.commit()
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+
+    stats.seconds["total"] = time.perf_counter() - started
+    report = Report(
+        input={"path": str(source.path), "format": source.format, "sha256": _input_sha256(source.path)},
+        outputs={"format": out_format, "clean": str(clean_path), "removed": str(removed_path)},
+        input_rows=stats.input_rows,
+        kept_rows=stats.kept_rows,
+        removed_rows=stats.removed_rows,
+        by_benchmark=dict(sorted(stats.by_benchmark.items())),
+        by_method=dict(sorted(stats.by_method.items())),
+        config=config.to_dict(),
+        pack={
+            "path": str(benchmark_pack.path),
+            "manifest_sha256": benchmark_pack.manifest_sha256,
+            "items": len(benchmark_pack.items),
+            "benchmarks": {
+                name: {key: entry[key] for key in ("splits", "rows", "content_sha256")}
+                for name, entry in benchmark_pack.manifest["benchmarks"].items()
+            },
+        },
+        versions=versions(),
+        seconds={key: round(value, 4) for key, value in sorted(stats.seconds.items())},
+    )
+    write_json_atomic(out / "report.json", report.to_dict())
+    return report
+
+
+def _input_sha256(path: Path) -> str:
+    """sha256 of the input file; for a directory, of its files' names and hashes in sorted order."""
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path)}\0{sha256_file(file)}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,348 @@
+"""Write row batches in any supported format, atomically: a run that fails leaves no half-written output.
+
+Each writer writes into a temporary sibling and only `commit()` renames it into place; `abort()` deletes it.
+Removed rows get one extra column (the evidence) appended after the input's own columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from medrl.errors import MedrlError
+from medrl.readers import RowBatch
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates 0600 files; outputs get the usual permissions instead.
+_FILE_MODE = 0o666 & ~_current_umask()
+_DIR_MODE = 0o777 & ~_current_umask()
+
+
+def _temp_sibling(path: Path) -> Path:
+    """An empty temporary file next to `path` (same filesystem, so the final rename is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
+    return Path(tmp)
+
+
+OUTPUT_SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "parquet": ".parquet", "hf": ""}
+
+
+def output_path(directory: Path, stem: str, fmt: str) -> Path:
+    return directory / f"{stem}{OUTPUT_SUFFIX[fmt]}"
+
+
+def _json_default(value: object) -> object:
+    """JSON for Arrow values json cannot encode (dates, decimals, bytes): their text form."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+class RowWriter:
+    """Base: a temporary target, renamed into place on commit."""
+
+    def __init__(self, path: Path, extra_column: str | None, extra_type: pa.DataType | None) -> None:
+        self.path = path
+        self.extra_column = extra_column
+        self.extra_type = extra_type
+        self.rows_written = 0
+        self.tmp = _temp_sibling(path)
+
+    def write(self, batch: RowBatch, indices: list[int], extra: list | None = None) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        self._close()
+        _replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Delete the temporary output; never raises, so every writer of a failed run gets cleaned up."""
+        with contextlib.suppress(Exception):
+            self._close()
+        _remove(self.tmp)
+
+    def _selected_dicts(self, batch: RowBatch, indices: list[int], extra: list | None) -> list[dict]:
+        rows = batch.to_pylist()
+        selected = [dict(rows[i]) if extra is not None else rows[i] for i in indices]
+        if extra is not None:
+            for row, value in zip(selected, extra, strict=True):
+                if self.extra_column in row:
+                    raise MedrlError(f"the input already has a column named {self.extra_column!r}; rename it first")
+                row[self.extra_column] = value
+        return selected
+
+
+def _refuse_existing(columns: list[str] | None, extra_column: str | None) -> None:
+    if extra_column is not None and columns is not None and extra_column in columns:
+        raise MedrlError(f"the input already has a column named {extra_column!r}; rename it first")
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Run `write(tmp)` on a temporary sibling of `path`, then rename it into place (or delete it on error)."""
+    tmp = _temp_sibling(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    _atomic(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def write_json_atomic(path: Path, value: object) -> None:
+    text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    """Rename tmp onto target; a directory target is swapped out first (rename cannot replace a directory)."""
+    if target.is_dir():
+        trash = target.with_name(f".{target.name}.old")
+        _remove(trash)
+        target.rename(trash)
+        tmp.rename(target)
+        _remove(trash)
+    else:
+        os.replace(tmp, target)
+
+
+class _TextWriter(RowWriter):
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.handle: IO[str] = self.tmp.open("w", encoding="utf-8", newline="")
+
+    def _close(self) -> None:
+        if not self.handle.closed:
+            self._finish()
+            self.handle.close()
+
+    def _finish(self) -> None:
+        """Write any trailer before the file closes."""
+
+
+class JsonlWriter(_TextWriter):
+    def write(self, batch: RowBatch, indices: list[int], extra: list | None = None) -> None:
+        for row in self._selected_dicts(batch, indices, extra):
+            self.handle.write(dumps(row))
+            self.handle.write("\n")
+        self.rows_written += len(indices)
+
+
+class JsonListWriter(_TextWriter):
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.handle.write("[")
+
+    def write(self, batch: RowBatch, indices: list[int], extra: list | None = None) -> None:
+        for row in self._selected_dicts(batch, indices, extra):
+            self.handle.write(",\n" if self.rows_written else "\n")
+            self.handle.write(dumps(row))
+            self.rows_written += 1
+
+    def _finish(self) -> None:
+        self.handle.write("\n]\n" if self.rows_written else "]\n")
+
+
+class CsvWriter(_TextWriter):
+    """CSV cells are text: nested values and the evidence column are JSON-encoded."""
+
+    def __init__(
+        self, path: Path, extra_column: str | None, extra_type: pa.DataType | None, columns: list[str] | None
+    ) -> None:
+        _refuse_existing(columns, extra_column)  # before any temporary file exists
+        super().__init__(path, extra_column, extra_type)
+        self.writer = csv.writer(self.handle)
+        self.columns = columns
+        self.header: list[str] | None = None
+
+    def write(self, batch: RowBatch, indices: list[int], extra: list | None = None) -> None:
+        rows = self._selected_dicts(batch, indices, extra)
+        if self.columns is None and rows:
+            self.columns = [name for name in rows[0] if name != self.extra_column]
+        self._write_header()
+        known = set(self.header or ())
+        for row in rows:
+            unknown = [name for name in row if name not in known]
+            if unknown:
+                raise MedrlError(
+                    f"cannot write {self.path.name} as csv: a row has columns {unknown} that the header "
+                    f"{self.header} lacks (rows differ in their columns); pass --format jsonl"
+                )
+            self.writer.writerow([_csv_cell(row.get(name)) for name in self.header])
+        self.rows_written += len(rows)
+
+    def _write_header(self) -> None:
+        if self.header is None and self.columns is not None:
+            self.header = [*self.columns, *([self.extra_column] if self.extra_column else [])]
+            self.writer.writerow(self.header)
+
+    def _finish(self) -> None:
+        self._write_header()
+
+
+def _csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else dumps(value)
+
+
+class _ArrowWriter(RowWriter):
+    """Arrow-native rows stream through untouched; dict rows are collected and typed once at commit."""
+
+    def __init__(
+        self, path: Path, extra_column: str | None, extra_type: pa.DataType | None, schema: pa.Schema | None
+    ) -> None:
+        _refuse_existing(schema.names if schema is not None else None, extra_column)  # before the temporary file
+        super().__init__(path, extra_column, extra_type)
+        self.schema = schema
+        if schema is not None and extra_column is not None:
+            self.schema = schema.append(pa.field(extra_column, extra_type))
+        self.pending_dicts: list[dict] = []
+        self.closed = False
+
+    def write(self, batch: RowBatch, indices: list[int], extra: list | None = None) -> None:
+        if isinstance(batch.rows, pa.RecordBatch) and self.schema is not None:
+            selected = batch.rows.take(pa.array(indices, type=pa.int64()))
+            if extra is not None:
+                selected = selected.append_column(
+                    pa.field(self.extra_column, self.extra_type), pa.array(extra, type=self.extra_type)
+                )
+            self._write_arrow(selected)
+        else:
+            self.pending_dicts.extend(self._selected_dicts(batch, indices, extra))
+        self.rows_written += len(indices)
+
+    def _dict_table(self) -> pa.Table:
+        """The collected rows as a table with every column any row has (absent values become null)."""
+        # Not Table.from_pylist: it keeps only the first row's keys, silently dropping columns later rows add.
+        names = list(dict.fromkeys(name for row in self.pending_dicts for name in row))
+        try:
+            return pa.Table.from_pydict({name: [row.get(name) for row in self.pending_dicts] for name in names})
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise MedrlError(
+                f"cannot write {self.path.name} as {type(self).__name__[:-6].lower()}: a column mixes value "
+                f"types ({error}); write the same format as the input or pass --format jsonl"
+            ) from None
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.schema is None:
+            table = self._dict_table()
+            self.schema = table.schema
+            self._write_arrow(table)
+        self._finish_arrow()
+
+    def _write_arrow(self, data: pa.RecordBatch | pa.Table) -> None:
+        raise NotImplementedError
+
+    def _finish_arrow(self) -> None:
+        raise NotImplementedError
+
+
+class ParquetWriter(_ArrowWriter):
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.writer: pq.ParquetWriter | None = None
+
+    def _write_arrow(self, data: pa.RecordBatch | pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+        self.writer.write(data if isinstance(data, pa.Table) else pa.Table.from_batches([data]))
+
+    def _finish_arrow(self) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+        self.writer.close()
+
+
+class HfDatasetWriter(_ArrowWriter):
+    """A directory `datasets.load_from_disk` opens: one Arrow stream file plus state.json and dataset_info.json."""
+
+    DATA_FILE = "data-00000-of-00001.arrow"
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.tmp.unlink()
+        self.tmp.mkdir(mode=_DIR_MODE)
+        self.writer: ipc.RecordBatchStreamWriter | None = None
+
+    def _write_arrow(self, data: pa.RecordBatch | pa.Table) -> None:
+        if self.writer is None:
+            self.writer = ipc.new_stream(str(self.tmp / self.DATA_FILE), self.schema)
+        self.writer.write(data)
+
+    def _finish_arrow(self) -> None:
+        if self.writer is None:
+            self.writer = ipc.new_stream(str(self.tmp / self.DATA_FILE), self.schema)
+        self.writer.close()
+        state = {
+            "_data_files": [{"filename": self.DATA_FILE}],
+            "_fingerprint": None,
+            "_format_columns": None,
+            "_format_kwargs": {},
+            "_format_type": None,
+            "_output_all_columns": False,
+            "_split": None,
+        }
+        (self.tmp / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+        (self.tmp / "dataset_info.json").write_text(json.dumps({"description": "written by medrl"}), "utf-8")
+
+
+def open_writer(
+    path: Path,
+    fmt: str,
+    schema: pa.Schema | None,
+    columns: list[str] | None,
+    extra_column: str | None = None,
+    extra_type: pa.DataType | None = None,
+) -> RowWriter:
+    """A writer for `fmt`.
+
+    `schema` is the input's Arrow schema (Arrow inputs) so types are kept exactly; `columns` the input's column
+    names when known up front (a CSV header, so an empty output still has one).
+    """
+    if fmt == "parquet":
+        return ParquetWriter(path, extra_column, extra_type, schema)
+    if fmt == "hf":
+        return HfDatasetWriter(path, extra_column, extra_type, schema)
+    if fmt == "csv":
+        return CsvWriter(path, extra_column, extra_type, columns)
+    return {"jsonl": JsonlWriter, "json": JsonListWriter}[fmt](path, extra_column, extra_type)
