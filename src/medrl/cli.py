@@ -21,7 +21,7 @@ from medrl.readers import FORMATS
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 benchmarks_app = typer.Typer(no_args_is_help=True, help="Build and inspect benchmark packs.")
 app.add_typer(benchmarks_app, name="benchmarks")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one-line messages, never wrapped
 
 PackOption = Annotated[Path, typer.Option("--pack", help="Benchmark pack directory.")]
 

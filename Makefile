@@ -1,0 +1,33 @@
+# Two commands a newcomer needs: `make demo` (the main job on the shipped examples) and `make test`.
+# Both create their own virtualenv in .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+# Import the example benchmark samples into a pack, then decontaminate the example training file against it.
+# --allow-partial: the examples are samples, so their row counts are below the official ones.
+demo: install
+	$(BIN)/medrl benchmarks import examples/benchmarks --pack demo/pack --allow-partial
+	$(BIN)/medrl benchmarks list --pack demo/pack
+	$(BIN)/medrl decontaminate examples/training/demo_train.jsonl --pack demo/pack --out demo/out
+	@echo "outputs: demo/out/clean.jsonl demo/out/removed.jsonl demo/out/report.json"
+
+# Everything CI runs: lint, format check, the whole test suite (slow tests included).
+test: install
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+	$(BIN)/pytest -q
+
+# Quick loop while developing: skips the exhaustive real-data checks.
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+.PHONY: install demo test test-fast
