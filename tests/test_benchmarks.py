@@ -144,8 +144,20 @@ def test_normalise_options(value: object, expected: tuple) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("B", "B"), ("b", "B"), (["a"], "A"), ("(C)", "C"), (2, "C"), ("Rest", "B"), ("rest ", "B"), ("Z", None),
-     (7, None), ("", None), (None, None), (True, None)],
+    [
+        ("B", "B"),
+        ("b", "B"),
+        (["a"], "A"),
+        ("(C)", "C"),
+        (2, "C"),
+        ("Rest", "B"),
+        ("rest ", "B"),
+        ("Z", None),
+        (7, None),
+        ("", None),
+        (None, None),
+        (True, None),
+    ],
 )
 def test_answer_letter(value: object, expected: str | None) -> None:
     assert answer_letter(value, (("A", "Aspirin"), ("B", "Rest"), ("C", "Surgery"))) == expected

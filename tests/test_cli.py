@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import REPO
 from typer.testing import CliRunner
 
+from conftest import REPO
 from medrl.cli import app
 
 EXAMPLES = REPO / "examples"
@@ -51,8 +51,9 @@ def test_errors_are_one_line_messages_with_exit_code_2(tmp_path: Path) -> None:
     assert "error:" in result.output and "missing.jsonl: no such file" in result.output
 
     (tmp_path / "train.jsonl").write_text('{"question": "x"}\n')
-    result = invoke("decontaminate", tmp_path / "train.jsonl", "--pack", tmp_path, "--out", tmp_path / "o",
-                    "--preset", "nope")
+    result = invoke(
+        "decontaminate", tmp_path / "train.jsonl", "--pack", tmp_path, "--out", tmp_path / "o", "--preset", "nope"
+    )
     assert result.exit_code == 2 and "unknown preset 'nope'" in result.output
 
     result = invoke("benchmarks", "list", "--pack", tmp_path)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TRAINING, TRAINING_FILES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference import fuzzy_matches_matrix, fuzzy_matches_scalar, ngram_matches
 
+from conftest import TRAINING, TRAINING_FILES
 from medrl.benchmarks import BenchmarkItem
 from medrl.config import preset
 from medrl.index import build_index
 from medrl.pipeline import detect_batch
+from reference import fuzzy_matches_matrix, fuzzy_matches_scalar, ngram_matches
 
 EXHAUSTIVE = preset("ii-medical-rl").replace(run_all_stages=True, max_matches_per_row=0)
 
@@ -77,7 +77,9 @@ def test_equals_reference_on_generated_edge_cases(data: st.DataObject) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(rows=st.lists(st.text(max_size=40), max_size=5), questions=st.lists(st.text(max_size=40), min_size=1, max_size=5))
+@given(
+    rows=st.lists(st.text(max_size=40), max_size=5), questions=st.lists(st.text(max_size=40), min_size=1, max_size=5)
+)
 def test_matrix_reference_equals_scalar_reference(rows: list[str], questions: list[str]) -> None:
     assert fuzzy_matches_matrix(rows, questions) == fuzzy_matches_scalar(rows, questions)
 
