@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from medrl.benchmarks import REGISTRY, answer_letter, normalise_options
+from medrl.benchmarks import answer_letter, normalise_options
 from medrl.errors import MedrlError
 from medrl.pack import MANIFEST, import_benchmarks, load_pack
+from medrl.registry import REGISTRY
 
 OFFICIAL_ROWS = {
     "medqa": 1273,
@@ -69,7 +70,7 @@ def test_manifest_records_hashes_and_is_deterministic(full_pack_dir: Path, share
     assert (tmp_path / "again" / MANIFEST).read_bytes() == (full_pack_dir / MANIFEST).read_bytes()
     manifest = json.loads((full_pack_dir / MANIFEST).read_text())
     entry = manifest["benchmarks"]["pubmedqa"]
-    assert [source["file"] for source in entry["sources"]] == ["ori_pqal.json", "test_ground_truth.json"]
+    assert [Path(source["path"]).name for source in entry["sources"]] == ["ori_pqal.json", "test_ground_truth.json"]
     assert all(len(source["sha256"]) == 64 for source in entry["sources"])
     assert manifest["format"] == "medrl-pack" and manifest["medrl_version"]
 
@@ -166,4 +167,4 @@ def test_answer_letter(value: object, expected: str | None) -> None:
 def test_registry_covers_every_shared_benchmark(shared_data: Path) -> None:
     shared = {path.name for path in (shared_data / "benchmarks").iterdir() if path.is_dir()}
     assert shared <= set(REGISTRY)
-    assert {name: spec.expected_rows for name, spec in REGISTRY.items() if name in shared} == OFFICIAL_ROWS
+    assert {name: spec.split().expected_rows for name, spec in REGISTRY.items() if name in shared} == OFFICIAL_ROWS

@@ -1,23 +1,23 @@
-"""Benchmark loaders: turn each benchmark's own file layout into normalised `BenchmarkItem`s.
+"""Benchmark loaders: turn a benchmark's rows (local files or hub rows) into normalised `BenchmarkItem`s.
 
-A benchmark directory holds its split file(s). Known benchmarks (the II-Medical evaluation suite as laid out in
-the shared data) have a `BenchmarkSpec` naming the split, the files, the field mapping and the official row count;
-any other directory goes through the same mapping with fields detected from common names.
+Known benchmarks follow their registry entry (`medrl.registry`); a directory with no entry goes through the same
+mapping with fields detected from common column names.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from medrl.errors import MedrlError
 from medrl.readers import open_source
+from medrl.registry import REGISTRY, BenchmarkSpec, FieldMap, SplitPolicy
 
 LETTERS = string.ascii_uppercase
+SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
 
 @dataclass(frozen=True)
@@ -33,130 +33,19 @@ class BenchmarkItem:
     context: str = ""  # extra text shown with the question (PubMedQA abstracts)
 
 
-@dataclass(frozen=True)
-class FieldMap:
-    """Where a source row keeps each part of an item.
-
-    `options` is one column holding a dict / list / "A. ..." lines, or several columns holding one option each.
-    """
-
-    question: str
-    options: str | tuple[str, ...] | None = None
-    answer: str | None = None
-    item_id: str | None = None
-    context: str | None = None
-
-
-RowsLoader = Callable[[Path, Sequence[str]], list[dict]]
-
-
-@dataclass(frozen=True)
-class BenchmarkSpec:
-    name: str
-    split: str
-    files: tuple[str, ...]
-    fields: FieldMap
-    expected_rows: int | None
-    # Reads the files into row dicts; the default reads each file's rows in order.
-    load_rows: RowsLoader | None = None
-    fixed_options: tuple[tuple[str, str], ...] = ()  # options shared by every item (PubMedQA yes/no/maybe)
-
-
-def read_rows(directory: Path, files: Sequence[str]) -> list[dict]:
+def read_rows(files: Sequence[Path]) -> list[dict]:
     rows: list[dict] = []
-    for name in files:
-        path = directory / name
-        if not path.exists():
-            raise MedrlError(f"{path}: missing; expected the files {', '.join(files)} in {directory}")
+    for path in files:
         for batch in open_source(path).batches(batch_size=4096):
             rows.extend(batch.to_pylist())
     return rows
 
 
-def _pubmedqa_test_rows(directory: Path, files: Sequence[str]) -> list[dict]:
-    """PQA-L items whose PubMed id is in the official 500-id test split, in test-file order."""
-    labelled_path, test_ids_path = (directory / name for name in files)
-    for path in (labelled_path, test_ids_path):
-        if not path.exists():
-            raise MedrlError(f"{path}: missing; PubMedQA needs ori_pqal.json and test_ground_truth.json")
-    labelled = json.loads(labelled_path.read_text(encoding="utf-8"))
-    test_ids = json.loads(test_ids_path.read_text(encoding="utf-8"))
-    missing = [pmid for pmid in test_ids if pmid not in labelled]
-    if missing:
-        raise MedrlError(f"{labelled_path}: {len(missing)} test ids are missing, e.g. {missing[:3]}")
-    return [{"pubmed_id": pmid, **labelled[pmid]} for pmid in test_ids]
-
-
-_USMLE_FIELDS = FieldMap(question="question", options="options", answer="answer_idx", item_id="realidx")
-
-REGISTRY: dict[str, BenchmarkSpec] = {
-    spec.name: spec
-    for spec in (
-        BenchmarkSpec("medqa", "test", ("test.jsonl",), _USMLE_FIELDS, 1273),
-        BenchmarkSpec(
-            "medqa_5options",
-            "test",
-            ("test.jsonl",),
-            FieldMap(question="question", options="options", answer="answer_idx"),
-            1273,
-        ),
-        BenchmarkSpec(
-            "medmcqa",
-            "validation",
-            ("validation.jsonl",),
-            FieldMap(question="problem_text", options="choices", answer="answer", item_id="problem_id"),
-            4183,
-        ),
-        BenchmarkSpec(
-            "pubmedqa",
-            "test",
-            ("ori_pqal.json", "test_ground_truth.json"),
-            FieldMap(question="QUESTION", answer="final_decision", item_id="pubmed_id", context="CONTEXTS"),
-            500,
-            load_rows=_pubmedqa_test_rows,
-            fixed_options=(("A", "yes"), ("B", "no"), ("C", "maybe")),
-        ),
-        BenchmarkSpec("mmlu_medical", "test", ("test.jsonl",), _USMLE_FIELDS, 1089),
-        BenchmarkSpec(
-            "mmlu_pro_health",
-            "test",
-            ("test.jsonl",),
-            FieldMap(question="question", options="options", answer="answer", item_id="question_id"),
-            818,
-        ),
-        BenchmarkSpec("medxpertqa", "test", ("test.jsonl",), _USMLE_FIELDS, 2450),
-        BenchmarkSpec(
-            "medbullets_op4",
-            "test",
-            ("test.csv",),
-            FieldMap(question="question", options=("opa", "opb", "opc", "opd"), answer="answer_idx", item_id="link"),
-            308,
-        ),
-        BenchmarkSpec(
-            "medbullets_op5",
-            "test",
-            ("test.csv",),
-            FieldMap(
-                question="question", options=("opa", "opb", "opc", "opd", "ope"), answer="answer_idx", item_id="link"
-            ),
-            308,
-        ),
-        BenchmarkSpec(
-            "hle_biomed",
-            "test",
-            ("test.jsonl",),
-            FieldMap(question="question", options="options", answer="answer_idx", item_id="idx"),
-            103,
-        ),
-    )
-}
-
-# Column names tried, in order, when a directory has no spec.
+# Column names tried, in order, when a directory has no registry entry.
 _QUESTION_NAMES = ("question", "problem_text", "problem", "QUESTION", "Question", "prompt", "input", "text")
 _OPTIONS_NAMES = ("options", "choices", "Options", "answer_choices")
 _ANSWER_NAMES = ("answer_idx", "label", "answer", "cop", "final_decision", "Answer")
 _ID_NAMES = ("realidx", "id", "idx", "question_id", "problem_id", "item_id", "qid")
-_SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
 
 def detect_fields(rows: list[dict], where: str) -> FieldMap:
@@ -170,7 +59,7 @@ def detect_fields(rows: list[dict], where: str) -> FieldMap:
     if question is None:
         raise MedrlError(
             f"{where}: no question column found among {columns}; expected one of {', '.join(_QUESTION_NAMES)} "
-            "(or add the benchmark with an explicit field mapping)"
+            "(or add the benchmark with an explicit mapping: `medrl benchmarks add`)"
         )
     letter_columns = tuple(name for name in ("opa", "opb", "opc", "opd", "ope") if name in columns)
     return FieldMap(
@@ -181,30 +70,35 @@ def detect_fields(rows: list[dict], where: str) -> FieldMap:
     )
 
 
-def generic_spec(directory: Path) -> list[BenchmarkSpec]:
-    """Specs for an unknown benchmark directory: one split per supported file, named by the file's stem."""
-    files = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in _SUPPORTED_SUFFIXES)
-    if not files:
-        raise MedrlError(
-            f"{directory}: no benchmark files ({', '.join(_SUPPORTED_SUFFIXES)}); "
-            "lay benchmarks out as <benchmark>/<split>.<ext>"
-        )
-    return [BenchmarkSpec(directory.name, Path(name).stem, (name,), FieldMap(question=""), None) for name in files]
+def pick_fields(spec: BenchmarkSpec, rows: list[dict], where: str) -> FieldMap:
+    """The first of the spec's field maps whose columns the rows have (local layout or hub export)."""
+    columns = set(rows[0]) if rows else set()
+    for fields in spec.field_maps:
+        options = fields.options if isinstance(fields.options, tuple) else (fields.options,) if fields.options else ()
+        needed = {fields.question, *options}
+        if needed <= columns:
+            return fields
+    if not spec.field_maps:
+        return detect_fields(rows, where)
+    expected = " or ".join(repr(fields.question) for fields in spec.field_maps)
+    raise MedrlError(f"{where}: the rows have columns {sorted(columns)}, but {spec.name} needs a {expected} column")
 
 
 _LETTER_PREFIX = re.compile(r"^\(?([A-Z])[.):]\s*")
 
 
 def normalise_options(value: object) -> tuple[tuple[str, str], ...]:
-    """Options as (letter, text) from a dict, a list (optionally "A. text" strings) or "A. text" lines."""
+    """Options as (letter, text) from a dict, a list ("A. text" strings, {key,value} entries) or "A. text" lines."""
     if value is None or value == "":
         return ()
     if isinstance(value, dict):
-        return tuple((str(key).strip().upper(), _text(text)) for key, text in value.items())
+        return tuple((str(key).strip().upper(), text_of(text)) for key, text in value.items())
     if isinstance(value, str):
         value = [line for line in value.split("\n") if _LETTER_PREFIX.match(line.strip())]
     if isinstance(value, list | tuple):
-        texts = [_text(text) for text in value]
+        if value and all(isinstance(entry, dict) for entry in value):
+            return _options_from_entries(value)
+        texts = [text_of(text) for text in value]
         prefixed = [_LETTER_PREFIX.match(text) for text in texts]
         if texts and all(prefixed) and [m.group(1) for m in prefixed] == list(LETTERS[: len(texts)]):
             return tuple((m.group(1), text[m.end() :]) for m, text in zip(prefixed, texts, strict=True))
@@ -212,13 +106,23 @@ def normalise_options(value: object) -> tuple[tuple[str, str], ...]:
     raise MedrlError(f"options of type {type(value).__name__} are not understood: {value!r:.80}")
 
 
-def answer_letter(value: object, options: Sequence[tuple[str, str]]) -> str | None:
-    """The correct letter from a letter ("b", ["a"], "(C)"), a 0-based index, or the option's exact text."""
+def _options_from_entries(entries: list[dict]) -> tuple[tuple[str, str], ...]:
+    """[{"key": "A", "value": ..}] keeps its letters; [{"aid": 1, "atext": ..}] (HEAD-QA) is lettered in order."""
+    if all("key" in entry and "value" in entry for entry in entries):
+        return tuple((str(entry["key"]).strip().upper(), text_of(entry["value"])) for entry in entries)
+    if all("atext" in entry for entry in entries):
+        return tuple(zip(LETTERS, (text_of(entry["atext"]) for entry in entries), strict=False))
+    raise MedrlError(f"option entries with keys {sorted(entries[0])} are not understood")
+
+
+def answer_letter(value: object, options: Sequence[tuple[str, str]], base: int = 0) -> str | None:
+    """The correct letter from a letter ("b", ["a"], "(C)"), an index counted from `base`, or the option's text."""
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     letters = [letter for letter, _ in options]
     if isinstance(value, int) and not isinstance(value, bool):
-        return letters[value] if 0 <= value < len(letters) else None
+        position = value - base
+        return letters[position] if 0 <= position < len(letters) else None
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
@@ -230,46 +134,119 @@ def answer_letter(value: object, options: Sequence[tuple[str, str]]) -> str | No
     return by_text[0] if len(by_text) == 1 else None
 
 
-def _text(value: object) -> str:
+def text_of(value: object) -> str:
+    """Text of a field value: lists are joined by newlines, chat messages give their content, PubMedQA's
+    hub `context` dict gives its `contexts`."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return "\n".join(_text(part) for part in value)
+        return "\n".join(text_of(part) for part in value)
+    if isinstance(value, dict):
+        for key in ("content", "contexts", "text"):
+            if key in value:
+                return text_of(value[key])
+        return str(value)
     return value if isinstance(value, str) else str(value)
 
 
-def to_items(spec: BenchmarkSpec, rows: list[dict], source: Path) -> list[BenchmarkItem]:
-    fields = spec.fields if spec.fields.question else detect_fields(rows, str(source))
+def _options(fields: FieldMap, row: dict, fixed: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    if fields.correct_option:
+        columns = (fields.correct_option, *fields.options)
+        return tuple(zip(LETTERS, (text_of(row.get(name)) for name in columns), strict=False))
+    if isinstance(fields.options, tuple):
+        return normalise_options([row.get(name) for name in fields.options if row.get(name)])
+    if fields.options:
+        return normalise_options(row.get(fields.options))
+    return fixed
+
+
+def to_items(spec: BenchmarkSpec, policy: SplitPolicy, rows: list[dict], where: str) -> list[BenchmarkItem]:
+    """Normalise rows (already filtered to the split) into items, with the spec's matching field map."""
+    fields = pick_fields(spec, rows, where) if rows else FieldMap(question="question")
     items = []
     for index, row in enumerate(rows):
         if fields.question not in row:
-            raise MedrlError(f"{source}, row {index}: no {fields.question!r} column (has {list(row)})")
-        if isinstance(fields.options, tuple):
-            options = normalise_options([row.get(name) for name in fields.options if row.get(name)])
-        elif fields.options:
-            options = normalise_options(row.get(fields.options))
+            raise MedrlError(f"{where}, row {index}: no {fields.question!r} column (has {list(row)})")
+        options = _options(fields, row, spec.fixed_options)
+        if fields.correct_option:
+            answer = "A"
+        elif fields.answer:
+            answer = answer_letter(row.get(fields.answer), options, fields.answer_base)
         else:
-            options = spec.fixed_options
+            answer = None
         item_id = row.get(fields.item_id) if fields.item_id else None
         items.append(
             BenchmarkItem(
                 benchmark=spec.name,
-                split=spec.split,
+                split=policy.name,
                 item_id=str(index if item_id is None else item_id),
-                question=_text(row[fields.question]),
+                question=text_of(row[fields.question]),
                 options=options,
-                answer=answer_letter(row.get(fields.answer), options) if fields.answer else None,
-                context=_text(row.get(fields.context)) if fields.context else "",
+                answer=answer,
+                context=text_of(row.get(fields.context)) if fields.context else "",
             )
         )
     return items
 
 
-def load_benchmark_dir(directory: Path) -> tuple[list[BenchmarkSpec], list[list[BenchmarkItem]]]:
-    """Specs and items of one benchmark directory (known spec, else generic per-file specs)."""
-    specs = [REGISTRY[directory.name]] if directory.name in REGISTRY else generic_spec(directory)
+def _split_files(directory: Path, policy: SplitPolicy) -> list[Path]:
+    """The files holding a split: the local layout's, else hub exports named after the split (data/test-*.parquet)."""
+    local = [directory / name for name in policy.local_files]
+    if local and all(path.exists() for path in local):
+        return local
+    stems = {policy.hub_split or policy.name, policy.name}
+    exported = sorted(
+        path
+        for path in directory.rglob("*")
+        if path.is_file()
+        and path.suffix.lower() in SUPPORTED_SUFFIXES
+        and any(path.stem == stem or path.stem.startswith(f"{stem}-") for stem in stems)
+    )
+    if not exported:
+        wanted = ", ".join(policy.local_files) or f"{policy.name}.<ext>"
+        raise MedrlError(
+            f"{directory}: no files for split {policy.name!r}; expected {wanted} or a hub export named "
+            f"{'/'.join(sorted(stems))}[-*].{{jsonl,json,csv,parquet}}"
+        )
+    return exported
+
+
+@dataclass(frozen=True)
+class LoadedSplit:
+    spec: BenchmarkSpec
+    policy: SplitPolicy
+    items: list[BenchmarkItem]
+    files: list[Path]
+
+
+def _generic_spec(directory: Path) -> BenchmarkSpec:
+    files = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
+    if not files:
+        raise MedrlError(
+            f"{directory}: no benchmark files ({', '.join(SUPPORTED_SUFFIXES)}); "
+            "lay benchmarks out as <benchmark>/<split>.<ext>"
+        )
+    policies = tuple(SplitPolicy(Path(name).stem, None, "a local benchmark file", (name,)) for name in files)
+    return BenchmarkSpec(directory.name, directory.name, policies, (), "unknown", "user-provided")
+
+
+def load_benchmark_dir(directory: Path, split: str | None = None) -> list[LoadedSplit]:
+    """Items of one benchmark directory: its registry split policy (default or `split`), or every file of an
+    unknown benchmark as its own split."""
+    if directory.name in REGISTRY:
+        spec = REGISTRY[directory.name]
+        policies = [spec.split(split)]
+    else:
+        spec = _generic_spec(directory)
+        policies = list(spec.splits)
     loaded = []
-    for spec in specs:
-        rows = (spec.load_rows or read_rows)(directory, spec.files)
-        loaded.append(to_items(spec, rows, directory / spec.files[0]))
-    return specs, loaded
+    for policy in policies:
+        files = _split_files(directory, policy)
+        if files == [directory / name for name in policy.local_files]:
+            # The local layout already holds exactly the evaluation items.
+            rows = policy.local_rows(directory, policy.local_files) if policy.local_rows else read_rows(files)
+        else:  # a hub export: apply the split's row filter, as `fetch` does
+            rows = [row for row in read_rows(files) if policy.keep is None or policy.keep(row)]
+        items = to_items(spec, policy, rows, str(files[0]))
+        loaded.append(LoadedSplit(spec, policy, items, files))
+    return loaded

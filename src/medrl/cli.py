@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tomllib
 from pathlib import Path
 from typing import Annotated
 
@@ -14,9 +15,11 @@ from rich.table import Table
 
 from medrl.config import DEFAULT_PRESET, PRESETS, preset
 from medrl.errors import MedrlError
-from medrl.pack import import_benchmarks, load_pack
+from medrl.hub import MirrorLoader
+from medrl.pack import add_benchmark, fetch_benchmarks, import_benchmarks, load_pack, verify_pack
 from medrl.pipeline import decontaminate as run_decontaminate
 from medrl.readers import FORMATS
+from medrl.registry import SPECS, FieldMap, parse_split_overrides, registry_markdown
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 benchmarks_app = typer.Typer(no_args_is_help=True, help="Build and inspect benchmark packs.")
@@ -31,45 +34,173 @@ def _fail(error: MedrlError) -> None:
     raise typer.Exit(2)
 
 
+SplitOption = Annotated[
+    list[str] | None,
+    typer.Option("--split", help="Override a split policy, BENCHMARK=SPLIT (e.g. pubmedqa=pqa_l); repeatable."),
+]
+PartialOption = Annotated[
+    bool, typer.Option(help="Accept known benchmarks whose row count differs from the official one.")
+]
+
+
+def _print_entries(entries: list) -> None:
+    for entry in entries:
+        note = "" if entry.expected_rows in (None, entry.rows) else f" (official: {entry.expected_rows})"
+        console.print(f"{entry.origin} {entry.name}: {entry.rows} rows, split {', '.join(entry.splits)}{note}")
+
+
 @benchmarks_app.command("import")
 def benchmarks_import(
     source: Annotated[Path, typer.Argument(help="Directory of <benchmark>/<split files> directories.")],
     pack: PackOption,
-    allow_partial: Annotated[
-        bool, typer.Option(help="Accept known benchmarks whose row count differs from the official one.")
-    ] = False,
+    split: SplitOption = None,
+    allow_partial: PartialOption = False,
 ) -> None:
-    """Normalise local benchmark files into a pack (Parquet per benchmark + manifest.json)."""
+    """Normalise local benchmark files (shared layout or hub exports) into a pack."""
     try:
-        entries = import_benchmarks(source, pack, allow_partial=allow_partial)
+        _print_entries(import_benchmarks(source, pack, allow_partial, parse_split_overrides(split)))
     except MedrlError as error:
         _fail(error)
-    for entry in entries:
-        note = "" if entry.expected_rows in (None, entry.rows) else f" (official: {entry.expected_rows})"
-        console.print(f"imported {entry.name}: {entry.rows} rows, split {', '.join(entry.splits)}{note}")
     console.print(f"pack written to {pack}")
+
+
+@benchmarks_app.command("fetch")
+def benchmarks_fetch(
+    names: Annotated[list[str] | None, typer.Argument(help="Registry names (default: every one on the hub).")] = None,
+    pack: PackOption = Path("pack"),
+    split: SplitOption = None,
+    revision: Annotated[list[str] | None, typer.Option(help="Pin a hub revision, BENCHMARK=REV; repeatable.")] = None,
+    mirror: Annotated[
+        Path | None, typer.Option(help="Read a local hub mirror <repo_id>/<config>/<split>.<ext> instead.")
+    ] = None,
+    allow_partial: PartialOption = False,
+) -> None:
+    """Load registry benchmarks from the Hugging Face hub, pinning the resolved revision in the manifest."""
+    try:
+        revisions = dict(value.split("=", 1) for value in revision or () if "=" in value)
+        loader = MirrorLoader(mirror) if mirror else None
+        entries = fetch_benchmarks(names or [], pack, loader, parse_split_overrides(split), revisions, allow_partial)
+        _print_entries(entries)
+    except MedrlError as error:
+        _fail(error)
+
+
+@benchmarks_app.command("add")
+def benchmarks_add(
+    name: Annotated[str | None, typer.Argument(help="Benchmark name in the pack.")] = None,
+    pack: PackOption = Path("pack"),
+    file: Annotated[Path | None, typer.Option(help="The benchmark's rows (.jsonl/.json/.csv/.parquet).")] = None,
+    question_field: Annotated[str, typer.Option(help="Column with the question text.")] = "question",
+    options_field: Annotated[str | None, typer.Option(help="Column with the options.")] = None,
+    answer_field: Annotated[str | None, typer.Option(help="Column with the answer.")] = None,
+    id_field: Annotated[str | None, typer.Option(help="Column with the item id (default: row index).")] = None,
+    split: Annotated[str, typer.Option("--split", help="Split name to record.")] = "test",
+    spec: Annotated[Path | None, typer.Option(help="A TOML file with these same keys instead of flags.")] = None,
+) -> None:
+    """Add a user-defined benchmark from one file with an explicit field mapping."""
+    try:
+        values = {
+            "name": name,
+            "file": file,
+            "question_field": question_field,
+            "options_field": options_field,
+            "answer_field": answer_field,
+            "id_field": id_field,
+            "split": split,
+        }
+        if spec is not None:
+            values.update(_read_spec(spec))
+        if not values["name"] or not values["file"]:
+            raise MedrlError("benchmarks add needs a NAME and --file (or `name` and `file` in --spec)")
+        fields = FieldMap(
+            question=values["question_field"],
+            options=values["options_field"],
+            answer=values["answer_field"],
+            item_id=values["id_field"],
+        )
+        entry = add_benchmark(pack, values["name"], values["file"], fields, values["split"])
+        _print_entries([entry])
+    except MedrlError as error:
+        _fail(error)
+
+
+def _read_spec(path: Path) -> dict:
+    """A benchmark spec TOML: name, file (relative to the TOML), question_field, options_field, answer_field,
+    id_field, split."""
+    known = {"name", "file", "question_field", "options_field", "answer_field", "id_field", "split"}
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise MedrlError(f"{path}: cannot read the spec ({error})") from None
+    unknown = set(values) - known
+    if unknown:
+        raise MedrlError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    if "file" in values:
+        values["file"] = path.parent / values["file"]
+    return values
+
+
+@benchmarks_app.command("verify")
+def benchmarks_verify(pack: PackOption) -> None:
+    """Recompute hashes and row counts against the manifest and the official counts; exit 1 on drift."""
+    try:
+        result = verify_pack(pack)
+    except MedrlError as error:
+        _fail(error)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    for problem in result.problems:
+        console.print(f"[bold red]drift:[/] {problem}", highlight=False)
+    if result.problems:
+        raise typer.Exit(1)
+    console.print(f"{result.checked} benchmarks verified: hashes and row counts match")
 
 
 @benchmarks_app.command("list")
 def benchmarks_list(
-    pack: PackOption,
+    pack: Annotated[
+        Path | None, typer.Option("--pack", help="List a pack's benchmarks instead of the registry.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the registry as a markdown table.")] = False,
 ) -> None:
-    """Name, split, rows and content hash of each benchmark in a pack."""
+    """The registry (no --pack), or each benchmark of a pack: name, split, rows, content hash."""
+    if pack is None:
+        if markdown:
+            typer.echo(registry_markdown(), nl=False)
+        elif as_json:
+            typer.echo(json.dumps([spec.to_dict() for spec in SPECS], indent=2))
+        else:
+            table = Table("name", "hub id", "split", "rows", "licence")
+            for spec in SPECS:
+                policy = spec.split()
+                rows = "?" if policy.expected_rows is None else str(policy.expected_rows)
+                table.add_row(spec.name, spec.hub_id or "(local)", policy.name, rows, spec.licence)
+            Console().print(table)
+        return
     try:
         manifest = load_pack(pack).manifest
     except MedrlError as error:
         _fail(error)
     rows = [
-        {"name": name, "splits": entry["splits"], "rows": entry["rows"], "content_sha256": entry["content_sha256"]}
+        {
+            "name": name,
+            "splits": entry["splits"],
+            "rows": entry["rows"],
+            "origin": entry["origin"],
+            "content_sha256": entry["content_sha256"],
+            "revisions": [source.get("revision") or source.get("sha256") for source in entry["sources"]],
+        }
         for name, entry in manifest["benchmarks"].items()
     ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("benchmark", "split", "rows", "content sha256")
+    table = Table("benchmark", "split", "rows", "origin", "content sha256")
     for row in rows:
-        table.add_row(row["name"], ", ".join(row["splits"]), str(row["rows"]), row["content_sha256"][:16])
+        table.add_row(
+            row["name"], ", ".join(row["splits"]), str(row["rows"]), row["origin"], row["content_sha256"][:16]
+        )
     Console().print(table)
 
 

@@ -1,23 +1,27 @@
 """Benchmark packs: normalised benchmark items on disk, one Parquet file per benchmark plus a manifest.
 
-The manifest records, per benchmark, the split, row count, the sha256 of every source file and of the normalised
-content, so a report can say exactly what a training set was checked against. It holds no timestamps: importing
-the same files twice gives a byte-identical manifest.
+The manifest records, per benchmark, the split, row count, the official count, where the rows came from (each
+local file's path and sha256, or the hub id, config, split and resolved revision) and the sha256 of the
+normalised content, so a report can say exactly what a training set was checked against and `verify` can tell
+when anything drifted. It holds no timestamps: importing the same files twice gives the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medrl import __version__
-from medrl.benchmarks import BenchmarkItem, load_benchmark_dir
+from medrl.benchmarks import BenchmarkItem, LoadedSplit, load_benchmark_dir, read_rows, to_items
 from medrl.errors import MedrlError
+from medrl.hub import DatasetsHubLoader, HubLoader
+from medrl.registry import REGISTRY, BenchmarkSpec, FieldMap, SplitPolicy, get_spec
 from medrl.writers import write_json_atomic, write_parquet_atomic
 
 MANIFEST = "manifest.json"
@@ -56,7 +60,7 @@ def _item_row(item: BenchmarkItem) -> dict:
     }
 
 
-def content_sha256(items: list[BenchmarkItem]) -> str:
+def content_sha256(items: Sequence[BenchmarkItem]) -> str:
     """A hash of the normalised items, independent of file encoding and layout."""
     digest = hashlib.sha256()
     for item in items:
@@ -74,16 +78,19 @@ class BenchmarkEntry:
     rows: int
     expected_rows: int | None
     content_sha256: str
-    sources: tuple[tuple[str, str], ...]  # (file name, sha256)
+    sources: tuple[dict, ...]  # {"path", "sha256"} per local file, or {"hub_id", "config", "split", "revision"}
+    origin: str  # "local" | "hub" | "user"
 
     def to_dict(self) -> dict:
         return {
             "splits": list(self.splits),
             "rows": self.rows,
             "expected_rows": self.expected_rows,
+            "partial": self.expected_rows is not None and self.rows != self.expected_rows,
             "content_sha256": self.content_sha256,
             "file": f"{self.name}.parquet",
-            "sources": [{"file": name, "sha256": digest} for name, digest in self.sources],
+            "origin": self.origin,
+            "sources": list(self.sources),
         }
 
 
@@ -110,11 +117,54 @@ def _read_manifest(pack: Path) -> dict:
         raise MedrlError(f"{path}: corrupt manifest ({error}); re-run `medrl benchmarks import`") from None
 
 
-def import_benchmarks(source: str | Path, pack: str | Path, allow_partial: bool = False) -> list[BenchmarkEntry]:
+def _check_count(name: str, rows: int, expected: int | None, allow_partial: bool, where: str) -> None:
+    """A wrong count silently weakens every later contamination check, so it is an error unless asked for."""
+    if expected is not None and rows != expected and not allow_partial:
+        raise MedrlError(
+            f"{where}: {rows} rows but the official {name} split has {expected}; "
+            "use the complete data, or pass --allow-partial for a deliberate sample"
+        )
+
+
+def _save(pack: Path, entries: list[tuple[BenchmarkEntry, list[BenchmarkItem]]]) -> list[BenchmarkEntry]:
+    """Write each benchmark's Parquet file, then merge the entries into the manifest (added or replaced by name)."""
+    pack.mkdir(parents=True, exist_ok=True)
+    manifest = _read_manifest(pack) if (pack / MANIFEST).exists() else {"benchmarks": {}}
+    for entry, items in entries:
+        table = pa.Table.from_pylist([_item_row(item) for item in items], schema=ITEM_SCHEMA)
+        write_parquet_atomic(table, pack / f"{entry.name}.parquet")
+        manifest["benchmarks"][entry.name] = entry.to_dict()
+    manifest["benchmarks"] = dict(sorted(manifest["benchmarks"].items()))
+    manifest.update(format="medrl-pack", format_version=PACK_FORMAT_VERSION, medrl_version=__version__)
+    write_json_atomic(pack / MANIFEST, {key: manifest[key] for key in sorted(manifest)})
+    return [entry for entry, _ in entries]
+
+
+def _local_entry(loaded: list[LoadedSplit], name: str, allow_partial: bool) -> tuple[BenchmarkEntry, list]:
+    items = [item for split in loaded for item in split.items]
+    expected = loaded[0].policy.expected_rows if len(loaded) == 1 else None
+    _check_count(name, len(items), expected, allow_partial, str(loaded[0].files[0].parent))
+    files = sorted({path.resolve() for split in loaded for path in split.files})
+    if name == "pubmedqa" and (files[0].parent / "test_ground_truth.json").exists():
+        files.append((files[0].parent / "test_ground_truth.json").resolve())  # it chose the test ids
+    entry = BenchmarkEntry(
+        name=name,
+        splits=tuple(split.policy.name for split in loaded),
+        rows=len(items),
+        expected_rows=expected,
+        content_sha256=content_sha256(items),
+        sources=tuple({"path": str(path), "sha256": sha256_file(path)} for path in sorted(set(files))),
+        origin="local",
+    )
+    return entry, items
+
+
+def import_benchmarks(
+    source: str | Path, pack: str | Path, allow_partial: bool = False, splits: dict[str, str] | None = None
+) -> list[BenchmarkEntry]:
     """Normalise every `<benchmark>/` directory under `source` into `pack`, merging with benchmarks already there.
 
-    A known benchmark whose row count differs from its official count is an error unless `allow_partial`
-    (a sample or an edited copy would silently weaken every later contamination check).
+    `splits` overrides a benchmark's default split policy by name (e.g. {"pubmedqa": "pqa_l"}).
     """
     source, pack = Path(source), Path(pack)
     if not source.is_dir():
@@ -122,57 +172,130 @@ def import_benchmarks(source: str | Path, pack: str | Path, allow_partial: bool 
     directories = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not directories:
         raise MedrlError(f"{source}: no benchmark directories inside; lay files out as <benchmark>/<split>.<ext>")
-    pack.mkdir(parents=True, exist_ok=True)
-    manifest = _read_manifest(pack) if (pack / MANIFEST).exists() else {"benchmarks": {}}
+    splits = splits or {}
+    entries = [
+        _local_entry(load_benchmark_dir(directory, splits.get(directory.name)), directory.name, allow_partial)
+        for directory in directories
+    ]
+    return _save(pack, entries)
+
+
+def fetch_benchmarks(
+    names: Sequence[str],
+    pack: str | Path,
+    loader: HubLoader | None = None,
+    splits: dict[str, str] | None = None,
+    revisions: dict[str, str] | None = None,
+    allow_partial: bool = False,
+) -> list[BenchmarkEntry]:
+    """Load registry benchmarks from the hub (or `loader`), pinning the resolved revision in the manifest."""
+    loader = loader or DatasetsHubLoader()
+    splits, revisions = splits or {}, revisions or {}
+    specs = [get_spec(name) for name in names] or [spec for spec in REGISTRY.values() if spec.hub_id]
     entries = []
-    for directory in directories:
-        specs, loaded = load_benchmark_dir(directory)
-        items = [item for split_items in loaded for item in split_items]
-        expected = specs[0].expected_rows
-        if expected is not None and len(items) != expected and not allow_partial:
-            raise MedrlError(
-                f"{directory}: {len(items)} rows but the official {directory.name} split has {expected}; "
-                "use the complete file, or pass --allow-partial for a deliberate sample"
-            )
-        files = sorted({name for spec in specs for name in spec.files})
+    for spec in specs:
+        policy = spec.split(splits.get(spec.name))
+        if spec.hub_id is None or policy.hub_split is None:
+            raise MedrlError(f"{spec.name} has no hub source for split {policy.name!r}: {spec.notes}")
+        rows, sources = [], []
+        for config in spec.hub_configs:
+            config_rows, revision = loader.load(spec.hub_id, config, policy.hub_split, revisions.get(spec.name))
+            rows.extend(config_rows)
+            sources.append({"hub_id": spec.hub_id, "config": config, "split": policy.hub_split, "revision": revision})
+        if policy.keep is not None:
+            rows = [row for row in rows if policy.keep(row)]
+        items = to_items(spec, policy, rows, f"{spec.hub_id} {policy.hub_split}")
+        _check_count(spec.name, len(items), policy.expected_rows, allow_partial, spec.hub_id)
         entry = BenchmarkEntry(
-            name=directory.name,
-            splits=tuple(dict.fromkeys(spec.split for spec in specs)),
-            rows=len(items),
-            expected_rows=expected,
-            content_sha256=content_sha256(items),
-            sources=tuple((name, sha256_file(directory / name)) for name in files),
+            spec.name, (policy.name,), len(items), policy.expected_rows, content_sha256(items), tuple(sources), "hub"
         )
-        table = pa.Table.from_pylist([_item_row(item) for item in items], schema=ITEM_SCHEMA)
-        write_parquet_atomic(table, pack / f"{entry.name}.parquet")
-        manifest["benchmarks"][entry.name] = entry.to_dict()
-        entries.append(entry)
-    manifest["benchmarks"] = dict(sorted(manifest["benchmarks"].items()))
-    manifest.update(format="medrl-pack", format_version=PACK_FORMAT_VERSION, medrl_version=__version__)
-    write_json_atomic(pack / MANIFEST, {key: manifest[key] for key in sorted(manifest)})
-    return entries
+        entries.append((entry, items))
+    return _save(Path(pack), entries)
+
+
+def add_benchmark(
+    pack: str | Path, name: str, file: str | Path, fields: FieldMap, split: str = "test"
+) -> BenchmarkEntry:
+    """A user-defined benchmark from one file with an explicit field mapping: a first-class pack member."""
+    file = Path(file)
+    if not file.exists():
+        raise MedrlError(f"{file}: no such file")
+    spec = BenchmarkSpec(name, name, (SplitPolicy(split, None, "user-defined"),), (fields,), "user", "user")
+    rows = read_rows([file])
+    items = to_items(spec, spec.splits[0], rows, str(file))
+    source = {"path": str(file.resolve()), "sha256": sha256_file(file)}
+    entry = BenchmarkEntry(name, (split,), len(items), None, content_sha256(items), (source,), "user")
+    return _save(Path(pack), [(entry, items)])[0]
+
+
+def _read_items(pack: Path, name: str, entry: dict) -> list[BenchmarkItem]:
+    path = pack / entry["file"]
+    if not path.exists():
+        raise MedrlError(f"{path}: listed in the manifest but missing; re-run `medrl benchmarks import`")
+    return [
+        BenchmarkItem(
+            benchmark=name,
+            split=row["split"],
+            item_id=row["item_id"],
+            question=row["question"],
+            options=tuple((option["letter"], option["text"]) for option in row["options"]),
+            answer=row["answer"],
+            context=row["context"],
+        )
+        for row in pq.read_table(path).to_pylist()
+    ]
 
 
 def load_pack(pack: str | Path) -> BenchmarkPack:
     pack = Path(pack)
     manifest = _read_manifest(pack)
-    items: list[BenchmarkItem] = []
-    for name, entry in manifest["benchmarks"].items():
-        path = pack / entry["file"]
-        if not path.exists():
-            raise MedrlError(f"{path}: listed in the manifest but missing; re-run `medrl benchmarks import`")
-        for row in pq.read_table(path).to_pylist():
-            items.append(
-                BenchmarkItem(
-                    benchmark=name,
-                    split=row["split"],
-                    item_id=row["item_id"],
-                    question=row["question"],
-                    options=tuple((option["letter"], option["text"]) for option in row["options"]),
-                    answer=row["answer"],
-                    context=row["context"],
-                )
-            )
+    items = [item for name, entry in manifest["benchmarks"].items() for item in _read_items(pack, name, entry)]
     if not items:
         raise MedrlError(f"{pack}: the pack holds no benchmark items")
     return BenchmarkPack(pack, manifest, items)
+
+
+@dataclass
+class Verification:
+    """What `verify` found: `problems` are drift (non-zero exit); `notes` are checks it could not make."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checked: int = 0
+
+
+def verify_pack(pack: str | Path) -> Verification:
+    """Recompute every benchmark's rows and content hash, its source files' hashes, and compare the row counts with
+    the manifest and with the registry's official counts."""
+    pack = Path(pack)
+    result = Verification()
+    for name, entry in _read_manifest(pack)["benchmarks"].items():
+        result.checked += 1
+        try:
+            items = _read_items(pack, name, entry)
+        except (MedrlError, pa.ArrowException) as error:
+            result.problems.append(f"{name}: cannot read the pack file ({error})")
+            continue
+        if len(items) != entry["rows"]:
+            result.problems.append(f"{name}: {len(items)} rows in the pack file, the manifest says {entry['rows']}")
+        if content_sha256(items) != entry["content_sha256"]:
+            result.problems.append(f"{name}: the pack file's content changed since import (content sha256 differs)")
+        spec = REGISTRY.get(name)
+        if spec is not None and entry["origin"] != "user":
+            expected = (
+                spec.split(entry["splits"][0]).expected_rows
+                if entry["splits"][0] in {p.name for p in spec.splits}
+                else None
+            )
+            if expected is not None and entry["rows"] != expected:
+                qualifier = " (imported with --allow-partial)" if entry.get("partial") else ""
+                result.problems.append(f"{name}: {entry['rows']} rows, the official count is {expected}{qualifier}")
+        for source in entry["sources"]:
+            if "path" not in source:
+                continue
+            path = Path(source["path"])
+            if not path.exists():
+                result.notes.append(f"{name}: source {path} is not on this machine; its hash was not re-checked")
+            elif sha256_file(path) != source["sha256"]:
+                result.problems.append(f"{name}: source file {path} changed since import (sha256 differs)")
+    return result
