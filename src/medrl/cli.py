@@ -46,7 +46,8 @@ PartialOption = Annotated[
 def _print_entries(entries: list) -> None:
     for entry in entries:
         note = "" if entry.expected_rows in (None, entry.rows) else f" (official: {entry.expected_rows})"
-        console.print(f"{entry.origin} {entry.name}: {entry.rows} rows, split {', '.join(entry.splits)}{note}")
+        verb = {"local": "imported", "hub": "fetched", "user": "added"}[entry.origin]
+        console.print(f"{verb} {entry.name}: {entry.rows} rows, split {', '.join(entry.splits)}{note}")
 
 
 @benchmarks_app.command("import")

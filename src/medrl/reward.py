@@ -11,8 +11,9 @@ A training row has a ``problem`` (question, lettered options, and an instruction
 The rule, step by step (each step is a deliberate, conservative decision):
 
 1. **Reasoning is ignored.** Everything up to and including the *last* ``</think>`` is dropped. The match is exact
-   and case-sensitive (``</think>`` is what reasoning models emit; Qwen3 marks it a non-special added token, so
-   verl's ``decode(skip_special_tokens=True)`` keeps it). If the remaining text contains a ``<think>``, that
+   and case-sensitive (``</think>`` is what reasoning models emit; verl decodes responses with
+   ``skip_special_tokens=True``, so the tag reaches this function only when the tokenizer does not mark it special,
+   as Qwen3's does not; a tokenizer that does must be given a reward that sees the raw ids). If the remaining text contains a ``<think>``, that
    thought was never closed (a truncated completion) and everything from the first such ``<think>`` on is dropped
    too. So a box that only appears inside reasoning never scores.
 2. **The last non-empty box is the answer.** ``\\boxed{...}`` (``\\boxed {`` with spaces too) is matched with
