@@ -138,7 +138,7 @@ def decontaminate(
             "manifest_sha256": benchmark_pack.manifest_sha256,
             "items": len(benchmark_pack.items),
             "benchmarks": {
-                name: {key: entry[key] for key in ("splits", "rows", "content_sha256")}
+                name: {key: entry[key] for key in ("splits", "rows", "content_sha256", "sources")}
                 for name, entry in benchmark_pack.manifest["benchmarks"].items()
             },
         },
