@@ -55,6 +55,8 @@ EVIDENCE = [
             "score": float(i),
             "evidence": f"shared words {i}",
             "field": "question",
+            "row_span": [i, i + 12],
+            "item_span": None,
         }
     ]
     for i in range(len(ROWS))

@@ -50,6 +50,37 @@ class FuzzyConfig:
 
 
 @dataclass(frozen=True)
+class CoverageConfig:
+    """Rare word n-gram coverage of one benchmark item by one row, after Unicode/case/punctuation folding.
+
+    Word n-grams shared by more than `stock_df` benchmark texts are stock phrases ("which of the following is the
+    most likely diagnosis") and say nothing about which item a row copies, so they are ignored. A row is flagged
+    against an item when the row covers at least `min_item_coverage` of the item's rare n-grams (the benchmark
+    question is in the row: verbatim, wrapped, with options appended or shuffled, with a few numbers edited or a
+    sentence dropped), or when at least `min_row_coverage` of the row's own n-grams come from the item and they
+    share at least `min_shared` rare n-grams (the row is a truncated copy). Items whose question has fewer than
+    `generic_min_rare` rare n-grams are generic stems ("Which of the following is true?"): they are matched with
+    their options appended, so only a row carrying the same options matches them.
+    """
+
+    n: int = 3
+    stock_df: int = 50
+    min_item_coverage: float = 0.5
+    min_row_coverage: float = 0.6
+    min_shared: int = 10
+    generic_min_rare: int = 3
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n <= 3:
+            raise MedrlError(f"coverage.n must be 1..3 (n-grams are packed exactly into 63 bits), got {self.n}")
+        for name in ("min_item_coverage", "min_row_coverage"):
+            if not 0 < getattr(self, name) <= 1:
+                raise MedrlError(f"coverage.{name} must be in (0, 1], got {getattr(self, name)}")
+        if self.stock_df < 1 or self.min_shared < 1 or self.generic_min_rare < 0:
+            raise MedrlError("coverage.stock_df and coverage.min_shared must be >= 1, generic_min_rare >= 0")
+
+
+@dataclass(frozen=True)
 class DecontaminationConfig:
     """A complete decontamination run configuration (what a preset resolves to)."""
 
@@ -59,6 +90,7 @@ class DecontaminationConfig:
     # Stages, run in this order; None disables a stage.
     ngram: NgramConfig | None = field(default_factory=NgramConfig)
     fuzzy: FuzzyConfig | None = field(default_factory=FuzzyConfig)
+    coverage: CoverageConfig | None = None
     # False: a later stage only examines rows earlier stages kept, as the seed pipeline did (faster; `by_method`
     # then counts the rows each stage removed). True: every stage examines every row (complete evidence).
     run_all_stages: bool = False
@@ -72,8 +104,8 @@ class DecontaminationConfig:
     def __post_init__(self) -> None:
         if not self.fields:
             raise MedrlError("at least one --field is needed")
-        if self.ngram is None and self.fuzzy is None:
-            raise MedrlError("every detection stage is disabled: enable ngram or fuzzy")
+        if self.ngram is None and self.fuzzy is None and self.coverage is None:
+            raise MedrlError("every detection stage is disabled: enable ngram, fuzzy or coverage")
         if self.batch_size < 1:
             raise MedrlError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.max_matches_per_row < 0:
@@ -91,8 +123,9 @@ PRESETS: dict[str, DecontaminationConfig] = {
     "ii-medical-rl": DecontaminationConfig(
         preset="ii-medical-rl", ngram=NgramConfig(n=8), fuzzy=FuzzyConfig(scorer="ratio", threshold=80.0)
     ),
+    # medrl's own method: rare word n-gram coverage after Unicode/case/punctuation folding (see CoverageConfig).
+    "medrl": DecontaminationConfig(preset="medrl", ngram=None, fuzzy=None, coverage=CoverageConfig()),
 }
-# Until a preset with measured better quality exists, the default is the seed method.
 DEFAULT_PRESET = "ii-medical-rl"
 
 

@@ -19,11 +19,17 @@ class Match:
     item_id: str
     method: str  # "ngram" | "fuzzy"
     score: float  # ngram: distinct shared n-grams; fuzzy: the scorer's 0-100 similarity
-    evidence: str  # ngram: the first shared n-gram; fuzzy: the matched benchmark question
+    evidence: str  # ngram: the first shared n-gram; fuzzy: the matched benchmark question; coverage: the row's
+    # longest run of shared rare n-grams
     field: str  # the training column that matched
+    row_span: tuple[int, int] | None = None  # [start, end) characters of the evidence in the row's field
+    item_span: tuple[int, int] | None = None  # ... and in the benchmark question (with options, for generic stems)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        found = asdict(self)
+        for key in ("row_span", "item_span"):
+            found[key] = list(found[key]) if found[key] is not None else None
+        return found
 
 
 # The `contamination` column's Arrow type (Parquet / HF outputs).
@@ -37,6 +43,8 @@ MATCH_TYPE = pa.list_(
             ("score", pa.float64()),
             ("evidence", pa.string()),
             ("field", pa.string()),
+            ("row_span", pa.list_(pa.int64())),
+            ("item_span", pa.list_(pa.int64())),
         ]
     )
 )
@@ -65,11 +73,15 @@ def expand_hits(hits: list[Hit], method: str, field: str, index: PackIndex) -> l
     return expanded
 
 
+# Evidence order: the most direct evidence first.
+_METHOD_ORDER = {"coverage": 0, "fuzzy": 1, "ngram": 2}
+
+
 def decide(found: list[tuple[int, Match]], max_matches: int) -> Verdict:
     """Contaminated iff anything matched; evidence strongest first per method, ties in pack order."""
     if not found:
         return Verdict(False, (), (), ())
-    ordered = sorted(found, key=lambda pair: (pair[1].method != "fuzzy", -pair[1].score, pair[0]))
+    ordered = sorted(found, key=lambda pair: (_METHOD_ORDER[pair[1].method], -pair[1].score, pair[0]))
     kept = ordered if max_matches == 0 else ordered[:max_matches]
     return Verdict(
         contaminated=True,

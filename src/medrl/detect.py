@@ -12,8 +12,8 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from medrl.config import FuzzyConfig, NgramConfig
-from medrl.index import PackIndex
-from medrl.text import word_ngrams
+from medrl.index import CoverageIndex, PackIndex, member, pack_ngrams
+from medrl.text import word_ngrams, word_spans, words
 
 # cdist scores in float32; candidates within this margin of the threshold are re-scored exactly in float64
 # with the scalar scorer, so decisions are exactly `scorer(row, item) >= threshold`.
@@ -22,9 +22,11 @@ _CANDIDATE_MARGIN = 0.5
 
 @dataclass(frozen=True)
 class Hit:
-    text_id: int
+    text_id: int  # a unique benchmark text (ngram/fuzzy) or coverage unit
     score: float
     evidence: str
+    row_span: tuple[int, int] | None = None  # character span of the evidence in the row's text
+    item_span: tuple[int, int] | None = None  # ... and in the benchmark text
 
 
 def ngram_hits(text: str, index: PackIndex, config: NgramConfig) -> list[Hit]:
@@ -59,3 +61,77 @@ def fuzzy_hits(texts: list[str], index: PackIndex, config: FuzzyConfig, workers:
         if exact >= config.threshold:
             hits[row].append(Hit(int(text_id), float(exact), index.texts[text_id]))
     return hits
+
+
+def coverage_hits(texts: list[str], index: CoverageIndex) -> list[list[Hit]]:
+    """Benchmark units a row covers (see `CoverageConfig`), vectorised over the batch with numpy.
+
+    Score: the percentage of the unit's rare n-grams found in the row; evidence: the longest run of the row's
+    text made of shared rare n-grams, with its character spans in both texts.
+    """
+    config = index.config
+    hits: list[list[Hit]] = [[] for _ in texts]
+    if not len(index.keys):
+        return hits
+    row_keys = [pack_ngrams(index.ids(words(text)), config.n) for text in texts]
+    lengths = np.array([len(keys) for keys in row_keys], dtype=np.int64)
+    every = np.concatenate(row_keys) if row_keys else np.empty(0, dtype=np.uint64)
+    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    stock = member(index.stock_keys, every)
+    denominator = lengths - np.bincount(rows[stock], minlength=len(texts))
+    position = np.searchsorted(index.keys, every)
+    position[position == len(index.keys)] = 0
+    found = index.keys[position] == every
+    # One (row, key) pair per distinct shared key, then one (row, unit) pair per posting.
+    pairs = np.unique(rows[found] * len(index.keys) + position[found])
+    hit_rows, hit_keys = pairs // len(index.keys), pairs % len(index.keys)
+    starts, ends = index.offsets[hit_keys], index.offsets[hit_keys + 1]
+    counts = ends - starts
+    expanded = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    units = index.postings[expanded].astype(np.int64)
+    pair_ids, shared = np.unique(np.repeat(hit_rows, counts) * len(index.unit_texts) + units, return_counts=True)
+    pair_rows, pair_units = pair_ids // len(index.unit_texts), pair_ids % len(index.unit_texts)
+    item_coverage = shared / index.rare_total[pair_units]
+    row_coverage = shared / np.maximum(denominator[pair_rows], 1)
+    flagged = (item_coverage >= config.min_item_coverage) | (
+        (row_coverage >= config.min_row_coverage) & (shared >= config.min_shared)
+    )
+    for row, unit, coverage in zip(pair_rows[flagged], pair_units[flagged], item_coverage[flagged], strict=True):
+        hits[row].append(_coverage_evidence(texts[row], int(unit), round(float(coverage) * 100, 2), index))
+    return hits
+
+
+def _longest_run(covered: np.ndarray) -> tuple[int, int]:
+    """[start, end) of the longest run of True in a boolean array (empty run when none)."""
+    best, start = (0, 0), None
+    for position, value in enumerate([*covered.tolist(), False]):
+        if value and start is None:
+            start = position
+        elif not value and start is not None:
+            if position - start > best[1] - best[0]:
+                best = (start, position)
+            start = None
+    return best
+
+
+def _covered_tokens(tokens: list[str], shared: np.ndarray, index: CoverageIndex) -> np.ndarray:
+    """Which tokens lie in an n-gram whose key is in `shared`."""
+    n = index.config.n
+    keys = pack_ngrams(index.ids(tokens), n)
+    covered = np.zeros(len(tokens), dtype=bool)
+    for offset in np.flatnonzero(member(shared, keys)):
+        covered[offset : offset + n] = True
+    return covered
+
+
+def _coverage_evidence(text: str, unit: int, score: float, index: CoverageIndex) -> Hit:
+    unit_text = index.unit_texts[unit]
+    row_tokens, unit_tokens = words(text), words(unit_text)
+    shared = np.intersect1d(pack_ngrams(index.ids(row_tokens), index.config.n), index.unit_rare_keys(unit))
+    row_run = _longest_run(_covered_tokens(row_tokens, shared, index))
+    unit_run = _longest_run(_covered_tokens(unit_tokens, shared, index))
+    row_spans, unit_spans = word_spans(text), word_spans(unit_text)
+    row_span = (row_spans[row_run[0]][0], row_spans[row_run[1] - 1][1]) if row_run[1] > row_run[0] else None
+    item_span = (unit_spans[unit_run[0]][0], unit_spans[unit_run[1] - 1][1]) if unit_run[1] > unit_run[0] else None
+    evidence = text[row_span[0] : row_span[1]] if row_span else ""
+    return Hit(unit, score, evidence, row_span, item_span)

@@ -9,9 +9,62 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
 from medrl.benchmarks import BenchmarkItem
-from medrl.config import DecontaminationConfig
-from medrl.text import word_ngrams
+from medrl.config import CoverageConfig, DecontaminationConfig
+from medrl.errors import MedrlError
+from medrl.text import word_ngrams, words
+
+# Token ids are packed into n-gram keys exactly (no hashing, no collisions): 21 bits per token, n <= 3.
+_ID_BITS = 21
+MAX_VOCAB = (1 << _ID_BITS) - 1
+
+
+def pack_ngrams(ids: np.ndarray, n: int) -> np.ndarray:
+    """The uint64 keys of every word n-gram of a token-id sequence (empty when it is shorter than n)."""
+    ids = ids.astype(np.uint64, copy=False)
+    if len(ids) < n:
+        return np.empty(0, dtype=np.uint64)
+    keys = ids[: len(ids) - n + 1].copy()
+    for offset in range(1, n):
+        keys = (keys << np.uint64(_ID_BITS)) | ids[offset : len(ids) - n + 1 + offset]
+    return keys
+
+
+def member(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`np.isin(values, sorted_keys)` by binary search: much faster against a large sorted key array."""
+    if not len(sorted_keys):
+        return np.zeros(len(values), dtype=bool)
+    position = np.searchsorted(sorted_keys, values)
+    position[position == len(sorted_keys)] = 0
+    return sorted_keys[position] == values
+
+
+@dataclass(frozen=True)
+class CoverageIndex:
+    """Rare word n-grams of each benchmark "unit" (a question, or a generic stem with its options).
+
+    `keys` are the sorted rare n-gram keys; `postings[offsets[k]:offsets[k + 1]]` the units containing key k.
+    """
+
+    config: CoverageConfig
+    vocab: dict[str, int]  # folded word -> id >= 1 (0 stands for words no benchmark uses)
+    unit_texts: tuple[str, ...]
+    unit_items: tuple[tuple[int, ...], ...]
+    keys: np.ndarray
+    offsets: np.ndarray
+    postings: np.ndarray
+    stock_keys: np.ndarray  # sorted keys shared by more than stock_df units
+    rare_total: np.ndarray  # per unit: its distinct rare n-grams
+
+    def ids(self, tokens: list[str]) -> np.ndarray:
+        get = self.vocab.get
+        return np.fromiter((get(token, 0) for token in tokens), dtype=np.uint64, count=len(tokens))
+
+    def unit_rare_keys(self, unit: int) -> np.ndarray:
+        keys = np.unique(pack_ngrams(self.ids(words(self.unit_texts[unit])), self.config.n))
+        return keys[member(self.keys, keys)]
 
 
 @dataclass(frozen=True)
@@ -20,6 +73,7 @@ class PackIndex:
     texts: tuple[str, ...]  # unique raw benchmark question texts, in first-seen order
     text_items: tuple[tuple[int, ...], ...]  # per unique text: indices into `items`
     ngrams: dict[str, tuple[int, ...]]  # word n-gram -> unique text ids containing it (empty if stage off)
+    coverage: CoverageIndex | None = None
 
 
 def build_index(items: list[BenchmarkItem], config: DecontaminationConfig) -> PackIndex:
@@ -40,4 +94,67 @@ def build_index(items: list[BenchmarkItem], config: DecontaminationConfig) -> Pa
         texts=tuple(text_ids),
         text_items=tuple(tuple(ids) for ids in text_items),
         ngrams={ngram: tuple(ids) for ngram, ids in postings.items()},
+        coverage=build_coverage_index(items, config.coverage) if config.coverage else None,
+    )
+
+
+def _unit_keys(texts: list[str], vocab: dict[str, int], n: int) -> list[np.ndarray]:
+    keyed = []
+    for text in texts:
+        ids = np.fromiter((vocab.setdefault(t, len(vocab) + 1) for t in words(text)), dtype=np.uint64)
+        keyed.append(np.unique(pack_ngrams(ids, n)))
+    return keyed
+
+
+def _document_frequency(keyed: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    every = np.concatenate(keyed) if keyed else np.empty(0, dtype=np.uint64)
+    return np.unique(every, return_counts=True)
+
+
+def build_coverage_index(items: list[BenchmarkItem], config: CoverageConfig) -> CoverageIndex:
+    """Index rare n-grams; a question with too few of them is re-indexed with its options (a generic stem)."""
+    vocab: dict[str, int] = {}
+    questions = [item.question for item in items]
+    keyed = _unit_keys(questions, vocab, config.n)
+    keys, df = _document_frequency(keyed)
+    stock = keys[df > config.stock_df]
+    signatures = []
+    for item, item_keys in zip(items, keyed, strict=True):
+        rare = np.count_nonzero(~member(stock, item_keys))
+        if rare < config.generic_min_rare and item.options:
+            signatures.append(item.question + "\n" + "\n".join(text for _, text in item.options))
+        else:
+            signatures.append(item.question)
+    unit_ids: dict[str, int] = {}
+    unit_items: list[list[int]] = []
+    for item_index, signature in enumerate(signatures):
+        unit = unit_ids.setdefault(signature, len(unit_ids))
+        if unit == len(unit_items):
+            unit_items.append([])
+        unit_items[unit].append(item_index)
+    unit_texts = list(unit_ids)
+    keyed = _unit_keys(unit_texts, vocab, config.n)
+    if len(vocab) > MAX_VOCAB:
+        raise MedrlError(f"the pack has {len(vocab)} distinct words; the coverage index supports {MAX_VOCAB}")
+    keys, df = _document_frequency(keyed)
+    stock = keys[df > config.stock_df]
+    unit_of = np.concatenate([np.full(len(k), u, dtype=np.int32) for u, k in enumerate(keyed)]) if keyed else None
+    every = np.concatenate(keyed) if keyed else np.empty(0, dtype=np.uint64)
+    rare_mask = ~member(stock, every)
+    every, unit_of = every[rare_mask], unit_of[rare_mask]
+    order = np.argsort(every, kind="stable")
+    every, unit_of = every[order], unit_of[order]
+    rare_keys, starts = np.unique(every, return_index=True)
+    offsets = np.append(starts, len(every)).astype(np.int64)
+    rare_total = np.bincount(unit_of, minlength=len(unit_texts)).astype(np.int64)
+    return CoverageIndex(
+        config=config,
+        vocab=vocab,
+        unit_texts=tuple(unit_texts),
+        unit_items=tuple(tuple(ids) for ids in unit_items),
+        keys=rare_keys,
+        offsets=offsets,
+        postings=unit_of,
+        stock_keys=stock,
+        rare_total=rare_total,
     )

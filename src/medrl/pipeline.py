@@ -12,7 +12,7 @@ from pathlib import Path
 
 from medrl.config import DEFAULT_PRESET, DecontaminationConfig, preset
 from medrl.decide import MATCH_TYPE, Match, Verdict, decide, expand_hits
-from medrl.detect import fuzzy_hits, ngram_hits
+from medrl.detect import coverage_hits, fuzzy_hits, ngram_hits
 from medrl.engine import run_local
 from medrl.errors import MedrlError
 from medrl.index import PackIndex, build_index
@@ -32,7 +32,7 @@ def detect_batch(
     row_count = len(next(iter(texts.values())))
     found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
     seconds: dict[str, float] = {}
-    for method, stage in (("ngram", config.ngram), ("fuzzy", config.fuzzy)):
+    for method, stage in (("coverage", config.coverage), ("ngram", config.ngram), ("fuzzy", config.fuzzy)):
         if stage is None:
             continue
         started = time.perf_counter()
@@ -40,8 +40,10 @@ def detect_batch(
         for field, column in texts.items():
             if method == "ngram":
                 hits = [ngram_hits(column[r], index, stage) for r in rows]
-            else:
+            elif method == "fuzzy":
                 hits = fuzzy_hits([column[r] for r in rows], index, stage, config.workers)
+            else:
+                hits = coverage_hits([column[r] for r in rows], index.coverage)
             for row, row_hits in zip(rows, hits, strict=True):
                 found[row].extend(expand_hits(row_hits, method, field, index))
         seconds[method] = time.perf_counter() - started

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 
 def openr1_normalise(text: str) -> str:
     """open-r1's `normalize_string`: lower-case, strip, collapse whitespace runs (Python `str.split()` rules)."""
@@ -12,3 +15,37 @@ def word_ngrams(text: str, n: int) -> list[str]:
     """open-r1's word n-grams of the normalised text, in text order (empty when it has fewer than n words)."""
     words = openr1_normalise(text).split()
     return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def fold(text: str) -> str:
+    """Compatibility-decompose (NFKD: ligatures, full-width, composed accents), drop accents, case-fold.
+
+    NFKD works character by character, so NFC, NFD and NFKC spellings of the same text fold alike.
+    """
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text)).casefold()
+
+
+def words(text: str) -> list[str]:
+    """Word tokens of the folded text: runs of letters and digits. Punctuation, quotes of any shape, dashes and
+    whitespace of any kind only separate words, so they cannot hide a copy."""
+    return _WORD.findall(fold(text))
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans in the original `text` of each token `words(text)` returns, in order (for evidence).
+
+    Folding a character may change its length (e.g. "ß" -> "ss"), so tokens are found on the folded text and
+    mapped back through a per-character offset table.
+    """
+    folded_chars: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        piece = fold(char)
+        folded_chars.append(piece)
+        origin.extend([index] * len(piece))
+    folded = "".join(folded_chars)
+    return [(origin[m.start()], origin[m.end() - 1] + 1) for m in _WORD.finditer(folded)]
