@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+RL_VENV ?= .venv-rl
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +21,18 @@ demo: install
 	$(BIN)/medrl decontaminate examples/training/demo_train.jsonl --pack demo/pack --out demo/out
 	@echo "outputs: demo/out/clean.jsonl demo/out/removed.jsonl demo/out/report.json"
 
-# Everything CI runs: lint, format check, the whole test suite (slow tests included).
-test: install
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+# Everything CI runs: lint, format check, the whole test suite (slow tests included), then the integration tests
+# against the real RL clients (verl, TRL) in their own virtualenv, where skipping is not allowed.
+test: install $(RL_VENV)/.installed
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/pytest -q
+	MEDRL_REQUIRE_RL_CLIENTS=1 HF_HUB_OFFLINE=1 $(RL_VENV)/bin/python -m pytest -q -m rl_clients tests/test_rl_clients.py
+
+# verl and TRL pin heavy stacks (torch, ray): they live in a separate virtualenv, kept out of medrl's dependencies.
+$(RL_VENV)/.installed: pyproject.toml tests/rl_clients_install.sh
+	bash tests/rl_clients_install.sh $(RL_VENV)/bin/python
+	touch $@
 
 # Quick loop while developing: skips the exhaustive real-data checks.
 test-fast: install

@@ -63,6 +63,43 @@ def fuzzy_hits(texts: list[str], index: PackIndex, config: FuzzyConfig, workers:
     return hits
 
 
+@dataclass(frozen=True)
+class SharedCounts:
+    """Per (row, unit) pair sharing at least one rare n-gram: how many distinct rare n-grams they share."""
+
+    rows: np.ndarray
+    units: np.ndarray
+    shared: np.ndarray
+    row_ngrams: np.ndarray  # per row: its n-gram positions that are not stock phrases
+
+    def item_coverage(self, index: CoverageIndex) -> np.ndarray:
+        return self.shared / index.rare_total[self.units]
+
+    def row_coverage(self) -> np.ndarray:
+        return self.shared / np.maximum(self.row_ngrams[self.rows], 1)
+
+
+def shared_counts(texts: list[str], index: CoverageIndex) -> SharedCounts:
+    """Join every row's n-gram keys against the index in one vectorised pass over the batch."""
+    row_keys = [pack_ngrams(index.ids(words(text)), index.config.n) for text in texts]
+    lengths = np.array([len(keys) for keys in row_keys], dtype=np.int64)
+    every = np.concatenate(row_keys) if row_keys else np.empty(0, dtype=np.uint64)
+    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    row_ngrams = lengths - np.bincount(rows[member(index.stock_keys, every)], minlength=len(texts))
+    found = member(index.keys, every)
+    position = np.searchsorted(index.keys, every[found])
+    # One (row, key) pair per distinct shared key, then one (row, unit) pair per posting.
+    pairs = np.unique(rows[found] * len(index.keys) + position)
+    hit_rows, hit_keys = pairs // max(len(index.keys), 1), pairs % max(len(index.keys), 1)
+    starts = index.offsets[hit_keys]
+    counts = index.offsets[hit_keys + 1] - starts
+    expanded = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    units = index.postings[expanded].astype(np.int64)
+    unit_count = len(index.unit_texts)
+    pair_ids, shared = np.unique(np.repeat(hit_rows, counts) * unit_count + units, return_counts=True)
+    return SharedCounts(pair_ids // unit_count, pair_ids % unit_count, shared, row_ngrams)
+
+
 def coverage_hits(texts: list[str], index: CoverageIndex) -> list[list[Hit]]:
     """Benchmark units a row covers (see `CoverageConfig`), vectorised over the batch with numpy.
 
@@ -70,33 +107,14 @@ def coverage_hits(texts: list[str], index: CoverageIndex) -> list[list[Hit]]:
     text made of shared rare n-grams, with its character spans in both texts.
     """
     config = index.config
+    counts = shared_counts(texts, index)
+    item_coverage = counts.item_coverage(index)
+    flagged = (
+        (item_coverage >= config.min_item_coverage)
+        & (counts.shared >= np.minimum(config.min_item_shared, index.rare_total[counts.units]))
+    ) | ((counts.row_coverage() >= config.min_row_coverage) & (counts.shared >= config.min_shared))
     hits: list[list[Hit]] = [[] for _ in texts]
-    if not len(index.keys):
-        return hits
-    row_keys = [pack_ngrams(index.ids(words(text)), config.n) for text in texts]
-    lengths = np.array([len(keys) for keys in row_keys], dtype=np.int64)
-    every = np.concatenate(row_keys) if row_keys else np.empty(0, dtype=np.uint64)
-    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-    stock = member(index.stock_keys, every)
-    denominator = lengths - np.bincount(rows[stock], minlength=len(texts))
-    position = np.searchsorted(index.keys, every)
-    position[position == len(index.keys)] = 0
-    found = index.keys[position] == every
-    # One (row, key) pair per distinct shared key, then one (row, unit) pair per posting.
-    pairs = np.unique(rows[found] * len(index.keys) + position[found])
-    hit_rows, hit_keys = pairs // len(index.keys), pairs % len(index.keys)
-    starts, ends = index.offsets[hit_keys], index.offsets[hit_keys + 1]
-    counts = ends - starts
-    expanded = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-    units = index.postings[expanded].astype(np.int64)
-    pair_ids, shared = np.unique(np.repeat(hit_rows, counts) * len(index.unit_texts) + units, return_counts=True)
-    pair_rows, pair_units = pair_ids // len(index.unit_texts), pair_ids % len(index.unit_texts)
-    item_coverage = shared / index.rare_total[pair_units]
-    row_coverage = shared / np.maximum(denominator[pair_rows], 1)
-    flagged = (item_coverage >= config.min_item_coverage) | (
-        (row_coverage >= config.min_row_coverage) & (shared >= config.min_shared)
-    )
-    for row, unit, coverage in zip(pair_rows[flagged], pair_units[flagged], item_coverage[flagged], strict=True):
+    for row, unit, coverage in zip(counts.rows[flagged], counts.units[flagged], item_coverage[flagged], strict=True):
         hits[row].append(_coverage_evidence(texts[row], int(unit), round(float(coverage) * 100, 2), index))
     return hits
 

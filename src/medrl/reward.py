@@ -11,18 +11,17 @@ A training row has a ``problem`` (question, lettered options, and an instruction
 The rule, step by step (each step is a deliberate, conservative decision):
 
 1. **Reasoning is ignored.** Everything up to and including the *last* ``</think>`` is dropped. The match is exact
-   and case-sensitive (``</think>`` is what reasoning models emit; verl decodes responses with
-   ``skip_special_tokens=True``, so the tag reaches this function only when the tokenizer does not mark it special,
-   as Qwen3's does not; a tokenizer that does must be given a reward that sees the raw ids). If the remaining text contains a ``<think>``, that
-   thought was never closed (a truncated completion) and everything from the first such ``<think>`` on is dropped
-   too. So a box that only appears inside reasoning never scores.
+   and case-sensitive. If the remaining text contains a ``<think>``, that thought was never closed (a truncated
+   completion) and everything from the first such ``<think>`` on is dropped too. So a box that only appears inside
+   reasoning never scores. (verl decodes responses with ``skip_special_tokens=True``: the tags reach this function
+   only when the model's tokenizer does not mark them special, which is worth checking for the model trained.)
 2. **The last non-empty box is the answer.** ``\\boxed{...}`` (``\\boxed {`` with spaces too) is matched with
    balanced braces, so ``\\boxed{\\text{B}}`` works; a box whose braces never close is ignored. Among the closed
    boxes, the one that *opens* last wins (for a nested ``\\boxed{\\boxed{B}}`` that is the inner one). A box is
    empty when nothing is left after removing whitespace, ``$`` and text-formatting wrappers (``\\boxed{}``,
-   ``\\boxed{ }``, ``\\boxed{\\text{}}``; at most eight nested wrappers are peeled, plenty for real answers and a bound
-   that keeps the peeling linear); empty boxes are skipped in favour of the previous box. A non-empty last
-   box that holds no recognisable letter is the answer all the same and scores 0: there is no falling back to an
+   ``\\boxed{ }``, ``\\boxed{\\text{}}``; at most eight nested wrappers are peeled, plenty for real answers and a
+   bound that keeps the peeling linear); empty boxes are skipped in favour of the previous box. A non-empty last box
+   that holds no recognisable letter is the answer all the same and scores 0: there is no falling back to an
    earlier box the model has overridden.
 3. **No box, no reward.** There is no fallback to a letter written in prose ("The answer is B"): the model must use
    the format it was asked for.
@@ -39,8 +38,8 @@ The rule, step by step (each step is a deliberate, conservative decision):
 
    Anything else scores 0, in particular a sentence that merely contains a capital letter (``\\boxed{I think B}``,
    ``\\boxed{The answer is B}``), several letters (``\\boxed{B, D}``, ``\\boxed{B and D}``, ``\\boxed{BD}``), a
-   letter glued to more text (``\\boxed{B.C.}``, ``\\boxed{Bx}``) and non-ASCII letters that NFKC does not fold to
-   ASCII (Greek ``Β``).
+   letter glued to more text (``\\boxed{B.C.}``, ``\\boxed{Bx}``), a wrapper that does not enclose the whole box
+   (``\\boxed{\\text{B}.}``) and non-ASCII letters that NFKC does not fold to ASCII (Greek ``Β``).
 5. **Comparison** is case-insensitive against ``ground_truth``, which is read with the same letter parser (so
    ``"B"``, ``"b"``, ``"(B)"``, ``"\\text{B}"`` all mean B). A ground truth that holds no single letter is a dataset
    bug; it scores every completion 0.0 rather than crash a training run.
@@ -48,13 +47,18 @@ The rule, step by step (each step is a deliberate, conservative decision):
 Optional format reward (off by default): :func:`format_score` is 1.0 for a completion shaped ``reasoning </think>
 answer`` with exactly one ``</think>``, no unclosed ``<think>`` after it, and exactly one ``\\boxed{`` after it whose
 contents are a letter as above; else 0.0. It is added to the accuracy as ``accuracy + format_weight *
-format_score``, where ``format_weight`` comes from the ``format_weight`` keyword (verl:
-``reward.custom_reward_function.reward_kwargs.format_weight``; TRL: :func:`make_trl_reward`) or, when that is not
-given, from ``extra_info["format_weight"]`` (per row); it defaults to 0.0, which gives the plain 0/1 reward.
+format_score``. ``format_weight`` comes from the ``format_weight`` keyword or, when that is not given, from
+``extra_info["format_weight"]`` (per row); it defaults to 0.0, which gives the plain 0/1 reward. In verl pass it as
+``+reward.custom_reward_function.reward_kwargs.format_weight=0.1`` on the command line; in TRL use
+:func:`make_trl_reward` or an ``extra_info`` column.
 
-Cost: every step is a linear scan (``str.rfind``/``str.find`` and one regex over the text whose alternatives are
-fixed strings or single characters, with no nested quantifiers), so a multi-megabyte completion with thousands of
-unbalanced ``\\boxed{`` openings is handled in linear time and memory.
+Cost: every step is a linear scan (``str.rfind``/``str.find``, one regex over the text whose alternatives are
+fixed strings or single characters, with no nested quantifiers, and brace counts on long box contents vectorised with
+numpy), so a multi-megabyte completion with thousands of unbalanced ``\\boxed{`` openings is handled in linear time
+and memory.
+
+The module imports only the standard library and numpy, and no other medrl module: verl loads the reward function
+from this file by path (``custom_reward_function.path``), outside the package.
 """
 
 from __future__ import annotations
@@ -64,7 +68,10 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = [
+    "completion_text",
     "compute_score",
     "extract_answer_letter",
     "extract_boxed",
@@ -101,6 +108,9 @@ _LETTER_FORMS = re.compile(
     r")",
     re.DOTALL,
 )
+
+_OPEN, _CLOSE = ord("{"), ord("}")
+_VECTOR_MIN = 512  # strings longer than this get their braces counted by numpy
 
 # Wrappers deeper than this are not peeled (real answers use two or three); it bounds the peeling to linear time.
 _MAX_UNWRAP = 8
@@ -148,7 +158,15 @@ def _boxes(text: str) -> tuple[list[tuple[int, int]], int]:
 
 
 def _balanced(text: str) -> bool:
-    """Whether every brace in ``text`` closes one opened before it, and all are closed."""
+    """Whether every brace in ``text`` closes one opened before it, and all are closed.
+
+    Long strings are checked with a numpy running sum, so that peeling wrappers off a megabyte-long box costs a
+    few vectorised passes rather than Python-level loops over every character.
+    """
+    if len(text) > _VECTOR_MIN:
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        depth = np.cumsum((codes == _OPEN).astype(np.int64) - (codes == _CLOSE))
+        return bool(depth[-1] == 0 and depth.min() >= 0)
     depth = 0
     for char in text:
         if char == "{":
