@@ -40,9 +40,24 @@ def test_import_list_and_decontaminate_the_examples(tmp_path: Path) -> None:
     planted = [row for row in removed if row["source"].startswith("planted")]
     assert len(planted) == 6 and not [row for row in clean if row["source"].startswith("planted")]
     assert {row["contamination"][0]["benchmark"] for row in planted} == {"medmcqa", "medqa"}
-    assert report["config"]["preset"] == "ii-medical-rl"
+    assert report["config"]["preset"] == "medrl"  # the default
+    # The seed method also removes clean MedQA dev rows that merely share stock phrases with benchmark questions.
+    seed_out = tmp_path / "seed"
+    result = invoke(
+        "decontaminate",
+        EXAMPLES / "training" / "demo_train.jsonl",
+        "--pack",
+        pack,
+        "--out",
+        seed_out,
+        "--preset",
+        "ii-medical-rl",
+    )
+    assert result.exit_code == 0, result.output
+    seed = json.loads((seed_out / "report.json").read_text())
+    assert seed["removed_rows"] > report["removed_rows"] + 50
     assert report["pack"]["manifest_sha256"] and report["input"]["sha256"]
-    assert set(report["seconds"]) >= {"index", "ngram", "fuzzy", "read", "write", "total"}
+    assert set(report["seconds"]) >= {"index", "coverage", "rewrite", "read", "write", "total"}
 
 
 def test_errors_are_one_line_messages_with_exit_code_2(tmp_path: Path) -> None:

@@ -582,7 +582,7 @@ def test_decontaminate_each_format(tmp_path: Path, pack_dir: Path, fmt: str, bat
     train = make_input(fmt, tmp_path, rows, schema)
     expected_rows = read_back(train)  # what the reader gives: the rows as stored in this format
     out = tmp_path / "out"
-    config = medrl.preset().replace(batch_size=batch_size)
+    config = medrl.preset("ii-medical-rl").replace(batch_size=batch_size)
     report = medrl.decontaminate(train, pack_dir, out, config=config, fields=["question"])
 
     clean_path, removed_path = output_path(out, "clean", fmt), output_path(out, "removed", fmt)
@@ -635,7 +635,9 @@ def test_decontaminate_converts_between_formats(
 ) -> None:
     rows, schema = training_rows(input_format)
     train = make_input(input_format, tmp_path, rows, schema)
-    report = medrl.decontaminate(train, pack_dir, tmp_path / "out", fields=["question"], output_format=output_format)
+    report = medrl.decontaminate(
+        train, pack_dir, tmp_path / "out", "ii-medical-rl", fields=["question"], output_format=output_format
+    )
     clean = read_back(output_path(tmp_path / "out", "clean", output_format))
     removed = read_back(output_path(tmp_path / "out", "removed", output_format))
     assert clean == [row for i, row in enumerate(read_back(train)) if i not in REMOVED_AT]

@@ -216,6 +216,9 @@ def decontaminate(
     field: Annotated[
         list[str] | None, typer.Option("--field", help="Column to check (repeatable). Default: question.")
     ] = None,
+    options_field: Annotated[
+        str | None, typer.Option(help="Column with each row's options, for option-aware matching (medrl preset).")
+    ] = None,
     output_format: Annotated[
         str | None, typer.Option("--format", help=f"Output format ({'|'.join(FORMATS)}); default: the input's.")
     ] = None,
@@ -236,6 +239,8 @@ def decontaminate(
         }
         if run_all_stages:
             changes["run_all_stages"] = True
+        if options_field:
+            changes["options_field"] = options_field
         config = config.replace(**changes)
         with Progress(
             SpinnerColumn(),
@@ -268,5 +273,56 @@ def decontaminate(
     console.print(
         f"{report.input_rows} rows: kept {report.kept_rows}, removed {report.removed_rows} "
         f"(by method {report.by_method}); outputs in {out}",
+        highlight=False,
+    )
+
+
+@app.command()
+def build(
+    source: Annotated[
+        list[Path] | None, typer.Option("--source", help="Training file (repeatable); format detected from columns.")
+    ] = None,
+    pack: Annotated[Path | None, typer.Option("--pack", help="Benchmark pack directory.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output directory.")] = None,
+    preset_name: Annotated[
+        str | None, typer.Option("--preset", help=f"Detection preset: {', '.join(PRESETS)} (default {DEFAULT_PRESET}).")
+    ] = None,
+    export: Annotated[
+        str | None, typer.Option("--export", help="Comma-separated exports: verl,trl,hf,parquet (default: all).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A TOML file with these settings; flags override it.")
+    ] = None,
+) -> None:
+    """Build RL-ready datasets: sources -> labelled II-Medical-RL rows -> deduplicated -> decontaminated -> exports."""
+    from medrl.build import build as run_build
+    from medrl.build import make_config
+    from medrl.sources import Source
+
+    try:
+        settings = make_config(
+            config,
+            sources=tuple(Source(path) for path in source) if source else None,
+            pack=pack,
+            out=out,
+            preset=preset_name,
+            exports=tuple(name.strip() for name in export.split(",") if name.strip()) if export else None,
+        )
+        summary = run_build(settings, on_step=lambda name: console.print(f"{name}...", style="dim"))
+    except MedrlError as error:
+        _fail(error)
+    for step in summary["steps"]:
+        console.print(f"{step['step']}: {step['in']} rows in, {step['removed']} removed, {step['out']} out")
+    decontamination = summary["decontamination"]
+    console.print(
+        f"decontamination ({decontamination['preset']}): by benchmark {decontamination['by_benchmark']}, "
+        f"by method {decontamination['by_method']}",
+        highlight=False,
+    )
+    totals = summary["totals"]
+    console.print(
+        f"{totals['input']} rows: kept {totals['kept']}, rejected {totals['rejected']}, duplicates "
+        f"{totals['duplicates']}, contaminated {totals['contaminated']}; exports "
+        f"{', '.join(summary['exports'].values())} and README.md in {settings.out}",
         highlight=False,
     )

@@ -62,19 +62,30 @@ class Verdict:
 
 
 def expand_hits(hits: list[Hit], method: str, field: str, index: PackIndex) -> list[tuple[int, Match]]:
-    """One (item index, Match) per benchmark item carrying each hit's text."""
+    """One (item index, Match) per benchmark item carrying each hit's text (or coverage unit)."""
+    text_items = {"coverage": index.coverage, "rewrite": index.rewrite}.get(method)
+    text_items = text_items.unit_items if text_items is not None else index.text_items
     expanded = []
     for hit in hits:
-        for item_index in index.text_items[hit.text_id]:
+        for item_index in text_items[hit.text_id]:
             item = index.items[item_index]
-            expanded.append(
-                (item_index, Match(item.benchmark, item.split, item.item_id, method, hit.score, hit.evidence, field))
+            match = Match(
+                item.benchmark,
+                item.split,
+                item.item_id,
+                method,
+                hit.score,
+                hit.evidence,
+                field,
+                hit.row_span,
+                hit.item_span,
             )
+            expanded.append((item_index, match))
     return expanded
 
 
 # Evidence order: the most direct evidence first.
-_METHOD_ORDER = {"coverage": 0, "fuzzy": 1, "ngram": 2}
+_METHOD_ORDER = {"coverage": 0, "fuzzy": 1, "rewrite": 2, "ngram": 3}
 
 
 def decide(found: list[tuple[int, Match]], max_matches: int) -> Verdict:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from medrl.config import FuzzyConfig, NgramConfig
-from medrl.index import CoverageIndex, PackIndex, member, pack_ngrams
-from medrl.text import word_ngrams, word_spans, words
+from medrl.config import FuzzyConfig, NgramConfig, RewriteConfig
+from medrl.index import CoverageIndex, PackIndex, folded_options, member, pack_ngrams
+from medrl.text import option_texts, word_ngrams, word_spans, words
 
 # cdist scores in float32; candidates within this margin of the threshold are re-scored exactly in float64
 # with the scalar scorer, so decisions are exactly `scorer(row, item) >= threshold`.
@@ -100,23 +100,70 @@ def shared_counts(texts: list[str], index: CoverageIndex) -> SharedCounts:
     return SharedCounts(pair_ids // unit_count, pair_ids % unit_count, shared, row_ngrams)
 
 
-def coverage_hits(texts: list[str], index: CoverageIndex) -> list[list[Hit]]:
+def coverage_hits(
+    texts: list[str], index: CoverageIndex, row_options: list[frozenset[str]] | None = None
+) -> list[list[Hit]]:
     """Benchmark units a row covers (see `CoverageConfig`), vectorised over the batch with numpy.
 
-    Score: the percentage of the unit's rare n-grams found in the row; evidence: the longest run of the row's
-    text made of shared rare n-grams, with its character spans in both texts.
+    `row_options` are each row's folded option texts when they live in another column; otherwise options written
+    in the row's text are used. Score: the percentage of the unit's rare n-grams found in the row; evidence: the
+    longest run of the row's text made of shared rare n-grams, with its character spans in both texts.
     """
     config = index.config
     counts = shared_counts(texts, index)
     item_coverage = counts.item_coverage(index)
+    short = index.short[counts.units]
     flagged = (
         (item_coverage >= config.min_item_coverage)
         & (counts.shared >= np.minimum(config.min_item_shared, index.rare_total[counts.units]))
     ) | ((counts.row_coverage() >= config.min_row_coverage) & (counts.shared >= config.min_shared))
+    flagged &= ~short
     hits: list[list[Hit]] = [[] for _ in texts]
-    for row, unit, coverage in zip(counts.rows[flagged], counts.units[flagged], item_coverage[flagged], strict=True):
-        hits[row].append(_coverage_evidence(texts[row], int(unit), round(float(coverage) * 100, 2), index))
+    folded: dict[int, tuple[str, frozenset[str]]] = {}
+
+    def row_view(row: int) -> tuple[str, frozenset[str]]:
+        """The row's folded words (space-padded) and its folded options, computed once per row."""
+        if row not in folded:
+            folded[row] = (f" {' '.join(words(texts[row]))} ", _row_options(texts[row], row, row_options))
+        return folded[row]
+
+    for row, unit, coverage in zip(
+        counts.rows[flagged].tolist(), counts.units[flagged].tolist(), item_coverage[flagged].tolist(), strict=True
+    ):
+        if _options_disagree(row_view(row)[1], index.unit_options[unit]):
+            continue
+        hits[row].append(_coverage_evidence(texts[row], unit, round(coverage * 100, 2), index))
+    for row, unit in zip(counts.rows[short].tolist(), counts.units[short].tolist(), strict=True):
+        score = _short_unit_score(*row_view(row), unit, index)
+        if score is not None:
+            hits[row].append(_coverage_evidence(texts[row], unit, score, index))
     return hits
+
+
+def _row_options(text: str, row: int, row_options: list[frozenset[str]] | None) -> frozenset[str]:
+    """A row's options: from its options column when it has any, else the lettered options in its text."""
+    if row_options and row_options[row]:
+        return row_options[row]
+    return folded_options(enumerate(option_texts(text)))
+
+
+def _options_disagree(row_options: frozenset[str], unit_options: frozenset[str]) -> bool:
+    """Both sides list options and not one is shared: the row asks a different question with the same stem."""
+    return len(row_options) >= 2 and len(unit_options) >= 2 and not row_options & unit_options
+
+
+def _short_unit_score(row_words: str, options: frozenset[str], unit: int, index: CoverageIndex) -> float | None:
+    """A short/generic question matches only as a whole, and with its options when the row carries options."""
+    question = index.unit_questions[unit]
+    if not question or f" {question} " not in row_words:
+        return None
+    config = index.config
+    if options:
+        unit_options = index.unit_options[unit]
+        overlap = len(options & unit_options) / max(min(len(options), len(unit_options)), 1)
+        return round(100 * overlap, 2) if overlap >= config.min_option_overlap else None
+    extra_words = row_words.count(" ") - 1 - (question.count(" ") + 1)
+    return 100.0 if extra_words <= config.short_row_slack else None
 
 
 def _longest_run(covered: np.ndarray) -> tuple[int, int]:
@@ -153,3 +200,25 @@ def _coverage_evidence(text: str, unit: int, score: float, index: CoverageIndex)
     item_span = (unit_spans[unit_run[0]][0], unit_spans[unit_run[1] - 1][1]) if unit_run[1] > unit_run[0] else None
     evidence = text[row_span[0] : row_span[1]] if row_span else ""
     return Hit(unit, score, evidence, row_span, item_span)
+
+
+def rewrite_hits(
+    texts: list[str], index: CoverageIndex, config: RewriteConfig, row_options: list[frozenset[str]] | None = None
+) -> list[list[Hit]]:
+    """Benchmark items a row rewrites (see `RewriteConfig`). Score: the percentage of rarer words shared; evidence:
+    the shared options."""
+    counts = shared_counts(texts, index)
+    overlap = np.minimum(counts.item_coverage(index), counts.row_coverage())
+    hits: list[list[Hit]] = [[] for _ in texts]
+    candidates = overlap >= config.min_word_overlap
+    options_of: dict[int, frozenset[str]] = {}
+    for row, unit, words_shared in zip(
+        counts.rows[candidates].tolist(), counts.units[candidates].tolist(), overlap[candidates].tolist(), strict=True
+    ):
+        if row not in options_of:
+            options_of[row] = _row_options(texts[row], row, row_options)
+        options = options_of[row]
+        shared = options & index.unit_options[unit]
+        if len(options) >= 2 and len(shared) >= config.min_option_overlap * len(options):
+            hits[row].append(Hit(unit, round(100 * words_shared, 2), "; ".join(sorted(shared))))
+    return hits

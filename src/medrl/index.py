@@ -6,13 +6,14 @@ expanded back to every item that carries them, so evidence still names each benc
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 from medrl.benchmarks import BenchmarkItem
-from medrl.config import CoverageConfig, DecontaminationConfig
+from medrl.config import CoverageConfig, DecontaminationConfig, RewriteConfig
 from medrl.errors import MedrlError
 from medrl.text import word_ngrams, words
 
@@ -57,6 +58,9 @@ class CoverageIndex:
     postings: np.ndarray
     stock_keys: np.ndarray  # sorted keys shared by more than stock_df units
     rare_total: np.ndarray  # per unit: its distinct rare n-grams
+    short: np.ndarray  # per unit: a short or generic question, matched with its options (see CoverageConfig)
+    unit_questions: tuple[str, ...]  # per unit: the question's folded words joined by spaces
+    unit_options: tuple[frozenset[str], ...]  # per unit: its options' folded texts
 
     def ids(self, tokens: list[str]) -> np.ndarray:
         get = self.vocab.get
@@ -74,6 +78,7 @@ class PackIndex:
     text_items: tuple[tuple[int, ...], ...]  # per unique text: indices into `items`
     ngrams: dict[str, tuple[int, ...]]  # word n-gram -> unique text ids containing it (empty if stage off)
     coverage: CoverageIndex | None = None
+    rewrite: CoverageIndex | None = None  # rare single words, for the rewrite stage
 
 
 def build_index(items: list[BenchmarkItem], config: DecontaminationConfig) -> PackIndex:
@@ -95,7 +100,13 @@ def build_index(items: list[BenchmarkItem], config: DecontaminationConfig) -> Pa
         text_items=tuple(tuple(ids) for ids in text_items),
         ngrams={ngram: tuple(ids) for ngram, ids in postings.items()},
         coverage=build_coverage_index(items, config.coverage) if config.coverage else None,
+        rewrite=build_coverage_index(items, _word_index_config(config.rewrite)) if config.rewrite else None,
     )
+
+
+def _word_index_config(rewrite: RewriteConfig) -> CoverageConfig:
+    """The rewrite stage indexes rare single words; no question is treated as short."""
+    return CoverageConfig(n=1, stock_df=rewrite.stock_df, generic_min_rare=0)
 
 
 def _unit_keys(texts: list[str], vocab: dict[str, int], n: int) -> list[np.ndarray]:
@@ -114,17 +125,16 @@ def _document_frequency(keyed: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray
 def build_coverage_index(items: list[BenchmarkItem], config: CoverageConfig) -> CoverageIndex:
     """Index rare n-grams; a question with too few of them is re-indexed with its options (a generic stem)."""
     vocab: dict[str, int] = {}
-    questions = [item.question for item in items]
+    questions = [question_stem(item.question) for item in items]
     keyed = _unit_keys(questions, vocab, config.n)
     keys, df = _document_frequency(keyed)
     stock = keys[df > config.stock_df]
-    signatures = []
-    for item, item_keys in zip(items, keyed, strict=True):
-        rare = np.count_nonzero(~member(stock, item_keys))
-        if rare < config.generic_min_rare and item.options:
-            signatures.append(item.question + "\n" + "\n".join(text for _, text in item.options))
-        else:
-            signatures.append(item.question)
+    signatures, short_items = [], []
+    for item, question, item_keys in zip(items, questions, keyed, strict=True):
+        short = np.count_nonzero(~member(stock, item_keys)) < config.generic_min_rare
+        short_items.append(short)
+        options = "\n".join(text for _, text in item.options) if short else ""
+        signatures.append(f"{question}\n{options}" if options else question)
     unit_ids: dict[str, int] = {}
     unit_items: list[list[int]] = []
     for item_index, signature in enumerate(signatures):
@@ -157,4 +167,21 @@ def build_coverage_index(items: list[BenchmarkItem], config: CoverageConfig) -> 
         postings=unit_of,
         stock_keys=stock,
         rare_total=rare_total,
+        short=np.array([short_items[ids[0]] for ids in unit_items], dtype=bool),
+        unit_questions=tuple(" ".join(words(questions[ids[0]])) for ids in unit_items),
+        unit_options=tuple(folded_options(items[ids[0]].options) for ids in unit_items),
     )
+
+
+_INLINE_CHOICES = re.compile(r"\s*Answer Choices:.*", re.DOTALL)
+
+
+def question_stem(question: str) -> str:
+    """The question without an inline "Answer Choices:" block (MedXpertQA): options are compared as options, so
+    a row that merely lists the same drugs is not taken for the question."""
+    return _INLINE_CHOICES.sub("", question) or question
+
+
+def folded_options(options: tuple[tuple[str, str], ...] | list) -> frozenset[str]:
+    """Option texts compared without letters, case, accents or punctuation (shuffled options still match)."""
+    return frozenset(folded for _, text in options if (folded := " ".join(words(text))))

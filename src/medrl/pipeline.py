@@ -12,38 +12,52 @@ from pathlib import Path
 
 from medrl.config import DEFAULT_PRESET, DecontaminationConfig, preset
 from medrl.decide import MATCH_TYPE, Match, Verdict, decide, expand_hits
-from medrl.detect import coverage_hits, fuzzy_hits, ngram_hits
+from medrl.detect import coverage_hits, fuzzy_hits, ngram_hits, rewrite_hits
 from medrl.engine import run_local
 from medrl.errors import MedrlError
 from medrl.index import PackIndex, build_index
 from medrl.pack import load_pack, sha256_file
 from medrl.readers import FORMATS, RowBatch, open_source
-from medrl.records import field_texts
+from medrl.records import field_options, field_texts
 from medrl.report import Report, RunStats, versions
 from medrl.writers import RowWriter, open_writer, output_path, write_json_atomic
 
 EVIDENCE_COLUMN = "contamination"
 
 
+STAGES = ("coverage", "rewrite", "ngram", "fuzzy")
+
+
 def detect_batch(
-    texts: dict[str, list[str]], index: PackIndex, config: DecontaminationConfig
+    texts: dict[str, list[str]],
+    index: PackIndex,
+    config: DecontaminationConfig,
+    options: list[frozenset[str]] | None = None,
 ) -> tuple[list[Verdict], dict[str, float]]:
-    """Verdicts for one batch of rows (given as their checked texts per field), plus seconds per stage."""
+    """Verdicts for one batch of rows (given as their checked texts per field), plus seconds per stage.
+
+    `options`: each row's folded option texts from `options_field` (None: options written in the text count).
+    """
     row_count = len(next(iter(texts.values())))
     found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
     seconds: dict[str, float] = {}
-    for method, stage in (("coverage", config.coverage), ("ngram", config.ngram), ("fuzzy", config.fuzzy)):
+    for method in STAGES:
+        stage = getattr(config, method)
         if stage is None:
             continue
         started = time.perf_counter()
         rows = [r for r in range(row_count) if config.run_all_stages or not found[r]]
+        row_options = [options[r] for r in rows] if options is not None else None
         for field, column in texts.items():
+            selected = [column[r] for r in rows]
             if method == "ngram":
-                hits = [ngram_hits(column[r], index, stage) for r in rows]
+                hits = [ngram_hits(text, index, stage) for text in selected]
             elif method == "fuzzy":
-                hits = fuzzy_hits([column[r] for r in rows], index, stage, config.workers)
+                hits = fuzzy_hits(selected, index, stage, config.workers)
+            elif method == "coverage":
+                hits = coverage_hits(selected, index.coverage, row_options)
             else:
-                hits = coverage_hits([column[r] for r in rows], index.coverage)
+                hits = rewrite_hits(selected, index.rewrite, stage, row_options)
             for row, row_hits in zip(rows, hits, strict=True):
                 found[row].extend(expand_hits(row_hits, method, field, index))
         seconds[method] = time.perf_counter() - started
@@ -105,7 +119,8 @@ def decontaminate(
         writers.append(removed)
 
         def process(batch: RowBatch) -> tuple[list[Verdict], dict[str, float]]:
-            return detect_batch(field_texts(batch, config.fields, source.path), index, config)
+            options = field_options(batch, config.options_field, source.path) if config.options_field else None
+            return detect_batch(field_texts(batch, config.fields, source.path), index, config, options)
 
         for batch, (verdicts, seconds) in run_local(process, _timed(source.batches(config.batch_size), stats)):
             stats.seconds.update(seconds)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+
+from medrl.benchmarks import normalise_options
 from medrl.errors import MedrlError
+from medrl.index import folded_options
 from medrl.readers import MISSING, RowBatch
 
 
@@ -45,3 +49,18 @@ def field_texts(batch: RowBatch, fields: tuple[str, ...], source: Path) -> dict[
                 )
         texts[name] = column
     return texts
+
+
+def field_options(batch: RowBatch, name: str, source: Path) -> list[frozenset[str]]:
+    """Each row's folded option texts from an options column (dict, list or "A. ..." lines)."""
+    if isinstance(batch.rows, pa.RecordBatch) and name not in batch.rows.schema.names:
+        raise MedrlError(f"{source}: no options column {name!r}; available: {', '.join(batch.rows.schema.names)}")
+    found = []
+    for offset, value in enumerate(batch.column(name)):
+        if value is MISSING:
+            raise MedrlError(f"{source}, {batch.where(offset)}: no options column {name!r} (--options-field)")
+        try:
+            found.append(folded_options(normalise_options(value)))
+        except MedrlError as error:
+            raise MedrlError(f"{source}, {batch.where(offset)}: column {name!r}: {error}") from None
+    return found

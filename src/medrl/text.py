@@ -49,3 +49,17 @@ def word_spans(text: str) -> list[tuple[int, int]]:
         origin.extend([index] * len(piece))
     folded = "".join(folded_chars)
     return [(origin[m.start()], origin[m.end() - 1] + 1) for m in _WORD.finditer(folded)]
+
+
+# "A. text" / "B) text" lines, or inline "(A) text (B) text" as in MedXpertQA's "Answer Choices:" block.
+_OPTION_LINE = re.compile(r"^[ \t]*\(?([A-J])[.):][ \t]+(\S.*)$", re.MULTILINE)
+_OPTION_INLINE = re.compile(r"\(([A-J])\)\s+(.+?)(?=\s+\([A-J]\)\s|\s*$)", re.DOTALL)
+
+
+def option_texts(text: str) -> list[str]:
+    """Lettered options carried inside a text (at least two, lettered from A), else an empty list."""
+    for pattern in (_OPTION_LINE, _OPTION_INLINE):
+        found = pattern.findall(text)
+        if len(found) >= 2 and found[0][0] == "A":
+            return [option for _, option in found]
+    return []

@@ -1,0 +1,85 @@
+"""Shared helpers for the quality benchmark: paths, training-row loading, benchmark packs, comparison text."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+CACHE = HERE / ".cache"
+DEFAULT_SET = CACHE / "labelled.jsonl"
+DEFAULT_PACK = CACHE / "pack"
+ADJUDICATION = HERE / "adjudication.csv"
+
+TRAINING_FILES = ("medqa_dev.json", "pubmedqa_trainpool.jsonl", "huatuogpt_o1_demo.json")
+# MedXpertQA questions carry their options inline after this marker; the stem is what precedes it.
+_ANSWER_CHOICES = re.compile(r"\s*Answer Choices:\s*\(A\).*\Z", re.S)
+_OPTION_PREFIX = re.compile(r"^\(?([A-Z])[.):]\s*")
+
+
+@dataclass(frozen=True)
+class TrainingRow:
+    """One real training-side row: the text a training set would carry, plus its options."""
+
+    file: str
+    row: int
+    text: str  # the row's question text as stored (PubMedQA: abstract + question)
+    options: tuple[tuple[str, str], ...]
+    question_only: str  # the part comparable with a benchmark question (PubMedQA: the final question line)
+
+
+def _options(value: object) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, str):
+        value = ast.literal_eval(value)
+    if isinstance(value, dict):
+        return tuple((str(k), str(v)) for k, v in value.items())
+    out = []
+    for index, text in enumerate(value):
+        match = _OPTION_PREFIX.match(text)
+        out.append((match.group(1), text[match.end() :]) if match else (chr(65 + index), text))
+    return tuple(out)
+
+
+def load_training(data: Path) -> list[TrainingRow]:
+    """Every row of the three training-side files, in file order."""
+    rows: list[TrainingRow] = []
+    training = data / "training"
+    for index, row in enumerate(json.loads((training / "medqa_dev.json").read_text(encoding="utf-8"))):
+        rows.append(TrainingRow("medqa_dev.json", index, row["question"], _options(row["options"]), row["question"]))
+    lines = (training / "pubmedqa_trainpool.jsonl").read_text(encoding="utf-8").split("\n")
+    for index, line in enumerate(line for line in lines if line.strip()):
+        row = json.loads(line)
+        question = row["question"].rstrip().split("\n")[-1]
+        rows.append(TrainingRow("pubmedqa_trainpool.jsonl", index, row["question"], _options(row["options"]), question))
+    for index, row in enumerate(json.loads((training / "huatuogpt_o1_demo.json").read_text(encoding="utf-8"))):
+        rows.append(
+            TrainingRow("huatuogpt_o1_demo.json", index, row["question"], _options(row["options"]), row["question"])
+        )
+    return rows
+
+
+def stem(question: str) -> str:
+    """A benchmark question without an inline "Answer Choices: (A) ..." block (MedXpertQA)."""
+    return _ANSWER_CHOICES.sub("", question)
+
+
+def norm(text: str) -> str:
+    """Comparison form: NFKC, lower case, punctuation to spaces, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"[^\w]+", " ", text)
+    return " ".join(text.split())
+
+
+def ensure_pack(data: Path, pack: Path) -> Path:
+    """Build a pack of every shared benchmark at `pack` unless one is there."""
+    if not (pack / "manifest.json").exists():
+        from medrl.pack import import_benchmarks
+
+        import_benchmarks(data / "benchmarks", pack)
+    return pack
