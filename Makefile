@@ -13,13 +13,14 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# Import the example benchmark samples into a pack, then decontaminate the example training file against it.
+# The main job on the shipped examples: import the benchmark samples into a pack, then build the RL dataset
+# (read -> label -> dedup -> decontaminate -> verl/TRL/HF/Parquet exports + dataset card) from examples/build.toml.
 # --allow-partial: the examples are samples, so their row counts are below the official ones.
 demo: install
 	$(BIN)/medrl benchmarks import examples/benchmarks --pack demo/pack --allow-partial
-	$(BIN)/medrl benchmarks list --pack demo/pack
-	$(BIN)/medrl decontaminate examples/training/demo_train.jsonl --pack demo/pack --out demo/out
-	@echo "outputs: demo/out/clean.jsonl demo/out/removed.jsonl demo/out/report.json"
+	$(BIN)/medrl build --config examples/build.toml
+	$(BIN)/medrl decontaminate examples/training/demo_train.jsonl --pack demo/pack --out demo/decontaminate
+	@echo "dataset: demo/build (README.md card, verl/ trl/ hf/ parquet/); decontamination only: demo/decontaminate"
 
 # Everything CI runs: lint, format check, the whole test suite (slow tests included), then the integration tests
 # against the real RL clients (verl, TRL) in their own virtualenv, where skipping is not allowed.

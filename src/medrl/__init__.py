@@ -7,6 +7,7 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
+from medrl.build import build, make_config
 from medrl.config import DEFAULT_PRESET, PRESETS, DecontaminationConfig, FuzzyConfig, NgramConfig, preset
 from medrl.errors import MedrlError
 from medrl.pack import import_benchmarks, load_pack
@@ -22,8 +23,10 @@ __all__ = [
     "NgramConfig",
     "Report",
     "__version__",
+    "build",
     "decontaminate",
     "import_benchmarks",
     "load_pack",
+    "make_config",
     "preset",
 ]

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from medrl.build import build as run_build
+from medrl.build import make_config
 from medrl.config import DEFAULT_PRESET, PRESETS, preset
 from medrl.errors import MedrlError
 from medrl.hub import MirrorLoader
@@ -20,6 +22,7 @@ from medrl.pack import add_benchmark, fetch_benchmarks, import_benchmarks, load_
 from medrl.pipeline import decontaminate as run_decontaminate
 from medrl.readers import FORMATS
 from medrl.registry import SPECS, FieldMap, parse_split_overrides, registry_markdown
+from medrl.sources import Source
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 benchmarks_app = typer.Typer(no_args_is_help=True, help="Build and inspect benchmark packs.")
@@ -295,9 +298,6 @@ def build(
     ] = None,
 ) -> None:
     """Build RL-ready datasets: sources -> labelled II-Medical-RL rows -> deduplicated -> decontaminated -> exports."""
-    from medrl.build import build as run_build
-    from medrl.build import make_config
-    from medrl.sources import Source
 
     try:
         settings = make_config(

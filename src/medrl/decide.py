@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from medrl.detect import Hit
@@ -88,16 +89,21 @@ def expand_hits(hits: list[Hit], method: str, field: str, index: PackIndex) -> l
 _METHOD_ORDER = {"coverage": 0, "fuzzy": 1, "rewrite": 2, "ngram": 3}
 
 
-def decide(found: list[tuple[int, Match]], max_matches: int) -> Verdict:
-    """Contaminated iff anything matched; evidence strongest first per method, ties in pack order."""
-    if not found:
+def decide(
+    found: list[tuple[int, Match]], matched: dict[str, np.ndarray], max_matches: int, index: PackIndex
+) -> Verdict:
+    """Contaminated iff any stage matched an item. `found` is the evidence, `matched` every item matched per method;
+    evidence is kept strongest first per method, ties in pack order."""
+    matched = {method: items for method, items in matched.items() if len(items)}
+    if not matched:
         return Verdict(False, (), (), ())
     ordered = sorted(found, key=lambda pair: (_METHOD_ORDER[pair[1].method], -pair[1].score, pair[0]))
     kept = ordered if max_matches == 0 else ordered[:max_matches]
+    items = np.unique(np.concatenate(list(matched.values())))
     return Verdict(
         contaminated=True,
         matches=tuple(match for _, match in kept),
-        benchmarks=tuple(sorted({match.benchmark for _, match in found})),
-        methods=tuple(sorted({match.method for _, match in found})),
-        items=tuple(sorted({item for item, _ in found})),
+        benchmarks=tuple(sorted({index.items[item].benchmark for item in items.tolist()})),
+        methods=tuple(sorted(matched)),
+        items=tuple(items.tolist()),
     )

@@ -6,13 +6,16 @@ batches or engines, and each equals its exhaustive every-row-against-every-item 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from medrl.config import FuzzyConfig, NgramConfig, RewriteConfig
-from medrl.index import CoverageIndex, PackIndex, folded_options, member, pack_ngrams
+from medrl.index import CoverageIndex, PackIndex, char_histogram, folded_options, member, pack_ngrams
 from medrl.text import option_texts, word_ngrams, word_spans, words
 
 # cdist scores in float32; candidates within this margin of the threshold are re-scored exactly in float64
@@ -29,38 +32,87 @@ class Hit:
     item_span: tuple[int, int] | None = None  # ... and in the benchmark text
 
 
-def ngram_hits(text: str, index: PackIndex, config: NgramConfig) -> list[Hit]:
-    """Benchmark texts sharing at least one word n-gram with `text`.
+def ngram_hits(text: str, index: PackIndex, config: NgramConfig, limit: int = 0) -> tuple[list[Hit], np.ndarray]:
+    """Benchmark texts sharing at least one word n-gram with `text`: Hits for the `limit` strongest (0 = all)
+    and the ids of every matched text.
 
     Score: the number of distinct shared n-grams; evidence: the first shared n-gram in the row's text order.
+    Stock phrases match hundreds of texts, so counting runs in numpy and only kept evidence becomes objects.
     """
-    shared: dict[int, list] = {}
+    postings, firsts = [], []
     for ngram in dict.fromkeys(word_ngrams(text, config.n)):
-        for text_id in index.ngrams.get(ngram, ()):
-            found = shared.get(text_id)
-            if found is None:
-                shared[text_id] = [1, ngram]
-            else:
-                found[0] += 1
-    return [Hit(text_id, float(count), first) for text_id, (count, first) in shared.items()]
+        found = index.ngrams.get(ngram)
+        if found is not None:
+            postings.append(found)
+            firsts.append(ngram)
+    if not postings:
+        return [], _NO_IDS
+    every = np.concatenate(postings)
+    source = np.repeat(np.arange(len(postings)), [len(found) for found in postings])
+    ids, first, counts = np.unique(every, return_index=True, return_counts=True)
+    strongest = np.lexsort((ids, -counts))
+    if limit:
+        strongest = strongest[:limit]
+    hits = [Hit(int(ids[i]), float(counts[i]), firsts[source[first[i]]]) for i in strongest.tolist()]
+    return hits, ids
+
+
+_NO_IDS = np.empty(0, dtype=np.int64)
 
 
 def fuzzy_hits(texts: list[str], index: PackIndex, config: FuzzyConfig, workers: int = -1) -> list[list[Hit]]:
     """Benchmark texts whose `scorer(text, benchmark_text)` >= threshold, for each text (raw, no processor).
 
-    Evidence: the matched benchmark question.
+    Evidence: the matched benchmark question. For `ratio`, pairs that cannot reach the threshold by their
+    character counts alone are skipped before any edit-distance work (see `ratio_candidates`); every pair left is
+    scored with the scorer itself, so decisions equal scoring every pair.
     """
     if not texts:
         return []
     scorer = getattr(fuzz, config.scorer)
     cutoff = max(config.threshold - _CANDIDATE_MARGIN, 0.0)
-    scores = process.cdist(texts, index.texts, scorer=scorer, score_cutoff=cutoff, dtype=np.float32, workers=workers)
-    hits: list[list[Hit]] = [[] for _ in texts]
-    for row, text_id in zip(*np.nonzero(scores), strict=True):
-        exact = scorer(texts[row], index.texts[text_id])
-        if exact >= config.threshold:
-            hits[row].append(Hit(int(text_id), float(exact), index.texts[text_id]))
-    return hits
+    everything = np.arange(len(index.texts))
+
+    def score_row(row: int) -> list[Hit]:
+        text = texts[row]
+        candidates = ratio_candidates(text, index, config.threshold) if config.scorer == "ratio" else everything
+        if not len(candidates):
+            return []
+        choices = [index.texts[i] for i in candidates.tolist()]
+        scores = process.cdist([text], choices, scorer=scorer, score_cutoff=cutoff, dtype=np.float32, workers=1)
+        hits = []
+        for position in np.flatnonzero(scores[0]).tolist():
+            text_id = int(candidates[position])
+            exact = scorer(text, index.texts[text_id])
+            if exact >= config.threshold:
+                hits.append(Hit(text_id, float(exact), index.texts[text_id]))
+        return hits
+
+    return _parallel(score_row, len(texts), workers)
+
+
+def ratio_candidates(text: str, index: PackIndex, threshold: float) -> np.ndarray:
+    """Unique benchmark text ids whose `fuzz.ratio` with `text` may reach `threshold`, by an exact upper bound.
+
+    ratio = 200 * LCS / (len(a) + len(b)), and LCS <= sum over characters of min(count in a, count in b) (buckets
+    of characters only loosen this), so pairs whose bound is under the threshold cannot match.
+    """
+    counts = char_histogram(text)
+    length = len(text)
+    totals = length + index.text_lengths
+    bound = np.where(
+        totals == 0, 100.0, 200.0 * np.minimum(index.char_counts, counts).sum(axis=1) / np.maximum(totals, 1)
+    )
+    return np.flatnonzero(bound >= threshold - 1e-6)
+
+
+def _parallel(function: Callable[[int], list[Hit]], count: int, workers: int) -> list[list[Hit]]:
+    """Rows in threads: numpy and rapidfuzz release the GIL in their loops, so threads use every core."""
+    threads = os.cpu_count() or 1 if workers < 1 else workers
+    if threads == 1 or count < 2:
+        return [function(i) for i in range(count)]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(function, range(count)))
 
 
 @dataclass(frozen=True)

@@ -71,14 +71,30 @@ class CoverageIndex:
         return keys[member(self.keys, keys)]
 
 
+CHAR_BUCKETS = 129  # one per ASCII code point, one for everything else
+
+
+def char_histogram(text: str) -> np.ndarray:
+    """Character counts by bucket: ASCII characters each, all others together (still an upper bound on LCS)."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    return np.bincount(np.minimum(codes, CHAR_BUCKETS - 1), minlength=CHAR_BUCKETS).astype(np.int32)
+
+
 @dataclass(frozen=True)
 class PackIndex:
     items: tuple[BenchmarkItem, ...]
     texts: tuple[str, ...]  # unique raw benchmark question texts, in first-seen order
     text_items: tuple[tuple[int, ...], ...]  # per unique text: indices into `items`
-    ngrams: dict[str, tuple[int, ...]]  # word n-gram -> unique text ids containing it (empty if stage off)
+    ngrams: dict[str, np.ndarray]  # word n-gram -> unique text ids containing it (empty if stage off)
+    char_counts: np.ndarray  # per unique text: `char_histogram` (the fuzzy stage's exact prefilter)
+    text_lengths: np.ndarray
     coverage: CoverageIndex | None = None
     rewrite: CoverageIndex | None = None  # rare single words, for the rewrite stage
+
+    def items_of(self, method: str, ids: np.ndarray | list[int]) -> np.ndarray:
+        """Pack item indices carrying the given text (ngram/fuzzy) or unit (coverage/rewrite) ids."""
+        table = self.text_items if method in ("ngram", "fuzzy") else getattr(self, method).unit_items
+        return np.fromiter((item for i in np.asarray(ids).tolist() for item in table[i]), dtype=np.int64)
 
 
 def build_index(items: list[BenchmarkItem], config: DecontaminationConfig) -> PackIndex:
@@ -98,7 +114,9 @@ def build_index(items: list[BenchmarkItem], config: DecontaminationConfig) -> Pa
         items=tuple(items),
         texts=tuple(text_ids),
         text_items=tuple(tuple(ids) for ids in text_items),
-        ngrams={ngram: tuple(ids) for ngram, ids in postings.items()},
+        ngrams={ngram: np.array(ids, dtype=np.int64) for ngram, ids in postings.items()},
+        char_counts=np.array([char_histogram(text) for text in text_ids], dtype=np.int32).reshape(-1, CHAR_BUCKETS),
+        text_lengths=np.array([len(text) for text in text_ids], dtype=np.int64),
         coverage=build_coverage_index(items, config.coverage) if config.coverage else None,
         rewrite=build_coverage_index(items, _word_index_config(config.rewrite)) if config.rewrite else None,
     )

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from medrl.config import DEFAULT_PRESET, DecontaminationConfig, preset
 from medrl.decide import MATCH_TYPE, Match, Verdict, decide, expand_hits
 from medrl.detect import coverage_hits, fuzzy_hits, ngram_hits, rewrite_hits
@@ -40,28 +42,38 @@ def detect_batch(
     """
     row_count = len(next(iter(texts.values())))
     found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
+    matched: list[dict[str, list[np.ndarray]]] = [{} for _ in range(row_count)]
     seconds: dict[str, float] = {}
     for method in STAGES:
         stage = getattr(config, method)
         if stage is None:
             continue
         started = time.perf_counter()
-        rows = [r for r in range(row_count) if config.run_all_stages or not found[r]]
+        rows = [r for r in range(row_count) if config.run_all_stages or not matched[r]]
         row_options = [options[r] for r in rows] if options is not None else None
         for field, column in texts.items():
             selected = [column[r] for r in rows]
             if method == "ngram":
-                hits = [ngram_hits(text, index, stage) for text in selected]
-            elif method == "fuzzy":
-                hits = fuzzy_hits(selected, index, stage, config.workers)
-            elif method == "coverage":
-                hits = coverage_hits(selected, index.coverage, row_options)
+                pairs = [ngram_hits(text, index, stage, config.max_matches_per_row) for text in selected]
+                hits, ids = [hit for hit, _ in pairs], [ids for _, ids in pairs]
             else:
-                hits = rewrite_hits(selected, index.rewrite, stage, row_options)
-            for row, row_hits in zip(rows, hits, strict=True):
-                found[row].extend(expand_hits(row_hits, method, field, index))
+                if method == "fuzzy":
+                    hits = fuzzy_hits(selected, index, stage, config.workers)
+                elif method == "coverage":
+                    hits = coverage_hits(selected, index.coverage, row_options)
+                else:
+                    hits = rewrite_hits(selected, index.rewrite, stage, row_options)
+                ids = [[hit.text_id for hit in row_hits] for row_hits in hits]
+            for row, row_hits, row_ids in zip(rows, hits, ids, strict=True):
+                if len(row_ids):
+                    found[row].extend(expand_hits(row_hits, method, field, index))
+                    matched[row].setdefault(method, []).append(index.items_of(method, row_ids))
         seconds[method] = time.perf_counter() - started
-    return [decide(row_found, config.max_matches_per_row) for row_found in found], seconds
+    verdicts = [
+        decide(row_found, {m: np.concatenate(a) for m, a in row_matched.items()}, config.max_matches_per_row, index)
+        for row_found, row_matched in zip(found, matched, strict=True)
+    ]
+    return verdicts, seconds
 
 
 def _timed(batches: Iterator[RowBatch], stats: RunStats) -> Iterator[RowBatch]:
@@ -142,7 +154,7 @@ def decontaminate(
 
     stats.seconds["total"] = time.perf_counter() - started
     report = Report(
-        input={"path": str(source.path), "format": source.format, "sha256": _input_sha256(source.path)},
+        input={"path": str(source.path), "format": source.format, "sha256": input_sha256(source.path)},
         outputs={"format": out_format, "clean": str(clean_path), "removed": str(removed_path)},
         input_rows=stats.input_rows,
         kept_rows=stats.kept_rows,
@@ -166,7 +178,7 @@ def decontaminate(
     return report
 
 
-def _input_sha256(path: Path) -> str:
+def input_sha256(path: Path) -> str:
     """sha256 of the input file; for a directory, of its files' names and hashes in sorted order."""
     if path.is_file():
         return sha256_file(path)

@@ -118,6 +118,10 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
     _atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def write_json_atomic(path: Path, value: object) -> None:
     text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
     _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

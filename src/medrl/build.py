@@ -1,0 +1,371 @@
+"""The build job: training sources -> labelled records -> deduplicated -> decontaminated -> RL exports.
+
+Every input row ends in exactly one place: the exports (kept), `rejected.jsonl` (with the reason),
+`duplicates.jsonl` (with the kept row it duplicates) or `contaminated.jsonl` (with the evidence). `build.json` and
+the dataset card (`README.md`) count them per source and per step. Settings come from `BuildConfig`, which a TOML
+file (`--config`) fills with the same keys as the command's flags.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medrl import __version__
+from medrl.card import card_markdown
+from medrl.config import DEFAULT_PRESET, CoverageConfig, DecontaminationConfig, preset
+from medrl.decide import Verdict
+from medrl.dedup import Duplicate, deduplicate
+from medrl.engine import run_local
+from medrl.errors import MedrlError
+from medrl.exports import EXPORTS, write_exports, write_rows_atomic
+from medrl.index import PackIndex, build_index, folded_options
+from medrl.pack import BenchmarkPack, load_pack
+from medrl.pipeline import detect_batch, input_sha256
+from medrl.render import DEFAULT_TEMPLATE, check_template, render_problem
+from medrl.report import RunStats, versions
+from medrl.sources import Rejection, Source, SourceFields, TrainingRecord, read_source
+from medrl.writers import write_json_atomic, write_text_atomic
+
+# Record texts the decontamination can check (`fields`); "problem" is the rendered prompt, options included.
+RECORD_FIELDS = ("question", "problem", "answer", "reasoning")
+# Where an input row can end: exactly one of these (the Partition's fields).
+OUTCOMES = ("kept", "rejected", "duplicates", "contaminated")
+SIDE_FILES = {"rejected": "rejected.jsonl", "duplicates": "duplicates.jsonl", "contaminated": "contaminated.jsonl"}
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything a build needs; the TOML config file has the same keys (sources as paths or tables)."""
+
+    sources: tuple[Source, ...]
+    pack: Path
+    out: Path
+    preset: str = DEFAULT_PRESET
+    exports: tuple[str, ...] = EXPORTS
+    template: str = DEFAULT_TEMPLATE  # the problem prompt: {question} and {options} are filled in
+    split: str = "train"  # the exports' split name (file names, verl extra_info, the DatasetDict key)
+    fields: tuple[str, ...] = ()  # record texts checked for contamination; () = the preset's (the question)
+    near_duplicates: CoverageConfig | None = field(default_factory=CoverageConfig)  # None: exact duplicates only
+    batch_size: int = 2048
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise MedrlError("a build needs at least one source (--source FILE)")
+        unknown = [name for name in self.exports if name not in EXPORTS]
+        if unknown or not self.exports:
+            raise MedrlError(f"unknown exports {unknown}; choose from {', '.join(EXPORTS)}")
+        if self.batch_size < 1:
+            raise MedrlError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.split or Path(self.split).name != self.split:
+            raise MedrlError(f"split {self.split!r} must be a plain name (it names files)")
+        check_template(self.template)
+        unknown = [name for name in self.decontamination().fields if name not in RECORD_FIELDS]  # checks the preset
+        if unknown:
+            raise MedrlError(f"unknown checked fields {unknown}; choose from {', '.join(RECORD_FIELDS)}")
+
+    def decontamination(self) -> DecontaminationConfig:
+        config = preset(self.preset).replace(batch_size=self.batch_size)
+        return config.replace(fields=self.fields) if self.fields else config
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        values.update(pack=str(self.pack), out=str(self.out), exports=list(self.exports), fields=list(self.fields))
+        values["sources"] = [{**source, "path": str(source["path"])} for source in values["sources"]]
+        return values
+
+
+# --- TOML ----------------------------------------------------------------------------------------------------------
+
+
+def _unknown(values: dict, known: list[str], where: str) -> None:
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise MedrlError(f"{where}: unknown keys {unknown}; known: {', '.join(known)}")
+
+
+def _source(entry: object, base: Path, where: str) -> Source:
+    """A source from a path string or a {path, name, format, fields} table (paths relative to the config)."""
+    if isinstance(entry, str):
+        return Source(base / entry)
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        raise MedrlError(f"{where}: each source is a path or a table with a `path`, got {entry!r:.80}")
+    _unknown(entry, [f.name for f in dataclasses.fields(Source)], f"{where} [[sources]]")
+    mapping = entry.get("fields")
+    if mapping is not None:
+        _unknown(mapping, [f.name for f in dataclasses.fields(SourceFields)], f"{where} [sources.fields]")
+        # An explicit mapping names only the columns the source has.
+        mapping = SourceFields(**{"options": None, "answer": None, **mapping})
+    return Source(base / entry["path"], entry.get("name"), entry.get("format"), mapping)
+
+
+def _near(value: object, where: str) -> CoverageConfig | None:
+    if isinstance(value, bool):
+        return CoverageConfig() if value else None
+    if not isinstance(value, dict):
+        raise MedrlError(f"{where}: near_duplicates is true, false or a table of coverage settings")
+    _unknown(value, [f.name for f in dataclasses.fields(CoverageConfig)], f"{where} [near_duplicates]")
+    return CoverageConfig(**value)
+
+
+_TOML_TYPES = {
+    **dict.fromkeys(("pack", "out", "preset", "template", "split"), str),
+    **dict.fromkeys(("sources", "exports", "fields"), list),
+    "batch_size": int,
+}
+_TYPE_NAMES = {str: "a string", list: "a list", int: "an integer"}
+
+
+def read_config(path: str | Path) -> dict:
+    """BuildConfig keyword arguments from a TOML file; relative paths are relative to the file."""
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise MedrlError(f"{path}: cannot read the build config ({error})") from None
+    _unknown(values, [f.name for f in dataclasses.fields(BuildConfig)], str(path))
+    for key, kind in _TOML_TYPES.items():
+        if key in values and not isinstance(values[key], kind):
+            raise MedrlError(f"{path}: {key} must be {_TYPE_NAMES[kind]}, got {values[key]!r:.80}")
+    base = path.parent
+    if "sources" in values:
+        values["sources"] = tuple(_source(entry, base, str(path)) for entry in values["sources"])
+    for key in ("pack", "out"):
+        if key in values:
+            values[key] = base / values[key]
+    for key in ("exports", "fields"):
+        if key in values:
+            values[key] = tuple(values[key])
+    if "near_duplicates" in values:
+        values["near_duplicates"] = _near(values["near_duplicates"], str(path))
+    return values
+
+
+def make_config(config_file: str | Path | None = None, **overrides: object) -> BuildConfig:
+    """The TOML file's settings (if any) with every override that is not None on top (the command's flags)."""
+    values = read_config(config_file) if config_file else {}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    missing = [key for key in ("sources", "pack", "out") if not values.get(key)]
+    if missing:
+        flags = ", ".join(f"--{'source' if key == 'sources' else key}" for key in missing)
+        raise MedrlError(f"build needs {flags} (or {', '.join(missing)} in --config)")
+    return BuildConfig(**values)
+
+
+# --- the steps -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contaminated:
+    record: TrainingRecord
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Where every input row went. `stats` holds the decontamination counts and seconds per stage."""
+
+    rejected: list[Rejection]
+    duplicates: list[Duplicate]
+    contaminated: list[Contaminated]
+    kept: list[TrainingRecord]
+    stats: RunStats
+
+    def row_ids(self, outcome: str) -> list[int]:
+        """The input rows (`row_id`s) that ended in `outcome` (one of OUTCOMES)."""
+        rows = getattr(self, outcome)
+        return [row.row_id if isinstance(row, TrainingRecord | Rejection) else row.record.row_id for row in rows]
+
+
+def record_text(record: TrainingRecord, name: str, template: str) -> str:
+    if name == "problem":
+        return render_problem(record.question, record.options, template)
+    return getattr(record, name)
+
+
+def decontaminate_records(
+    records: list[TrainingRecord], index: PackIndex, config: DecontaminationConfig, template: str
+) -> tuple[list[TrainingRecord], list[Contaminated], RunStats]:
+    """Run `detect_batch` over batches of record texts, with each record's options for option-aware stages:
+    (kept, contaminated with their verdicts, stats)."""
+    stats = RunStats()
+    kept: list[TrainingRecord] = []
+    contaminated: list[Contaminated] = []
+
+    def process(batch: list[TrainingRecord]) -> tuple[list[Verdict], dict[str, float]]:
+        texts = {name: [record_text(record, name, template) for record in batch] for name in config.fields}
+        return detect_batch(texts, index, config, [folded_options(record.options) for record in batch])
+
+    batches = (records[start : start + config.batch_size] for start in range(0, len(records), config.batch_size))
+    for batch, (verdicts, seconds) in run_local(process, batches):
+        stats.seconds.update(seconds)
+        stats.add(verdicts)
+        for record, verdict in zip(batch, verdicts, strict=True):
+            if verdict.contaminated:
+                contaminated.append(Contaminated(record, verdict))
+            else:
+                kept.append(record)
+    return kept, contaminated, stats
+
+
+def partition(rows: list[TrainingRecord | Rejection], index: PackIndex, config: BuildConfig) -> Partition:
+    """Steps 2-5 on normalised rows: set rejections aside, deduplicate, decontaminate."""
+    records = [row for row in rows if isinstance(row, TrainingRecord)]
+    rejected = [row for row in rows if isinstance(row, Rejection)]
+    deduplicated = deduplicate(records, config.near_duplicates, config.batch_size)
+    kept, contaminated, stats = decontaminate_records(
+        deduplicated.kept, index, config.decontamination(), config.template
+    )
+    return Partition(rejected, deduplicated.duplicates, contaminated, kept, stats)
+
+
+# --- the job -------------------------------------------------------------------------------------------------------
+
+
+def _side_rows(result: Partition) -> dict[str, list[dict]]:
+    def shown(record: TrainingRecord) -> dict:
+        return {**record.identity(), "question": record.question, "label": record.label}
+
+    contaminated = set(result.row_ids("contaminated"))  # a kept duplicate may then be found contaminated
+    return {
+        "rejected": [rejection.to_dict() for rejection in result.rejected],
+        "duplicates": [
+            {**shown(d.record), "duplicate_of": d.of.identity(), "method": d.method, "score": d.score}
+            | {"duplicate_of_outcome": "contaminated" if d.of.row_id in contaminated else "kept"}
+            for d in result.duplicates
+        ],
+        "contaminated": [
+            {**shown(c.record), "contamination": [match.to_dict() for match in c.verdict.matches]}
+            for c in result.contaminated
+        ],
+    }
+
+
+def _counts(result: Partition, starts: list[int], source_count: int) -> list[Counter]:
+    """Per source, how many of its rows went where."""
+    counts = [Counter() for _ in range(source_count)]
+    for outcome in OUTCOMES:
+        for row_id in result.row_ids(outcome):
+            counts[bisect.bisect_right(starts, row_id) - 1][outcome] += 1
+    return counts
+
+
+def _steps(input_rows: int, result: Partition, config: BuildConfig) -> list[dict]:
+    """Rows in, removed and out at each step that removes rows."""
+    near = sum(1 for duplicate in result.duplicates if duplicate.method == "near")
+    removed = [
+        ("read", 0, "every row of every source"),
+        ("label", len(result.rejected), "no options, no unambiguous label, or unusable fields"),
+        ("dedup-exact", len(result.duplicates) - near, "same normalised question and options as an earlier row"),
+        ("dedup-near", near, "the coverage detector matches an earlier kept row"),
+        ("decontaminate", len(result.contaminated), f"matches a benchmark item (preset {config.preset})"),
+    ]
+    steps, rows = [], input_rows
+    for name, count, why in removed:
+        steps.append({"step": name, "in": rows, "removed": count, "out": rows - count, "why": why})
+        rows -= count
+    return steps
+
+
+def _pack_summary(pack: BenchmarkPack) -> dict:
+    return {
+        "path": str(pack.path),
+        "manifest_sha256": pack.manifest_sha256,
+        "items": len(pack.items),
+        "benchmarks": {
+            name: {key: entry.get(key) for key in ("splits", "rows", "expected_rows", "partial", "content_sha256")}
+            for name, entry in pack.manifest["benchmarks"].items()
+        },
+    }
+
+
+class _Timer:
+    """Seconds per step, announcing each step as it starts (progress display)."""
+
+    def __init__(self, on_step: Callable[[str], None] | None) -> None:
+        self.on_step = on_step
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self.on_step:
+            self.on_step(name)
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - started, 4)
+
+
+def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> dict:
+    """Run every step and write the exports, side files, `README.md` and `build.json` into `config.out`; return
+    what `build.json` holds. `on_step(name)` is called as each step starts."""
+    started = time.perf_counter()
+    timer = _Timer(on_step)
+    with timer.step("index"):
+        decontamination = config.decontamination()
+        pack = load_pack(config.pack)
+        index = build_index(pack.items, decontamination)
+
+    with timer.step("read"):
+        rows: list[TrainingRecord | Rejection] = []
+        sources, starts = [], []
+        for source in config.sources:
+            starts.append(len(rows))
+            detected, stream = read_source(source, len(rows), config.batch_size)
+            rows.extend(stream)
+            sources.append(
+                {
+                    "path": str(source.path),
+                    "format": detected,
+                    "dataset_name": source.dataset_name,
+                    "sha256": input_sha256(Path(source.path)),
+                }
+            )
+
+    with timer.step("deduplicate and decontaminate"):
+        result = partition(rows, index, config)
+
+    with timer.step("write"):
+        config.out.mkdir(parents=True, exist_ok=True)
+        exports = write_exports(result.kept, config.out, config.exports, config.template, config.split)
+        for name, side_rows in _side_rows(result).items():
+            write_rows_atomic(config.out / SIDE_FILES[name], "jsonl", [side_rows])
+        for source, counts in zip(sources, _counts(result, starts, len(sources)), strict=True):
+            source["rows"] = counts.total()
+            source.update({outcome: counts[outcome] for outcome in OUTCOMES})
+        summary = {
+            "medrl_version": __version__,
+            "totals": {"input": len(rows)} | {outcome: len(getattr(result, outcome)) for outcome in OUTCOMES},
+            "sources": sources,
+            "steps": _steps(len(rows), result, config),
+            "rejected_by_reason": dict(Counter(rejection.category for rejection in result.rejected).most_common()),
+            "labels_by_method": dict(Counter(record.label_method for record in result.kept).most_common()),
+            "kept_by_dataset": dict(Counter(record.dataset_name for record in result.kept).most_common()),
+            "decontamination": {
+                "preset": config.preset,
+                "fields": list(decontamination.fields),
+                "rows": len(result.contaminated),
+                "by_benchmark": dict(sorted(result.stats.by_benchmark.items())),
+                "by_method": dict(sorted(result.stats.by_method.items())),
+                "config": decontamination.to_dict(),
+            },
+            "pack": _pack_summary(pack),
+            "exports": exports,
+            "side_files": dict(SIDE_FILES),
+            "config": config.to_dict(),
+            "versions": versions(),
+        }
+        card = card_markdown(summary)
+        write_text_atomic(config.out / "README.md", card)
+    summary["seconds"] = timer.seconds | {
+        "detect": {key: round(value, 4) for key, value in sorted(result.stats.seconds.items())},
+        "total": round(time.perf_counter() - started, 4),
+    }
+    write_json_atomic(config.out / "build.json", summary)
+    return summary

@@ -1,0 +1,102 @@
+"""Remove duplicates inside the training data, keeping each first occurrence and recording what it stands for.
+
+Exact duplicates share the question and the set of option texts after `medrl.text.words` normalisation (case,
+accents, punctuation and whitespace folded; option order ignored, since shuffled options pose the same problem).
+Near duplicates are found with the coverage detector run between training rows: the rows are indexed as a
+`CoverageIndex` and every row's question, with its options, is run through `coverage_hits` against it batch by
+batch, vectorised with numpy, so the cost grows with the rows and their shared rare n-grams, never with all pairs.
+Options make it option-aware: the same stem with entirely different options is a different problem. Two rows are
+near duplicates when the detector flags either against the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medrl.benchmarks import BenchmarkItem
+from medrl.config import CoverageConfig
+from medrl.detect import coverage_hits
+from medrl.index import build_coverage_index, folded_options
+from medrl.sources import TrainingRecord
+from medrl.text import words
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A dropped row and the kept row it duplicates (`score`: 100 for exact, else the coverage percentage)."""
+
+    record: TrainingRecord
+    of: TrainingRecord
+    method: str  # "exact" | "near"
+    score: float
+
+
+@dataclass(frozen=True)
+class Deduplicated:
+    kept: list[TrainingRecord]
+    duplicates: list[Duplicate]
+
+
+def exact_key(record: TrainingRecord) -> str:
+    """The normalised question and the sorted normalised option texts."""
+    options = sorted(" ".join(words(text)) for _, text in record.options)
+    return "\x1f".join([" ".join(words(record.question)), *options])
+
+
+def near_pairs(records: list[TrainingRecord], config: CoverageConfig, batch_size: int) -> dict[int, dict[int, float]]:
+    """For each record position, the earlier positions it near-duplicates (either way), with the coverage score."""
+    items = [
+        BenchmarkItem("train", "train", str(position), record.question, record.options, record.label)
+        for position, record in enumerate(records)
+    ]
+    index = build_coverage_index(items, config)
+    earlier: dict[int, dict[int, float]] = {}
+    for start in range(0, len(records), batch_size):
+        batch = records[start : start + batch_size]
+        questions, options = [r.question for r in batch], [folded_options(r.options) for r in batch]
+        for row, hits in enumerate(coverage_hits(questions, index, options), start=start):
+            for hit in hits:
+                for other in index.unit_items[hit.text_id]:
+                    if other != row:
+                        later, first = max(row, other), min(row, other)
+                        found = earlier.setdefault(later, {})
+                        found[first] = max(found.get(first, 0.0), hit.score)
+    return earlier
+
+
+def deduplicate(records: list[TrainingRecord], near: CoverageConfig | None, batch_size: int) -> Deduplicated:
+    """Exact duplicates first, then near duplicates among the rest (skipped when `near` is None).
+
+    A row is dropped when it duplicates an earlier kept row (the earliest, if several); a row that only resembles
+    dropped rows is kept. Exact copies of a row dropped as a near duplicate point past it to the kept row, as near
+    duplicates with its score, so every duplicate names a kept row.
+    """
+    first_of: dict[str, TrainingRecord] = {}
+    unique: list[TrainingRecord] = []
+    exact: list[Duplicate] = []
+    for record in records:
+        key = exact_key(record)
+        if key in first_of:
+            exact.append(Duplicate(record, first_of[key], "exact", 100.0))
+        else:
+            first_of[key] = record
+            unique.append(record)
+    if near is None or len(unique) < 2:
+        return Deduplicated(unique, exact)
+    earlier = near_pairs(unique, near, batch_size)
+    kept: list[TrainingRecord] = []
+    dropped: dict[int, Duplicate] = {}  # row_id -> its near duplicate entry
+    is_kept = [True] * len(unique)
+    for position, record in enumerate(unique):
+        partners = sorted(other for other in earlier.get(position, {}) if is_kept[other])
+        if partners:
+            is_kept[position] = False
+            dropped[record.row_id] = Duplicate(record, unique[partners[0]], "near", earlier[position][partners[0]])
+        else:
+            kept.append(record)
+    for index, duplicate in enumerate(exact):
+        if duplicate.of.row_id in dropped:
+            via = dropped[duplicate.of.row_id]
+            exact[index] = Duplicate(duplicate.record, via.of, "near", via.score)
+    duplicates = sorted([*exact, *dropped.values()], key=lambda duplicate: duplicate.record.row_id)
+    return Deduplicated(kept, duplicates)
