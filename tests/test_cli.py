@@ -41,6 +41,10 @@ def test_import_list_and_decontaminate_the_examples(tmp_path: Path) -> None:
     assert len(planted) == 6 and not [row for row in clean if row["source"].startswith("planted")]
     assert {row["contamination"][0]["benchmark"] for row in planted} == {"medmcqa", "medqa"}
     assert report["config"]["preset"] == "medrl"  # the default
+    # The benchmark-side view names the planted items.
+    assert report["benchmark_items"]["medqa"]["found"] == {"20": 1, "21": 1, "22": 1}
+    assert report["benchmark_items"]["medqa"]["items_found"] == 3 and report["benchmark_items"]["medqa"]["items"] == 200
+    assert report["benchmark_items"]["medmcqa"]["items_found"] == 3
     # The seed method also removes clean MedQA dev rows that merely share stock phrases with benchmark questions.
     seed_out = tmp_path / "seed"
     result = invoke(

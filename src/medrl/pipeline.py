@@ -21,7 +21,7 @@ from medrl.index import PackIndex, build_index
 from medrl.pack import load_pack, sha256_file
 from medrl.readers import FORMATS, RowBatch, open_source
 from medrl.records import field_options, field_texts
-from medrl.report import Report, RunStats, versions
+from medrl.report import Report, RunStats, benchmark_side, versions
 from medrl.writers import RowWriter, open_writer, output_path, write_json_atomic
 
 EVIDENCE_COLUMN = "contamination"
@@ -161,6 +161,7 @@ def decontaminate(
         removed_rows=stats.removed_rows,
         by_benchmark=dict(sorted(stats.by_benchmark.items())),
         by_method=dict(sorted(stats.by_method.items())),
+        benchmark_items=benchmark_side(stats.items_found, benchmark_pack.items, benchmark_pack.manifest),
         config=config.to_dict(),
         pack={
             "path": str(benchmark_pack.path),

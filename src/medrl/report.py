@@ -21,6 +21,23 @@ def versions() -> dict[str, str]:
     return found
 
 
+def benchmark_side(items_found: Counter, items: list, manifest: dict) -> dict:
+    """Per benchmark: items found in the training data (item_id -> training rows), and the share of the benchmark."""
+    found: dict[str, dict[str, int]] = {}
+    for item_index, rows in sorted(items_found.items()):
+        item = items[item_index]
+        found.setdefault(item.benchmark, {})[item.item_id] = rows
+    return {
+        name: {
+            "items_found": len(found.get(name, {})),
+            "items": entry["rows"],
+            "share": round(len(found.get(name, {})) / entry["rows"], 4) if entry["rows"] else 0.0,
+            "found": found.get(name, {}),
+        }
+        for name, entry in manifest["benchmarks"].items()
+    }
+
+
 @dataclass
 class RunStats:
     """Accumulates per-row verdicts and per-stage seconds while a run streams."""
@@ -30,6 +47,7 @@ class RunStats:
     by_benchmark: Counter = field(default_factory=Counter)
     by_method: Counter = field(default_factory=Counter)
     seconds: Counter = field(default_factory=Counter)
+    items_found: Counter = field(default_factory=Counter)  # pack item index -> training rows matching it
 
     def add(self, verdicts: list[Verdict]) -> None:
         self.input_rows += len(verdicts)
@@ -38,6 +56,7 @@ class RunStats:
                 self.removed_rows += 1
                 self.by_benchmark.update(verdict.benchmarks)
                 self.by_method.update(verdict.methods)
+                self.items_found.update(verdict.items)
 
     @property
     def kept_rows(self) -> int:
@@ -55,6 +74,8 @@ class Report:
     removed_rows: int
     by_benchmark: dict
     by_method: dict
+    # The benchmark-side view: per benchmark, how many of its items the training data contains, and which.
+    benchmark_items: dict
     config: dict
     pack: dict
     versions: dict
