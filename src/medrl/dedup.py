@@ -54,7 +54,7 @@ def near_pairs(records: list[TrainingRecord], config: CoverageConfig, batch_size
     for start in range(0, len(records), batch_size):
         batch = records[start : start + batch_size]
         questions, options = [r.question for r in batch], [folded_options(r.options) for r in batch]
-        for row, hits in enumerate(coverage_hits(questions, index, options), start=start):
+        for row, hits in enumerate(coverage_hits(questions, index, options, evidence=False), start=start):
             for hit in hits:
                 for other in index.unit_items[hit.text_id]:
                     if other != row:

@@ -153,15 +153,23 @@ def shared_counts(texts: list[str], index: CoverageIndex) -> SharedCounts:
 
 
 def coverage_hits(
-    texts: list[str], index: CoverageIndex, row_options: list[frozenset[str]] | None = None
+    texts: list[str],
+    index: CoverageIndex,
+    row_options: list[frozenset[str]] | None = None,
+    evidence: bool = True,
 ) -> list[list[Hit]]:
     """Benchmark units a row covers (see `CoverageConfig`), vectorised over the batch with numpy.
 
     `row_options` are each row's folded option texts when they live in another column; otherwise options written
     in the row's text are used. Score: the percentage of the unit's rare n-grams found in the row; evidence: the
-    longest run of the row's text made of shared rare n-grams, with its character spans in both texts.
+    longest run of the row's text made of shared rare n-grams, with its character spans in both texts
+    (`evidence=False` skips it, for callers that only need the decision).
     """
     config = index.config
+
+    def hit(row: int, unit: int, score: float) -> Hit:
+        return _coverage_evidence(texts[row], unit, score, index) if evidence else Hit(unit, score, "")
+
     counts = shared_counts(texts, index)
     item_coverage = counts.item_coverage(index)
     short = index.short[counts.units]
@@ -184,11 +192,11 @@ def coverage_hits(
     ):
         if _options_disagree(row_view(row)[1], index.unit_options[unit]):
             continue
-        hits[row].append(_coverage_evidence(texts[row], unit, round(coverage * 100, 2), index))
+        hits[row].append(hit(row, unit, round(coverage * 100, 2)))
     for row, unit in zip(counts.rows[short].tolist(), counts.units[short].tolist(), strict=True):
         score = _short_unit_score(*row_view(row), unit, index)
         if score is not None:
-            hits[row].append(_coverage_evidence(texts[row], unit, score, index))
+            hits[row].append(hit(row, unit, score))
     return hits
 
 
