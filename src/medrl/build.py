@@ -26,7 +26,7 @@ from medrl.dedup import Duplicate, deduplicate
 from medrl.engine import run_local
 from medrl.errors import MedrlError
 from medrl.exports import EXPORTS, write_exports, write_rows_atomic
-from medrl.index import PackIndex, build_index, folded_options
+from medrl.index import PackIndex, folded_options, load_or_build_index
 from medrl.pack import BenchmarkPack, load_pack
 from medrl.pipeline import detect_batch, input_sha256
 from medrl.render import DEFAULT_TEMPLATE, check_template, render_problem
@@ -310,7 +310,7 @@ def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> 
     with timer.step("index"):
         decontamination = config.decontamination()
         pack = load_pack(config.pack)
-        index = build_index(pack.items, decontamination)
+        index = load_or_build_index(pack, decontamination)
 
     with timer.step("read"):
         rows: list[TrainingRecord | Rejection] = []

@@ -97,13 +97,20 @@ def ratio_candidates(text: str, index: PackIndex, threshold: float) -> np.ndarra
     ratio = 200 * LCS / (len(a) + len(b)), and LCS <= sum over characters of min(count in a, count in b) (buckets
     of characters only loosen this), so pairs whose bound is under the threshold cannot match.
     """
-    counts = char_histogram(text)
     length = len(text)
-    totals = length + index.text_lengths
-    bound = np.where(
-        totals == 0, 100.0, 200.0 * np.minimum(index.char_counts, counts).sum(axis=1) / np.maximum(totals, 1)
-    )
-    return np.flatnonzero(bound >= threshold - 1e-6)
+    if length == 0:  # fuzz.ratio("", "") is 100, and 0 against any non-empty text
+        return index.by_length[: np.searchsorted(index.sorted_lengths, 0, side="right")]
+    # Lengths alone bound the ratio by 200 * min / (len a + len b): only a window of lengths can reach it
+    # (threshold <= 100, so share <= 0.5; the window is widened by one character on each side).
+    share = threshold / 200.0
+    low = np.searchsorted(index.sorted_lengths, length * share / (1 - share) - 1, side="left")
+    high = np.searchsorted(index.sorted_lengths, length * (1 - share) / share + 1, side="right")
+    counts = char_histogram(text)
+    limit = np.iinfo(index.char_counts.dtype).max
+    counts = np.minimum(counts, limit).astype(index.char_counts.dtype)  # no item count exceeds the limit
+    common = np.minimum(index.char_counts[low:high], counts).sum(axis=1, dtype=np.int64)
+    bound = 200.0 * common / (length + index.sorted_lengths[low:high])
+    return index.by_length[low:high][bound >= threshold - 1e-6]
 
 
 def _parallel(function: Callable[[int], list[Hit]], count: int, workers: int) -> list[list[Hit]]:

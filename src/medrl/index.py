@@ -6,15 +6,21 @@ expanded back to every item that carries them, so evidence still names each benc
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from medrl import text as text_module
 from medrl.benchmarks import BenchmarkItem
 from medrl.config import CoverageConfig, DecontaminationConfig, RewriteConfig
 from medrl.errors import MedrlError
+from medrl.pack import BenchmarkPack
 from medrl.text import word_ngrams, words
 
 # Token ids are packed into n-gram keys exactly (no hashing, no collisions): 21 bits per token, n <= 3.
@@ -86,8 +92,11 @@ class PackIndex:
     texts: tuple[str, ...]  # unique raw benchmark question texts, in first-seen order
     text_items: tuple[tuple[int, ...], ...]  # per unique text: indices into `items`
     ngrams: dict[str, np.ndarray]  # word n-gram -> unique text ids containing it (empty if stage off)
-    char_counts: np.ndarray  # per unique text: `char_histogram` (the fuzzy stage's exact prefilter)
-    text_lengths: np.ndarray
+    # The fuzzy stage's exact prefilter: unique texts sorted by length (`by_length` holds their ids), their lengths
+    # and `char_histogram`s in that order (uint16 when every count fits).
+    by_length: np.ndarray
+    sorted_lengths: np.ndarray
+    char_counts: np.ndarray
     coverage: CoverageIndex | None = None
     rewrite: CoverageIndex | None = None  # rare single words, for the rewrite stage
 
@@ -115,8 +124,7 @@ def build_index(items: list[BenchmarkItem], config: DecontaminationConfig) -> Pa
         texts=tuple(text_ids),
         text_items=tuple(tuple(ids) for ids in text_items),
         ngrams={ngram: np.array(ids, dtype=np.int64) for ngram, ids in postings.items()},
-        char_counts=np.array([char_histogram(text) for text in text_ids], dtype=np.int32).reshape(-1, CHAR_BUCKETS),
-        text_lengths=np.array([len(text) for text in text_ids], dtype=np.int64),
+        **_length_sorted_histograms(list(text_ids)),
         coverage=build_coverage_index(items, config.coverage) if config.coverage else None,
         rewrite=build_coverage_index(items, _word_index_config(config.rewrite)) if config.rewrite else None,
     )
@@ -125,6 +133,15 @@ def build_index(items: list[BenchmarkItem], config: DecontaminationConfig) -> Pa
 def _word_index_config(rewrite: RewriteConfig) -> CoverageConfig:
     """The rewrite stage indexes rare single words; no question is treated as short."""
     return CoverageConfig(n=1, stock_df=rewrite.stock_df, generic_min_rare=0)
+
+
+def _length_sorted_histograms(texts: list[str]) -> dict[str, np.ndarray]:
+    lengths = np.array([len(text) for text in texts], dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    counts = np.array([char_histogram(texts[i]) for i in order.tolist()], dtype=np.int32).reshape(-1, CHAR_BUCKETS)
+    if counts.size and counts.max() <= np.iinfo(np.uint16).max:
+        counts = counts.astype(np.uint16)
+    return {"by_length": order, "sorted_lengths": lengths[order], "char_counts": counts}
 
 
 def _unit_keys(texts: list[str], vocab: dict[str, int], n: int) -> list[np.ndarray]:
@@ -203,3 +220,40 @@ def question_stem(question: str) -> str:
 def folded_options(options: tuple[tuple[str, str], ...] | list) -> frozenset[str]:
     """Option texts compared without letters, case, accents or punctuation (shuffled options still match)."""
     return frozenset(folded for _, text in options if (folded := " ".join(words(text))))
+
+
+_CACHE_DIR = ".index-cache"
+
+
+def _cache_key(pack: BenchmarkPack, config: DecontaminationConfig) -> str:
+    """Same pack content, same detection settings and same indexing code give the same key."""
+    settings = {stage: getattr(config, stage) for stage in ("ngram", "fuzzy", "coverage", "rewrite")}
+    digest = hashlib.sha256(pack.manifest_sha256.encode())
+    digest.update(repr(settings).encode())
+    for module in (__file__, text_module.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def load_or_build_index(pack: BenchmarkPack, config: DecontaminationConfig) -> PackIndex:
+    """The pack's index for these settings, from `<pack>/.index-cache` when present, else built and cached there.
+
+    Building takes seconds (tokenising every benchmark question); loading takes a fraction of that. A pack on a
+    read-only disk is simply indexed every run. The cache holds pickles medrl wrote into the user's own pack.
+    """
+    path = pack.path / _CACHE_DIR / f"{_cache_key(pack, config)}.pickle"
+    try:
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+        pass
+    index = build_index(pack.items, config)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump(index, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return index

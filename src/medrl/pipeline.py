@@ -17,7 +17,7 @@ from medrl.decide import MATCH_TYPE, Match, Verdict, decide, expand_hits
 from medrl.detect import coverage_hits, fuzzy_hits, ngram_hits, rewrite_hits
 from medrl.engine import run_local
 from medrl.errors import MedrlError
-from medrl.index import PackIndex, build_index
+from medrl.index import PackIndex, load_or_build_index
 from medrl.pack import load_pack, sha256_file
 from medrl.readers import FORMATS, RowBatch, open_source
 from medrl.records import field_options, field_texts
@@ -118,7 +118,7 @@ def decontaminate(
 
     index_started = time.perf_counter()
     benchmark_pack = load_pack(pack)
-    index = build_index(benchmark_pack.items, config)
+    index = load_or_build_index(benchmark_pack, config)
     stats.seconds["index"] = time.perf_counter() - index_started
 
     schema, columns = source.arrow_schema(), source.column_names()

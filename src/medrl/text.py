@@ -19,6 +19,7 @@ def word_ngrams(text: str, n: int) -> list[str]:
 
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _WORD = re.compile(r"[^\W_]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def fold(text: str) -> str:
@@ -41,13 +42,21 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     Folding a character may change its length (e.g. "ß" -> "ss"), so tokens are found on the folded text and
     mapped back through a per-character offset table.
     """
-    folded_chars: list[str] = []
+    if text.isascii():  # folding ASCII only changes case: same positions
+        return [match.span() for match in _WORD.finditer(text)]
+    pieces: list[str] = []
     origin: list[int] = []
-    for index, char in enumerate(text):
-        piece = fold(char)
-        folded_chars.append(piece)
-        origin.extend([index] * len(piece))
-    folded = "".join(folded_chars)
+    position = 0
+    for match in _NON_ASCII.finditer(text):  # ASCII runs fold by lower-casing; other characters one by one
+        pieces.append(text[position : match.start()].lower())
+        origin.extend(range(position, match.start()))
+        piece = fold(match.group())
+        pieces.append(piece)
+        origin.extend([match.start()] * len(piece))
+        position = match.end()
+    pieces.append(text[position:].lower())
+    origin.extend(range(position, len(text)))
+    folded = "".join(pieces)
     return [(origin[m.start()], origin[m.end() - 1] + 1) for m in _WORD.finditer(folded)]
 
 
