@@ -132,10 +132,23 @@ def _object_or_fail(value: object, path: Path, where: str) -> dict:
     return value
 
 
-def _jsonl_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+def _batched(located_rows: Iterator[tuple[dict, str]], batch_size: int) -> Iterator[RowBatch]:
+    """Group (row, location) pairs into consecutive RowBatches of `batch_size` rows."""
     rows: list[dict] = []
     locations: list[str] = []
     start = 0
+    for row, where in located_rows:
+        rows.append(row)
+        locations.append(where)
+        if len(rows) == batch_size:
+            yield RowBatch(start, rows, locations)
+            start += len(rows)
+            rows, locations = [], []
+    if rows:
+        yield RowBatch(start, rows, locations)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[dict, str]]:
     with path.open("rb") as handle:  # binary iteration splits on b"\n" only
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -147,14 +160,11 @@ def _jsonl_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
                 raise MedrlError(
                     f"{path}, {where}: not valid JSON ({error}); fix or delete that line (one JSON object per line)"
                 ) from None
-            rows.append(_object_or_fail(value, path, where))
-            locations.append(where)
-            if len(rows) == batch_size:
-                yield RowBatch(start, rows, locations)
-                start += len(rows)
-                rows, locations = [], []
-    if rows:
-        yield RowBatch(start, rows, locations)
+            yield _object_or_fail(value, path, where), where
+
+
+def _jsonl_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+    yield from _batched(_jsonl_rows(path), batch_size)
 
 
 def _json_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
@@ -172,7 +182,7 @@ def _json_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
     yield from _chunks(rows, locations, batch_size)
 
 
-def _csv_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+def _csv_rows(path: Path) -> Iterator[tuple[dict, str]]:
     with path.open(newline="", encoding=_CSV_ENCODING) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -180,9 +190,6 @@ def _csv_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
             return
         if len(set(header)) != len(header):
             raise MedrlError(f"{path}, line 1: duplicate column names in the header {header}")
-        rows: list[dict] = []
-        locations: list[str] = []
-        start = 0
         consumed = reader.line_num  # physical lines read so far; a record (maybe multi-line) starts after them
         for values in reader:
             where = f"line {consumed + 1}"
@@ -194,14 +201,11 @@ def _csv_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
                     f"{path}, {where}: {len(values)} fields but the header has {len(header)}; "
                     "quote fields that contain commas or newlines"
                 )
-            rows.append(dict(zip(header, values, strict=True)))
-            locations.append(where)
-            if len(rows) == batch_size:
-                yield RowBatch(start, rows, locations)
-                start += len(rows)
-                rows, locations = [], []
-        if rows:
-            yield RowBatch(start, rows, locations)
+            yield dict(zip(header, values, strict=True)), where
+
+
+def _csv_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+    yield from _batched(_csv_rows(path), batch_size)
 
 
 def _arrow_batches(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[RowBatch]:

@@ -169,6 +169,41 @@ _HLE_CITE = "Phan et al. 2025, Humanity's Last Exam"
 _MEDXPERT_CITE = "Zuo et al. 2025, MedXpertQA: Benchmarking Expert-Level Medical Reasoning and Understanding"
 _LOCAL_ONLY = "No canonical hub copy: import a local copy (`medrl benchmarks import` / `add`)."
 
+
+def _mmlu_pro(category: str, rows: int) -> BenchmarkSpec:
+    """An MMLU-Pro category: the test rows whose `category` is it."""
+    policy = SplitPolicy(
+        "test",
+        rows,
+        f"test rows with category == {category}",
+        ("test.jsonl",),
+        hub_split="test",
+        keep=_category(category),
+    )
+    return BenchmarkSpec(
+        f"mmlu_pro_{category}",
+        f"MMLU-Pro ({category})",
+        (policy,),
+        (_MMLU_PRO,),
+        "Apache-2.0",
+        _MMLU_PRO_CITE,
+        hub_id="TIGER-Lab/MMLU-Pro",
+    )
+
+
+def _journal_set(name: str, title: str, citation: str) -> BenchmarkSpec:
+    """Journal case-question sets: no public copy or official count; users import their own."""
+    return BenchmarkSpec(
+        name,
+        title,
+        (SplitPolicy("test", None, "the whole set is evaluation", ("test.jsonl",)),),
+        (FieldMap(question="question", options="options", answer="answer_idx"),),
+        "journal terms (not redistributable)",
+        citation,
+        notes=_LOCAL_ONLY,
+    )
+
+
 SPECS: tuple[BenchmarkSpec, ...] = (
     BenchmarkSpec(
         "medqa",
@@ -263,42 +298,8 @@ SPECS: tuple[BenchmarkSpec, ...] = (
             "professional_medicine",
         ),
     ),
-    BenchmarkSpec(
-        "mmlu_pro_health",
-        "MMLU-Pro (health)",
-        (
-            SplitPolicy(
-                "test",
-                818,
-                "test rows with category == health",
-                ("test.jsonl",),
-                hub_split="test",
-                keep=_category("health"),
-            ),
-        ),
-        (_MMLU_PRO,),
-        "Apache-2.0",
-        _MMLU_PRO_CITE,
-        hub_id="TIGER-Lab/MMLU-Pro",
-    ),
-    BenchmarkSpec(
-        "mmlu_pro_biology",
-        "MMLU-Pro (biology)",
-        (
-            SplitPolicy(
-                "test",
-                717,
-                "test rows with category == biology",
-                ("test.jsonl",),
-                hub_split="test",
-                keep=_category("biology"),
-            ),
-        ),
-        (_MMLU_PRO,),
-        "Apache-2.0",
-        _MMLU_PRO_CITE,
-        hub_id="TIGER-Lab/MMLU-Pro",
-    ),
+    _mmlu_pro("health", 818),
+    _mmlu_pro("biology", 717),
     BenchmarkSpec(
         "gpqa_diamond",
         "GPQA (diamond)",
@@ -396,23 +397,9 @@ SPECS: tuple[BenchmarkSpec, ...] = (
         _MEDBULLETS_CITE,
         notes="HanjieChen/ChallengeClinicalQA on GitHub. " + _LOCAL_ONLY,
     ),
-    BenchmarkSpec(
-        "lancet",
-        "Lancet clinical questions",
-        (SplitPolicy("test", None, "the whole set is evaluation", ("test.jsonl",)),),
-        (FieldMap(question="question", options="options", answer="answer_idx"),),
-        "journal terms (not redistributable)",
-        "The Lancet case questions as used in medical LLM evaluations",
-        notes=_LOCAL_ONLY,
-    ),
-    BenchmarkSpec(
-        "nejm",
-        "NEJM clinical questions",
-        (SplitPolicy("test", None, "the whole set is evaluation", ("test.jsonl",)),),
-        (FieldMap(question="question", options="options", answer="answer_idx"),),
-        "journal terms (not redistributable)",
-        "NEJM Image Challenge / case questions as used in medical LLM evaluations",
-        notes=_LOCAL_ONLY,
+    _journal_set("lancet", "Lancet clinical questions", "The Lancet case questions as used in medical LLM evaluations"),
+    _journal_set(
+        "nejm", "NEJM clinical questions", "NEJM Image Challenge / case questions as used in medical LLM evaluations"
     ),
     BenchmarkSpec(
         "hle",
