@@ -117,6 +117,13 @@ def test_rewrites_are_anchored_by_their_options(index, items) -> None:
     assert any(m.method == "rewrite" for m in verdict.matches)
     (unrelated,) = verdicts(index, ["Which antibiotic is first line for community-acquired pneumonia?"], row_options)
     assert not unrelated.contaminated
+    # Options reworded but one kept: the case itself must then be largely the item's (half of its rarer words).
+    one_option = [frozenset(folded_options([item.options[0], ("B", "Watchful waiting"), ("C", "Arthroscopy")]))]
+    (close,) = verdicts(index, [item.question.split("Answer Choices")[0]], one_option)
+    assert ("medxpertqa", "Text-0") in matched_items(close)
+    other_case = "A 70-year-old man has shoulder pain after a fall. Which imaging study should be ordered first?"
+    (loose,) = verdicts(index, [other_case], one_option)
+    assert not loose.contaminated
 
 
 def test_option_texts_parses_lines_and_inline_blocks() -> None:

@@ -92,16 +92,19 @@ class RewriteConfig:
 
     A row is flagged against an item when at least `min_option_overlap` of the row's options (from the text or
     `options_field`) are options of the item, compared after folding, and at least `min_word_overlap` of the
-    rarer words (shared by at most `stock_df` benchmark questions) of the shorter of the two is shared. Options
-    alone are common ("Aspirin"), words alone are common across vignettes; both together identify a case.
+    rarer words (shared by at most `stock_df` benchmark questions) of the shorter of the two is shared; or when
+    a single option is shared and at least `min_word_overlap_one_option` of the rarer words (rewrites that also
+    reworded their options). Options alone are common ("Aspirin"), words alone are common across vignettes; both
+    together identify a case. The second tier was set on bench/quality's real reuse (see its README).
     """
 
     stock_df: int = 20
     min_word_overlap: float = 0.15
     min_option_overlap: float = 0.6
+    min_word_overlap_one_option: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("min_word_overlap", "min_option_overlap"):
+        for name in ("min_word_overlap", "min_option_overlap", "min_word_overlap_one_option"):
             if not 0 < getattr(self, name) <= 1:
                 raise MedrlError(f"rewrite.{name} must be in (0, 1], got {getattr(self, name)}")
 

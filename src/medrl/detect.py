@@ -277,7 +277,7 @@ def rewrite_hits(
     counts = shared_counts(texts, index)
     overlap = np.minimum(counts.item_coverage(index), counts.row_coverage())
     hits: list[list[Hit]] = [[] for _ in texts]
-    candidates = overlap >= config.min_word_overlap
+    candidates = overlap >= min(config.min_word_overlap, config.min_word_overlap_one_option)
     options_of: dict[int, frozenset[str]] = {}
     for row, unit, words_shared in zip(
         counts.rows[candidates].tolist(), counts.units[candidates].tolist(), overlap[candidates].tolist(), strict=True
@@ -286,6 +286,7 @@ def rewrite_hits(
             options_of[row] = _row_options(texts[row], row, row_options)
         options = options_of[row]
         shared = options & index.unit_options[unit]
-        if len(options) >= 2 and len(shared) >= config.min_option_overlap * len(options):
+        many = len(shared) >= config.min_option_overlap * len(options)
+        if len(options) >= 2 and shared and (many or words_shared >= config.min_word_overlap_one_option):
             hits[row].append(Hit(unit, round(100 * words_shared, 2), "; ".join(sorted(shared))))
     return hits
