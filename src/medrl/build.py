@@ -204,7 +204,7 @@ def decontaminate_records(
         return detect_batch(texts, index, config, [folded_options(record.options) for record in batch])
 
     batches = (records[start : start + config.batch_size] for start in range(0, len(records), config.batch_size))
-    for batch, (verdicts, seconds) in run_local(process, batches):
+    for batch, (verdicts, seconds) in run_local(process, ((batch, batch) for batch in batches)):
         stats.seconds.update(seconds)
         stats.add(verdicts)
         for record, verdict in zip(batch, verdicts, strict=True):

@@ -230,6 +230,9 @@ def decontaminate(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per batch (results do not depend on it).")] = None,
     workers: Annotated[int | None, typer.Option(help="Threads for fuzzy scoring (-1: all cores).")] = None,
+    processes: Annotated[
+        int | None, typer.Option(help="Worker processes for detection (0: one per core for inputs over 16 MB).")
+    ] = None,
     run_all_stages: Annotated[
         bool, typer.Option(help="Run every stage on every row (complete evidence) instead of cascading.")
     ] = False,
@@ -237,9 +240,8 @@ def decontaminate(
     """Split a training file into clean and removed rows (with evidence) and write report.json."""
     try:
         config = preset(preset_name)
-        changes = {
-            key: value for key, value in {"batch_size": batch_size, "workers": workers}.items() if value is not None
-        }
+        settings = {"batch_size": batch_size, "workers": workers, "processes": processes}
+        changes = {key: value for key, value in settings.items() if value is not None}
         if run_all_stages:
             changes["run_all_stages"] = True
         if options_field:

@@ -131,8 +131,10 @@ class DecontaminationConfig:
     max_matches_per_row: int = 10
     # Rows per batch: the unit of work of every engine. Results do not depend on it.
     batch_size: int = 2048
-    # Threads for rapidfuzz's cdist (-1 = all cores). Results do not depend on it.
+    # Threads for the fuzzy stage (-1 = all cores). Results do not depend on it.
     workers: int = -1
+    # Worker processes for detection (0 = auto: one per core for inputs over 16 MB). Results do not depend on it.
+    processes: int = 0
 
     def __post_init__(self) -> None:
         if not self.fields:
@@ -141,6 +143,8 @@ class DecontaminationConfig:
             raise MedrlError("every detection stage is disabled: enable ngram, fuzzy, coverage or rewrite")
         if self.batch_size < 1:
             raise MedrlError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.processes < 0:
+            raise MedrlError(f"processes must be >= 0 (0 = auto), got {self.processes}")
         if self.max_matches_per_row < 0:
             raise MedrlError(f"max_matches_per_row must be >= 0, got {self.max_matches_per_row}")
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 from medrl.config import DEFAULT_PRESET, DecontaminationConfig, preset
 from medrl.decide import MATCH_TYPE, Match, Verdict, decide, expand_hits
 from medrl.detect import coverage_hits, fuzzy_hits, ngram_hits, rewrite_hits
-from medrl.engine import run_local
+from medrl.engine import run_local, run_processes
 from medrl.errors import MedrlError
 from medrl.index import PackIndex, load_or_build_index
 from medrl.pack import load_pack, sha256_file
@@ -76,6 +77,30 @@ def detect_batch(
     return verdicts, seconds
 
 
+# What the engines move between processes: a batch's checked texts per field and its rows' options.
+Payload = tuple[dict[str, list[str]], list[frozenset[str]] | None]
+_WORKER: dict = {}
+
+
+def _init_worker(pack: str | Path, config: DecontaminationConfig) -> None:
+    """Set up a worker process once: the pack index comes from the on-disk cache the parent filled."""
+    _WORKER["config"] = config
+    _WORKER["index"] = load_or_build_index(load_pack(pack), config)
+
+
+def _detect_in_worker(payload: Payload) -> tuple[list[Verdict], dict[str, float]]:
+    return detect_batch(payload[0], _WORKER["index"], _WORKER["config"], payload[1])
+
+
+def _processes(config: DecontaminationConfig, path: Path) -> int:
+    """`config.processes`, or when 0 (auto) one per core for inputs over 16 MB: below that, starting worker
+    processes costs more than it saves."""
+    if config.processes:
+        return config.processes
+    size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return (os.cpu_count() or 1) if size > 16 * 2**20 else 1
+
+
 def _timed(batches: Iterator[RowBatch], stats: RunStats) -> Iterator[RowBatch]:
     """Count the time spent reading into stats.seconds["read"]."""
     while True:
@@ -130,11 +155,18 @@ def decontaminate(
         removed = open_writer(removed_path, out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
         writers.append(removed)
 
-        def process(batch: RowBatch) -> tuple[list[Verdict], dict[str, float]]:
+        def records(batch: RowBatch) -> tuple[RowBatch, Payload]:
             options = field_options(batch, config.options_field, source.path) if config.options_field else None
-            return detect_batch(field_texts(batch, config.fields, source.path), index, config, options)
+            return batch, (field_texts(batch, config.fields, source.path), options)
 
-        for batch, (verdicts, seconds) in run_local(process, _timed(source.batches(config.batch_size), stats)):
+        batches = (records(batch) for batch in _timed(source.batches(config.batch_size), stats))
+        processes = _processes(config, source.path)
+        if processes > 1:
+            worker_config = config.replace(workers=1)  # one fuzzy thread per process
+            engine = run_processes(_detect_in_worker, batches, processes, _init_worker, (pack, worker_config))
+        else:
+            engine = run_local(lambda payload: detect_batch(payload[0], index, config, payload[1]), batches)
+        for batch, (verdicts, seconds) in engine:
             stats.seconds.update(seconds)
             write_started = time.perf_counter()
             kept = [i for i, verdict in enumerate(verdicts) if not verdict.contaminated]
