@@ -23,12 +23,14 @@ demo: install
 	@echo "dataset: demo/build (README.md card, verl/ trl/ hf/ parquet/); decontamination only: demo/decontaminate"
 
 # Everything CI runs: lint, format check, the whole test suite (slow tests included), then the integration tests
-# against the real RL clients (verl, TRL) in their own virtualenv, where skipping is not allowed.
+# against the real RL clients (verl, TRL) and the Ray engine in their own virtualenv (which has ray), where skipping
+# is not allowed.
 test: install $(RL_VENV)/.installed
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/pytest -q
-	MEDRL_REQUIRE_RL_CLIENTS=1 HF_HUB_OFFLINE=1 $(RL_VENV)/bin/python -m pytest -q -m rl_clients tests/test_rl_clients.py
+	MEDRL_REQUIRE_RL_CLIENTS=1 MEDRL_REQUIRE_RAY=1 HF_HUB_OFFLINE=1 $(RL_VENV)/bin/python -m pytest -q \
+		tests/test_rl_clients.py tests/test_ray_engine.py
 
 # verl and TRL pin heavy stacks (torch, ray): they live in a separate virtualenv, kept out of medrl's dependencies.
 $(RL_VENV)/.installed: pyproject.toml tests/rl_clients_install.sh

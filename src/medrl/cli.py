@@ -233,6 +233,8 @@ def decontaminate(
     processes: Annotated[
         int | None, typer.Option(help="Worker processes for detection (0: one per core for inputs over 16 MB).")
     ] = None,
+    engine: Annotated[str, typer.Option(help="Where batches run: local (processes on this machine) or ray.")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address for --engine ray.")] = None,
     run_all_stages: Annotated[
         bool, typer.Option(help="Run every stage on every row (complete evidence) instead of cascading.")
     ] = False,
@@ -240,7 +242,13 @@ def decontaminate(
     """Split a training file into clean and removed rows (with evidence) and write report.json."""
     try:
         config = preset(preset_name)
-        settings = {"batch_size": batch_size, "workers": workers, "processes": processes}
+        settings = {
+            "batch_size": batch_size,
+            "workers": workers,
+            "processes": processes,
+            "engine": engine,
+            "ray_address": ray_address,
+        }
         changes = {key: value for key, value in settings.items() if value is not None}
         if run_all_stages:
             changes["run_all_stages"] = True

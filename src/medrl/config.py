@@ -135,6 +135,10 @@ class DecontaminationConfig:
     workers: int = -1
     # Worker processes for detection (0 = auto: one per core for inputs over 16 MB). Results do not depend on it.
     processes: int = 0
+    # Where batches run: "local" (this process, or `processes` worker processes) or "ray" (Ray actors; a cluster
+    # when `ray_address` is set). Results do not depend on it.
+    engine: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         if not self.fields:
@@ -143,6 +147,8 @@ class DecontaminationConfig:
             raise MedrlError("every detection stage is disabled: enable ngram, fuzzy, coverage or rewrite")
         if self.batch_size < 1:
             raise MedrlError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.engine not in ("local", "ray"):
+            raise MedrlError(f"engine must be 'local' or 'ray', got {self.engine!r}")
         if self.processes < 0:
             raise MedrlError(f"processes must be >= 0 (0 = auto), got {self.processes}")
         if self.max_matches_per_row < 0:

@@ -1,8 +1,9 @@
 """Engines map a pure per-batch function over batches and yield the results in input order.
 
 Detection code never imports from here: the pipeline hands an engine a function and its inputs. `run_local` runs
-in-process; `run_processes` spreads batches over worker processes (tokenising and n-gram counting are
-Python-bound, so threads would serialise on the GIL), each set up once by `initializer`.
+in-process; `run_processes` spreads batches over worker processes on this machine (tokenising and n-gram counting
+are Python-bound, so threads would serialise on the GIL); `run_ray` over Ray actors, locally or on a cluster.
+Each worker is set up once by `initializer`; every engine yields results in input order.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
+
+from medrl.errors import MedrlError
 
 Key = TypeVar("Key")
 In = TypeVar("In")
@@ -42,3 +45,49 @@ def run_processes(
         while pending:
             done, future = pending.popleft()
             yield done, future.result()
+
+
+def run_ray(
+    function: Callable[[In], Out],
+    items: Iterable[tuple[Key, In]],
+    processes: int,
+    initializer: Callable[..., None],
+    initargs: tuple,
+    address: str | None = None,
+) -> Iterator[tuple[Key, Out]]:
+    """Ray engine: `processes` actors (on a cluster at `address`, else a local Ray), each set up once by
+    `initializer`, batches dealt round-robin, at most 2 per actor in flight, results in input order.
+
+    Needs `pip install 'medrl[ray]'`; on a cluster every node must see the pack path given to the initializer.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise MedrlError("the ray engine needs the ray extra: pip install 'medrl[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            num_cpus=None if address else processes,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+
+    @ray.remote
+    class Worker:
+        def __init__(self) -> None:
+            initializer(*initargs)
+
+        def run(self, value: In) -> Out:
+            return function(value)
+
+    workers = [Worker.remote() for _ in range(processes)]
+    pending: deque = deque()
+    for position, (key, value) in enumerate(items):
+        pending.append((key, workers[position % processes].run.remote(value)))
+        if len(pending) >= 2 * processes:
+            done, reference = pending.popleft()
+            yield done, ray.get(reference)
+    while pending:
+        done, reference = pending.popleft()
+        yield done, ray.get(reference)

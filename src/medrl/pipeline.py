@@ -16,7 +16,7 @@ import numpy as np
 from medrl.config import DEFAULT_PRESET, DecontaminationConfig, preset
 from medrl.decide import MATCH_TYPE, Match, Verdict, decide, expand_hits
 from medrl.detect import coverage_hits, fuzzy_hits, ngram_hits, rewrite_hits
-from medrl.engine import run_local, run_processes
+from medrl.engine import run_local, run_processes, run_ray
 from medrl.errors import MedrlError
 from medrl.index import PackIndex, load_or_build_index
 from medrl.pack import load_pack, sha256_file
@@ -97,6 +97,8 @@ def _processes(config: DecontaminationConfig, path: Path) -> int:
     processes costs more than it saves."""
     if config.processes:
         return config.processes
+    if config.engine == "ray":
+        return os.cpu_count() or 1
     size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return (os.cpu_count() or 1) if size > 16 * 2**20 else 1
 
@@ -161,7 +163,17 @@ def decontaminate(
 
         batches = (records(batch) for batch in _timed(source.batches(config.batch_size), stats))
         processes = _processes(config, source.path)
-        if processes > 1:
+        if config.engine == "ray":
+            worker_config = config.replace(workers=1)
+            engine = run_ray(
+                _detect_in_worker,
+                batches,
+                max(processes, 1),
+                _init_worker,
+                (str(Path(pack).resolve()), worker_config),
+                config.ray_address,
+            )
+        elif processes > 1:
             worker_config = config.replace(workers=1)  # one fuzzy thread per process
             engine = run_processes(_detect_in_worker, batches, processes, _init_worker, (pack, worker_config))
         else:
