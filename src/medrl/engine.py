@@ -36,15 +36,25 @@ def run_processes(
     """Process-pool engine: only inputs travel (keys stay here), at most 2 per process in flight (bounded memory),
     results in input order."""
     with ProcessPoolExecutor(max_workers=processes, initializer=initializer, initargs=initargs) as pool:
-        pending: deque[tuple[Key, Future]] = deque()
-        for key, value in items:
-            pending.append((key, pool.submit(function, value)))
-            if len(pending) >= 2 * processes:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+        yield from _in_order(items, lambda _, value: pool.submit(function, value), Future.result, 2 * processes)
+
+
+def _in_order(
+    items: Iterable[tuple[Key, In]],
+    submit: Callable[[int, In], object],
+    resolve: Callable[[object], Out],
+    in_flight: int,
+) -> Iterator[tuple[Key, Out]]:
+    """Submit inputs as they come, keep at most `in_flight` unresolved, and yield results in input order."""
+    pending: deque = deque()
+    for position, (key, value) in enumerate(items):
+        pending.append((key, submit(position, value)))
+        if len(pending) >= in_flight:
+            done, handle = pending.popleft()
+            yield done, resolve(handle)
+    while pending:
+        done, handle = pending.popleft()
+        yield done, resolve(handle)
 
 
 def run_ray(
@@ -82,12 +92,6 @@ def run_ray(
             return function(value)
 
     workers = [Worker.remote() for _ in range(processes)]
-    pending: deque = deque()
-    for position, (key, value) in enumerate(items):
-        pending.append((key, workers[position % processes].run.remote(value)))
-        if len(pending) >= 2 * processes:
-            done, reference = pending.popleft()
-            yield done, ray.get(reference)
-    while pending:
-        done, reference = pending.popleft()
-        yield done, ray.get(reference)
+    yield from _in_order(
+        items, lambda position, value: workers[position % processes].run.remote(value), ray.get, 2 * processes
+    )
