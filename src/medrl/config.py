@@ -56,9 +56,9 @@ class CoverageConfig:
     Word n-grams shared by more than `stock_df` benchmark texts are stock phrases ("which of the following is the
     most likely diagnosis") and say nothing about which item a row copies, so they are ignored. A row is flagged
     against an item when the row covers at least `min_item_coverage` of the item's rare n-grams, and at least
-    `min_item_shared` of them (all of them for an item with fewer), (the benchmark
+    `min_item_shared` of them (all of them for an item with fewer): the benchmark
     question is in the row: verbatim, wrapped, with options appended or shuffled, with a few numbers edited or a
-    sentence dropped), or when at least `min_row_coverage` of the row's own n-grams come from the item and they
+    sentence dropped. Or when at least `min_row_coverage` of the row's own n-grams come from the item and they
     share at least `min_shared` rare n-grams (the row is a truncated copy). Items whose question has fewer than
     `generic_min_rare` rare n-grams are short or generic ("Typical lipoprotein contains", "Which of the following
     is true?"): coverage cannot tell them apart, so they match only when the row contains the whole question and

@@ -64,8 +64,7 @@ class Verdict:
 
 def expand_hits(hits: list[Hit], method: str, field: str, index: PackIndex) -> list[tuple[int, Match]]:
     """One (item index, Match) per benchmark item carrying each hit's text (or coverage unit)."""
-    text_items = {"coverage": index.coverage, "rewrite": index.rewrite}.get(method)
-    text_items = text_items.unit_items if text_items is not None else index.text_items
+    text_items = index.hit_items(method)
     expanded = []
     for hit in hits:
         for item_index in text_items[hit.text_id]:

@@ -100,9 +100,14 @@ class PackIndex:
     coverage: CoverageIndex | None = None
     rewrite: CoverageIndex | None = None  # rare single words, for the rewrite stage
 
+    def hit_items(self, method: str) -> tuple[tuple[int, ...], ...]:
+        """What a hit's `text_id` indexes for a stage: unique texts (ngram/fuzzy) or coverage/rewrite units,
+        each mapped to the pack items carrying it."""
+        return self.text_items if method in ("ngram", "fuzzy") else getattr(self, method).unit_items
+
     def items_of(self, method: str, ids: np.ndarray | list[int]) -> np.ndarray:
-        """Pack item indices carrying the given text (ngram/fuzzy) or unit (coverage/rewrite) ids."""
-        table = self.text_items if method in ("ngram", "fuzzy") else getattr(self, method).unit_items
+        """Pack item indices carrying the given hit ids of a stage."""
+        table = self.hit_items(method)
         return np.fromiter((item for i in np.asarray(ids).tolist() for item in table[i]), dtype=np.int64)
 
 
@@ -241,12 +246,28 @@ def load_or_build_index(pack: BenchmarkPack, config: DecontaminationConfig) -> P
     Building takes seconds (tokenising every benchmark question); loading takes a fraction of that. A pack on a
     read-only disk is simply indexed every run. The cache holds pickles medrl wrote into the user's own pack.
     """
-    path = pack.path / _CACHE_DIR / f"{_cache_key(pack, config)}.pickle"
+    path = _cache_path(pack, config)
     try:
         with path.open("rb") as handle:
             return pickle.load(handle)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
         pass
+    return _build_and_cache(pack, config, path)
+
+
+def ensure_index_cached(pack: BenchmarkPack, config: DecontaminationConfig) -> None:
+    """Build and cache the pack's index unless cached already, without loading it: the parent of worker processes
+    calls this so that its workers load the index instead of each building it."""
+    path = _cache_path(pack, config)
+    if not path.exists():
+        _build_and_cache(pack, config, path)
+
+
+def _cache_path(pack: BenchmarkPack, config: DecontaminationConfig) -> Path:
+    return pack.path / _CACHE_DIR / f"{_cache_key(pack, config)}.pickle"
+
+
+def _build_and_cache(pack: BenchmarkPack, config: DecontaminationConfig, path: Path) -> PackIndex:
     index = build_index(pack.items, config)
     try:
         path.parent.mkdir(exist_ok=True)

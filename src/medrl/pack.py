@@ -145,15 +145,13 @@ def _local_entry(loaded: list[LoadedSplit], name: str, allow_partial: bool) -> t
     expected = loaded[0].policy.expected_rows if len(loaded) == 1 else None
     _check_count(name, len(items), expected, allow_partial, str(loaded[0].files[0].parent))
     files = sorted({path.resolve() for split in loaded for path in split.files})
-    if name == "pubmedqa" and (files[0].parent / "test_ground_truth.json").exists():
-        files.append((files[0].parent / "test_ground_truth.json").resolve())  # it chose the test ids
     entry = BenchmarkEntry(
         name=name,
         splits=tuple(split.policy.name for split in loaded),
         rows=len(items),
         expected_rows=expected,
         content_sha256=content_sha256(items),
-        sources=tuple({"path": str(path), "sha256": sha256_file(path)} for path in sorted(set(files))),
+        sources=tuple({"path": str(path), "sha256": sha256_file(path)} for path in files),
         origin="local",
     )
     return entry, items

@@ -18,7 +18,7 @@ from medrl.decide import MATCH_TYPE, Match, Verdict, decide, expand_hits
 from medrl.detect import coverage_hits, fuzzy_hits, ngram_hits, rewrite_hits
 from medrl.engine import run_local, run_processes, run_ray
 from medrl.errors import MedrlError
-from medrl.index import PackIndex, load_or_build_index
+from medrl.index import PackIndex, ensure_index_cached, load_or_build_index
 from medrl.pack import load_pack, sha256_file
 from medrl.readers import FORMATS, RowBatch, open_source
 from medrl.records import field_options, field_texts
@@ -145,7 +145,12 @@ def decontaminate(
 
     index_started = time.perf_counter()
     benchmark_pack = load_pack(pack)
-    index = load_or_build_index(benchmark_pack, config)
+    processes = _processes(config, source.path)
+    distributed = config.engine == "ray" or processes > 1
+    if distributed:  # workers load the index from the pack's cache; this process never needs it
+        ensure_index_cached(benchmark_pack, config)
+    else:
+        index = load_or_build_index(benchmark_pack, config)
     stats.seconds["index"] = time.perf_counter() - index_started
 
     schema, columns = source.arrow_schema(), source.column_names()
@@ -162,20 +167,12 @@ def decontaminate(
             return batch, (field_texts(batch, config.fields, source.path), options)
 
         batches = (records(batch) for batch in _timed(source.batches(config.batch_size), stats))
-        processes = _processes(config, source.path)
+        # One fuzzy thread per worker; the pack path must be absolute for Ray actors on other nodes.
+        setup = (str(Path(pack).resolve()), config.replace(workers=1))
         if config.engine == "ray":
-            worker_config = config.replace(workers=1)
-            engine = run_ray(
-                _detect_in_worker,
-                batches,
-                max(processes, 1),
-                _init_worker,
-                (str(Path(pack).resolve()), worker_config),
-                config.ray_address,
-            )
-        elif processes > 1:
-            worker_config = config.replace(workers=1)  # one fuzzy thread per process
-            engine = run_processes(_detect_in_worker, batches, processes, _init_worker, (pack, worker_config))
+            engine = run_ray(_detect_in_worker, batches, processes, _init_worker, setup, config.ray_address)
+        elif distributed:
+            engine = run_processes(_detect_in_worker, batches, processes, _init_worker, setup)
         else:
             engine = run_local(lambda payload: detect_batch(payload[0], index, config, payload[1]), batches)
         for batch, (verdicts, seconds) in engine:

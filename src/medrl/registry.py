@@ -116,10 +116,9 @@ def _pubmedqa_rows(directory: Path, files: Sequence[str]) -> list[dict]:
 
 
 def _pubmedqa_test_rows(directory: Path, files: Sequence[str]) -> list[dict]:
-    """The test split in the order of test_ground_truth.json when present (else the shipped id list)."""
+    """The test split: ori_pqal.json's items with the ids of test_ground_truth.json, in that file's order."""
     rows = {row["pubid"]: row for row in _pubmedqa_rows(directory, files)}
-    ids_path = directory / "test_ground_truth.json"
-    ids = list(json.loads(ids_path.read_text(encoding="utf-8"))) if ids_path.exists() else pubmedqa_test_ids()
+    ids = list(json.loads((directory / files[1]).read_text(encoding="utf-8")))
     missing = [pmid for pmid in ids if pmid not in rows]
     if missing:
         raise MedrlError(f"{directory / files[0]}: {len(missing)} test ids are missing, e.g. {missing[:3]}")
@@ -191,6 +190,25 @@ def _mmlu_pro(category: str, rows: int) -> BenchmarkSpec:
     )
 
 
+def _gpqa_diamond(
+    name: str, title: str, rows: int | None, why: str, keep: RowFilter | None, notes: str
+) -> BenchmarkSpec:
+    """GPQA diamond (gated; one `train` split), whole or filtered."""
+    policy = SplitPolicy("train", rows, why, ("train.csv",), hub_split="train", keep=keep)
+    return BenchmarkSpec(
+        name,
+        title,
+        (policy,),
+        (_GPQA,),
+        "CC-BY-4.0",
+        _GPQA_CITE,
+        hub_id="Idavidrein/gpqa",
+        hub_configs=("gpqa_diamond",),
+        gated=True,
+        notes=notes,
+    )
+
+
 def _journal_set(name: str, title: str, citation: str) -> BenchmarkSpec:
     """Journal case-question sets: no public copy or official count; users import their own."""
     return BenchmarkSpec(
@@ -254,7 +272,7 @@ SPECS: tuple[BenchmarkSpec, ...] = (
                 "test",
                 500,
                 "the 500 official test ids (test_ground_truth.json); the rest is the train pool",
-                ("ori_pqal.json",),
+                ("ori_pqal.json", "test_ground_truth.json"),
                 local_rows=_pubmedqa_test_rows,
                 hub_split="train",
                 keep=_pubmedqa_test_filter,
@@ -300,47 +318,22 @@ SPECS: tuple[BenchmarkSpec, ...] = (
     ),
     _mmlu_pro("health", 818),
     _mmlu_pro("biology", 717),
-    BenchmarkSpec(
+    _gpqa_diamond(
         "gpqa_diamond",
         "GPQA (diamond)",
-        (
-            SplitPolicy(
-                "train",
-                198,
-                "GPQA ships one split; diamond is the evaluation subset",
-                ("train.csv",),
-                hub_split="train",
-            ),
-        ),
-        (_GPQA,),
-        "CC-BY-4.0",
-        _GPQA_CITE,
-        hub_id="Idavidrein/gpqa",
-        hub_configs=("gpqa_diamond",),
-        gated=True,
-        notes="Options have no letters upstream (they are shuffled at evaluation): medrl lists the correct answer "
-        "as A. The authors ask that examples not be posted in plain text.",
+        198,
+        "GPQA ships one split; diamond is the evaluation subset",
+        None,
+        "Options have no letters upstream (they are shuffled at evaluation): medrl lists the correct answer as A. "
+        "The authors ask that examples not be posted in plain text.",
     ),
-    BenchmarkSpec(
+    _gpqa_diamond(
         "gpqa_medical",
         "GPQA (diamond, biology domain)",
-        (
-            SplitPolicy(
-                "train",
-                None,
-                "diamond rows whose High-level domain is Biology (the medical-adjacent part)",
-                ("train.csv",),
-                hub_split="train",
-                keep=_gpqa_biology,
-            ),
-        ),
-        (_GPQA,),
-        "CC-BY-4.0",
-        _GPQA_CITE,
-        hub_id="Idavidrein/gpqa",
-        hub_configs=("gpqa_diamond",),
-        gated=True,
-        notes="Papers' 'GPQA medical' subsets are not published as id lists; this filter is medrl's explicit choice.",
+        None,
+        "diamond rows whose High-level domain is Biology (the medical-adjacent part)",
+        _gpqa_biology,
+        "Papers' 'GPQA medical' subsets are not published as id lists; this filter is medrl's explicit choice.",
     ),
     BenchmarkSpec(
         "medxpertqa",
