@@ -83,7 +83,9 @@ def compare(before: Path, after: Path) -> list[str]:
         if name not in old or name not in new:
             differences.append(f"{name}: only {'after' if name in new else 'before'}")
         elif Path(name).name in JSON_REPORTS:
-            if _without_timings(json.loads(old[name].read_text())) != _without_timings(json.loads(new[name].read_text())):
+            if _without_timings(json.loads(old[name].read_text())) != _without_timings(
+                json.loads(new[name].read_text())
+            ):
                 differences.append(f"{name}: JSON differs (timings aside)")
         elif old[name].read_bytes() != new[name].read_bytes():
             differences.append(f"{name}: bytes differ")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from medrl.pack import BenchmarkPack, import_benchmarks, load_pack
+from medrl.benchmarks.pack import BenchmarkPack, import_benchmarks, load_pack
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from medrl.benchmarks import answer_letter, normalise_options
+from medrl.benchmarks.loaders import answer_letter, normalise_options
+from medrl.benchmarks.pack import MANIFEST, import_benchmarks, load_pack
+from medrl.benchmarks.registry import REGISTRY
 from medrl.errors import MedrlError
-from medrl.pack import MANIFEST, import_benchmarks, load_pack
-from medrl.registry import REGISTRY
 
 OFFICIAL_ROWS = {
     "medqa": 1273,

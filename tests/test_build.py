@@ -16,18 +16,19 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conftest import REPO, TRAINING
-from medrl.benchmarks import BenchmarkItem
-from medrl.build import OUTCOMES, BuildConfig, build, make_config, partition
-from medrl.card import card_markdown
+from medrl.benchmarks.loaders import BenchmarkItem
+from medrl.benchmarks.pack import import_benchmarks
 from medrl.cli import app
 from medrl.config import CoverageConfig
-from medrl.dedup import deduplicate, near_pairs
+from medrl.dataset.build import OUTCOMES, BuildConfig, build, make_config, partition
+from medrl.dataset.card import card_markdown
+from medrl.dataset.dedup import deduplicate, near_pairs
+from medrl.dataset.labels import LabelError, derive_label
+from medrl.dataset.render import DEFAULT_TEMPLATE, check_template, render_problem
+from medrl.dataset.sources import SOURCE_FORMATS, Source, SourceFields, TrainingRecord, read_source, to_record
+from medrl.detection.index import build_index
+from medrl.detection.runner import DetectionRunner
 from medrl.errors import MedrlError
-from medrl.index import build_index
-from medrl.labels import LabelError, derive_label
-from medrl.pack import import_benchmarks
-from medrl.render import DEFAULT_TEMPLATE, check_template, render_problem
-from medrl.sources import SOURCE_FORMATS, Source, SourceFields, TrainingRecord, read_source, to_record
 
 EXAMPLES = REPO / "examples"
 MEDREASON = Path(__file__).parent / "data" / "medreason_sample.jsonl"
@@ -289,7 +290,7 @@ def test_every_input_row_ends_in_exactly_one_output(rows: list[dict]) -> None:
     config, index = accounting_index()
     source = Source(Path("x.jsonl"))
     normalised = [to_record(row, SourceFields(), source, row_id, row_id) for row_id, row in enumerate(rows)]
-    result = partition(normalised, index, config)
+    result = partition(normalised, DetectionRunner(config.decontamination(), index), config)
     placed = [row_id for outcome in OUTCOMES for row_id in result.row_ids(outcome)]
     assert sorted(placed) == list(range(len(rows)))
     duplicated = set(result.row_ids("duplicates"))

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from conftest import TRAINING
 from medrl.config import preset
-from medrl.index import build_index, folded_options
-from medrl.pipeline import detect_batch
-from medrl.text import fold, option_texts, word_spans, words
+from medrl.detection.index import build_index
+from medrl.detection.runner import detect_batch
+from medrl.detection.text import fold, folded_options, option_texts, word_spans, words
 
 MEDRL = preset("medrl").replace(max_matches_per_row=0)
 

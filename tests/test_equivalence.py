@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TRAINING, TRAINING_FILES
-from medrl.benchmarks import BenchmarkItem
+from medrl.benchmarks.loaders import BenchmarkItem
 from medrl.config import preset
-from medrl.index import build_index
-from medrl.pipeline import detect_batch
+from medrl.detection.index import build_index
+from medrl.detection.runner import detect_batch
 from reference import fuzzy_matches_matrix, fuzzy_matches_scalar, ngram_matches
 
 EXHAUSTIVE = preset("ii-medical-rl").replace(run_all_stages=True, max_matches_per_row=0)

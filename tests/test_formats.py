@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import medrl
-from medrl.decide import MATCH_TYPE
 from medrl.errors import MedrlError
-from medrl.readers import FORMATS, RowBatch, open_source
-from medrl.writers import open_writer, output_path
+from medrl.io.readers import FORMATS, RowBatch, open_source
+from medrl.io.writers import open_writer, output_path
+from medrl.pipeline import MATCH_TYPE
 
 datasets.disable_progress_bars()
 

@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import REPO
+from medrl.benchmarks.hub import DatasetsHubLoader, MirrorLoader
+from medrl.benchmarks.pack import MANIFEST, add_benchmark, fetch_benchmarks, import_benchmarks, load_pack, verify_pack
+from medrl.benchmarks.registry import REGISTRY, FieldMap, registry_markdown
 from medrl.cli import app
 from medrl.errors import MedrlError
-from medrl.hub import DatasetsHubLoader, MirrorLoader
-from medrl.pack import MANIFEST, add_benchmark, fetch_benchmarks, import_benchmarks, load_pack, verify_pack
-from medrl.registry import REGISTRY, FieldMap, registry_markdown
 
 runner = CliRunner()
 REQUIRED = {

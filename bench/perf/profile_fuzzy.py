@@ -17,10 +17,11 @@ import numpy as np
 from common import CACHE
 from rapidfuzz import fuzz, process
 
+from medrl.benchmarks.pack import load_pack
 from medrl.config import preset
-from medrl.detect import ngram_hits, ratio_candidates
-from medrl.index import load_or_build_index
-from medrl.pack import load_pack
+from medrl.detection.index import load_or_build_index
+from medrl.detection.stages.fuzzy import ratio_candidates
+from medrl.detection.stages.ngram import ngram_hits
 
 
 def main() -> None:
@@ -28,12 +29,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=600)
     args = parser.parse_args()
     config = preset("ii-medical-rl")
-    index = load_or_build_index(load_pack(CACHE / "pack"), config)
+    pack_index = load_or_build_index(load_pack(CACHE / "pack"), config)
+    index = pack_index.stages["fuzzy"]
     kept = []
     with (CACHE / "workload-32k.jsonl").open(encoding="utf-8") as handle:
         for line in handle:
             text = json.loads(line)["question"]
-            if not len(ngram_hits(text, index, config.ngram, 1)[1]):
+            if not len(ngram_hits(text, pack_index.stages["ngram"], config.ngram, 1).ids):
                 kept.append(text)
                 if len(kept) == args.rows:
                     break

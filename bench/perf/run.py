@@ -392,7 +392,7 @@ def parse_args() -> argparse.Namespace:
 
 def build_pack() -> list[str]:
     """Import the full shared benchmark pack into the cache with the current medrl; return its questions."""
-    from medrl.pack import import_benchmarks, load_pack
+    from medrl.benchmarks.pack import import_benchmarks, load_pack
 
     shutil.rmtree(PACK_DIR, ignore_errors=True)
     import_benchmarks(BENCHMARKS_DIR, PACK_DIR)
@@ -408,8 +408,8 @@ def warm_index_cache(presets: list[str]) -> str:
     code = (
         "import sys, time\n"
         "from medrl.config import preset\n"
-        "from medrl.index import load_or_build_index\n"
-        "from medrl.pack import load_pack\n"
+        "from medrl.detection.index import load_or_build_index\n"
+        "from medrl.benchmarks.pack import load_pack\n"
         "pack = load_pack(sys.argv[1])\n"
         "for name in sys.argv[2:]:\n"
         "    started = time.perf_counter()\n"

@@ -246,10 +246,10 @@ def read_adjudication(path: Path) -> dict[tuple[str, int], dict]:
 
 
 def build(data: Path, pack: Path, per_kind: int = 150, adjudication: Path = ADJUDICATION) -> list[dict]:
+    from medrl.benchmarks.pack import load_pack
     from medrl.config import preset
-    from medrl.detect import ngram_hits
-    from medrl.index import build_index
-    from medrl.pack import load_pack
+    from medrl.detection.index import build_index
+    from medrl.detection.stages.ngram import ngram_hits
 
     rng = random.Random(SEED)
     items = load_pack(ensure_pack(data, pack)).items
@@ -299,7 +299,7 @@ def build(data: Path, pack: Path, per_kind: int = 150, adjudication: Path = ADJU
     index = build_index(items, seed.replace(fuzzy=None))
     kinds = {"medqa_dev.json": "medqa_dev", "pubmedqa_trainpool.jsonl": "pubmedqa_trainpool"}
     for row in negatives:
-        hits = ngram_hits(row.text, index, seed.ngram)
+        hits = ngram_hits(row.text, index.stages["ngram"], seed.ngram).hits
         source = {"file": row.file, "row": row.row}
         decision = decisions.get((row.file, row.row))
         source["adjudication"] = decision["decision"] if decision else "far"

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pack", type=Path, default=DEFAULT_PACK)
     parser.add_argument("--out", type=Path, default=CACHE / "candidates.csv")
     args = parser.parse_args(argv)
-    from medrl.pack import load_pack
+    from medrl.benchmarks.pack import load_pack
 
     items = load_pack(ensure_pack(args.data, args.pack)).items
     rows = load_training(args.data)

@@ -79,7 +79,7 @@ def norm(text: str) -> str:
 def ensure_pack(data: Path, pack: Path) -> Path:
     """Build a pack of every shared benchmark at `pack` unless one is there."""
     if not (pack / "manifest.json").exists():
-        from medrl.pack import import_benchmarks
+        from medrl.benchmarks.pack import import_benchmarks
 
         import_benchmarks(data / "benchmarks", pack)
     return pack

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from common import ADJUDICATION, DEFAULT_DATA, DEFAULT_PACK
 
+from medrl.benchmarks.pack import import_benchmarks
 from medrl.config import DEFAULT_PRESET, preset
-from medrl.pack import import_benchmarks
 from medrl.pipeline import decontaminate
 
 METHODS = {

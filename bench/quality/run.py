@@ -45,9 +45,10 @@ def _key(config) -> str:
 
 
 def evaluate(rows: list[dict], pack: Path, configs: dict) -> tuple[dict, dict]:
-    from medrl.index import build_index, folded_options
-    from medrl.pack import load_pack
-    from medrl.pipeline import detect_batch
+    from medrl.benchmarks.pack import load_pack
+    from medrl.detection.index import build_index
+    from medrl.detection.runner import detect_batch
+    from medrl.detection.text import folded_options
 
     items = load_pack(pack).items
     texts = [row["text"] for row in rows]

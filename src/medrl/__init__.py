@@ -1,17 +1,11 @@
 """medrl: medical QA -> clean, verifiable RL datasets, provably free of evaluation-benchmark contamination."""
 
-from importlib import metadata
-
-try:
-    __version__ = metadata.version("medrl")
-except metadata.PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0+unknown"
-
-from medrl.build import build, make_config
+from medrl._version import __version__
+from medrl.benchmarks.pack import add_benchmark, benchmark_spec, import_benchmarks, load_pack
 from medrl.config import DEFAULT_PRESET, PRESETS, DecontaminationConfig, FuzzyConfig, NgramConfig, preset
+from medrl.dataset.build import build, make_config
 from medrl.errors import MedrlError
-from medrl.pack import import_benchmarks, load_pack
-from medrl.pipeline import decontaminate
+from medrl.pipeline import decontaminate, decontaminate_settings
 from medrl.report import Report
 
 __all__ = [
@@ -23,8 +17,11 @@ __all__ = [
     "NgramConfig",
     "Report",
     "__version__",
+    "add_benchmark",
+    "benchmark_spec",
     "build",
     "decontaminate",
+    "decontaminate_settings",
     "import_benchmarks",
     "load_pack",
     "make_config",

@@ -4,37 +4,54 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
-from medrl.build import build as run_build
-from medrl.build import make_config
-from medrl.config import DEFAULT_PRESET, PRESETS, preset
+from medrl.benchmarks.hub import MirrorLoader
+from medrl.benchmarks.pack import (
+    add_benchmark,
+    benchmark_spec,
+    fetch_benchmarks,
+    import_benchmarks,
+    load_pack,
+    verify_pack,
+)
+from medrl.benchmarks.registry import SPECS, parse_split_overrides, registry_markdown
+from medrl.config import DEFAULT_PRESET, PRESETS
+from medrl.dataset.build import build as run_build
+from medrl.dataset.build import make_config
+from medrl.dataset.sources import Source
 from medrl.errors import MedrlError
-from medrl.hub import MirrorLoader
-from medrl.pack import add_benchmark, fetch_benchmarks, import_benchmarks, load_pack, verify_pack
+from medrl.io.readers import FORMATS
 from medrl.pipeline import decontaminate as run_decontaminate
-from medrl.readers import FORMATS
-from medrl.registry import SPECS, FieldMap, parse_split_overrides, registry_markdown
-from medrl.sources import Source
+from medrl.pipeline import decontaminate_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-benchmarks_app = typer.Typer(no_args_is_help=True, help="Build and inspect benchmark packs.")
-app.add_typer(benchmarks_app, name="benchmarks")
 console = Console(stderr=True, soft_wrap=True)  # one-line messages, never wrapped
 
+
+class _OneLineErrors(TyperGroup):
+    """Every command's `MedrlError` becomes one line on stderr and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MedrlError as error:
+            console.print(f"[bold red]error:[/] {error}", highlight=False)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=_OneLineErrors)
+benchmarks_app = typer.Typer(no_args_is_help=True, help="Build and inspect benchmark packs.")
+app.add_typer(benchmarks_app, name="benchmarks")
+
 PackOption = Annotated[Path, typer.Option("--pack", help="Benchmark pack directory.")]
-
-
-def _fail(error: MedrlError) -> None:
-    console.print(f"[bold red]error:[/] {error}", highlight=False)
-    raise typer.Exit(2)
 
 
 SplitOption = Annotated[
@@ -61,10 +78,7 @@ def benchmarks_import(
     allow_partial: PartialOption = False,
 ) -> None:
     """Normalise local benchmark files (shared layout or hub exports) into a pack."""
-    try:
-        _print_entries(import_benchmarks(source, pack, allow_partial, parse_split_overrides(split)))
-    except MedrlError as error:
-        _fail(error)
+    _print_entries(import_benchmarks(source, pack, allow_partial, parse_split_overrides(split)))
     console.print(f"pack written to {pack}")
 
 
@@ -80,13 +94,10 @@ def benchmarks_fetch(
     allow_partial: PartialOption = False,
 ) -> None:
     """Load registry benchmarks from the Hugging Face hub, pinning the resolved revision in the manifest."""
-    try:
-        revisions = dict(value.split("=", 1) for value in revision or () if "=" in value)
-        loader = MirrorLoader(mirror) if mirror else None
-        entries = fetch_benchmarks(names or [], pack, loader, parse_split_overrides(split), revisions, allow_partial)
-        _print_entries(entries)
-    except MedrlError as error:
-        _fail(error)
+    revisions = dict(value.split("=", 1) for value in revision or () if "=" in value)
+    loader = MirrorLoader(mirror) if mirror else None
+    entries = fetch_benchmarks(names or [], pack, loader, parse_split_overrides(split), revisions, allow_partial)
+    _print_entries(entries)
 
 
 @benchmarks_app.command("add")
@@ -94,63 +105,35 @@ def benchmarks_add(
     name: Annotated[str | None, typer.Argument(help="Benchmark name in the pack.")] = None,
     pack: PackOption = Path("pack"),
     file: Annotated[Path | None, typer.Option(help="The benchmark's rows (.jsonl/.json/.csv/.parquet).")] = None,
-    question_field: Annotated[str, typer.Option(help="Column with the question text.")] = "question",
+    question_field: Annotated[
+        str | None, typer.Option(help="Column with the question text (default: question).")
+    ] = None,
     options_field: Annotated[str | None, typer.Option(help="Column with the options.")] = None,
     answer_field: Annotated[str | None, typer.Option(help="Column with the answer.")] = None,
     id_field: Annotated[str | None, typer.Option(help="Column with the item id (default: row index).")] = None,
-    split: Annotated[str, typer.Option("--split", help="Split name to record.")] = "test",
-    spec: Annotated[Path | None, typer.Option(help="A TOML file with these same keys instead of flags.")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Split name to record (default: test).")] = None,
+    spec: Annotated[
+        Path | None, typer.Option(help="A TOML file with these same keys; flags given on the command line win.")
+    ] = None,
 ) -> None:
     """Add a user-defined benchmark from one file with an explicit field mapping."""
-    try:
-        values = {
-            "name": name,
-            "file": file,
-            "question_field": question_field,
-            "options_field": options_field,
-            "answer_field": answer_field,
-            "id_field": id_field,
-            "split": split,
-        }
-        if spec is not None:
-            values.update(_read_spec(spec))
-        if not values["name"] or not values["file"]:
-            raise MedrlError("benchmarks add needs a NAME and --file (or `name` and `file` in --spec)")
-        fields = FieldMap(
-            question=values["question_field"],
-            options=values["options_field"],
-            answer=values["answer_field"],
-            item_id=values["id_field"],
-        )
-        entry = add_benchmark(pack, values["name"], values["file"], fields, values["split"])
-        _print_entries([entry])
-    except MedrlError as error:
-        _fail(error)
-
-
-def _read_spec(path: Path) -> dict:
-    """A benchmark spec TOML: name, file (relative to the TOML), question_field, options_field, answer_field,
-    id_field, split."""
-    known = {"name", "file", "question_field", "options_field", "answer_field", "id_field", "split"}
-    try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise MedrlError(f"{path}: cannot read the spec ({error})") from None
-    unknown = set(values) - known
-    if unknown:
-        raise MedrlError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-    if "file" in values:
-        values["file"] = path.parent / values["file"]
-    return values
+    values = benchmark_spec(
+        spec,
+        name=name,
+        file=file,
+        question_field=question_field,
+        options_field=options_field,
+        answer_field=answer_field,
+        id_field=id_field,
+        split=split,
+    )
+    _print_entries([add_benchmark(pack, **values)])
 
 
 @benchmarks_app.command("verify")
 def benchmarks_verify(pack: PackOption) -> None:
     """Recompute hashes and row counts against the manifest and the official counts; exit 1 on drift."""
-    try:
-        result = verify_pack(pack)
-    except MedrlError as error:
-        _fail(error)
+    result = verify_pack(pack)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
     for problem in result.problems:
@@ -182,10 +165,7 @@ def benchmarks_list(
                 table.add_row(spec.name, spec.hub_id or "(local)", policy.name, rows, spec.licence)
             Console().print(table)
         return
-    try:
-        manifest = load_pack(pack).manifest
-    except MedrlError as error:
-        _fail(error)
+    manifest = load_pack(pack).manifest
     rows = [
         {
             "name": name,
@@ -210,12 +190,18 @@ def benchmarks_list(
 
 @app.command()
 def decontaminate(
-    input: Annotated[Path, typer.Argument(help="Training file (.jsonl/.json/.csv/.parquet) or HF save_to_disk dir.")],
-    pack: PackOption,
-    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    input: Annotated[
+        Path | None, typer.Argument(help="Training file (.jsonl/.json/.csv/.parquet) or HF save_to_disk dir.")
+    ] = None,
+    pack: Annotated[Path | None, typer.Option("--pack", help="Benchmark pack directory.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output directory.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="A TOML file with these settings (and stage tables); flags override it."),
+    ] = None,
     preset_name: Annotated[
-        str, typer.Option("--preset", help=f"Detection preset: {', '.join(PRESETS)}.")
-    ] = DEFAULT_PRESET,
+        str | None, typer.Option("--preset", help=f"Detection preset: {', '.join(PRESETS)} (default {DEFAULT_PRESET}).")
+    ] = None,
     field: Annotated[
         list[str] | None, typer.Option("--field", help="Column to check (repeatable). Default: question.")
     ] = None,
@@ -233,59 +219,53 @@ def decontaminate(
     processes: Annotated[
         int | None, typer.Option(help="Worker processes for detection (0: one per core for inputs over 16 MB).")
     ] = None,
-    engine: Annotated[str, typer.Option(help="Where batches run: local (processes on this machine) or ray.")] = "local",
+    engine: Annotated[
+        str | None, typer.Option(help="Where batches run: local (processes on this machine) or ray.")
+    ] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address for --engine ray.")] = None,
     run_all_stages: Annotated[
-        bool, typer.Option(help="Run every stage on every row (complete evidence) instead of cascading.")
-    ] = False,
+        bool | None,
+        typer.Option("--run-all-stages/--cascade", help="Run every stage on every row (complete evidence)."),
+    ] = None,
 ) -> None:
     """Split a training file into clean and removed rows (with evidence) and write report.json."""
-    try:
-        config = preset(preset_name)
-        settings = {
-            "batch_size": batch_size,
-            "workers": workers,
-            "processes": processes,
-            "engine": engine,
-            "ray_address": ray_address,
-        }
-        changes = {key: value for key, value in settings.items() if value is not None}
-        if run_all_stages:
-            changes["run_all_stages"] = True
-        if options_field:
-            changes["options_field"] = options_field
-        config = config.replace(**changes)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=not sys.stderr.isatty(),
-        ) as progress:
-            task = progress.add_task("decontaminating: 0 rows", total=None)
-            done = 0
+    arguments = decontaminate_settings(
+        config,
+        input=input,
+        pack=pack,
+        out=out,
+        preset=preset_name,
+        fields=tuple(field) if field else None,
+        options_field=options_field,
+        format=output_format,
+        input_format=input_format,
+        batch_size=batch_size,
+        workers=workers,
+        processes=processes,
+        engine=engine,
+        ray_address=ray_address,
+        run_all_stages=run_all_stages,
+    )
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as progress:
+        task = progress.add_task("decontaminating: 0 rows", total=None)
+        done = 0
 
-            def on_batch(rows: int) -> None:
-                nonlocal done
-                done += rows
-                progress.update(task, description=f"decontaminating: {done:,} rows")
+        def on_batch(rows: int) -> None:
+            nonlocal done
+            done += rows
+            progress.update(task, description=f"decontaminating: {done:,} rows")
 
-            report = run_decontaminate(
-                input,
-                pack,
-                out,
-                config=config,
-                fields=field,
-                input_format=input_format,
-                output_format=output_format,
-                on_batch=on_batch,
-            )
-    except MedrlError as error:
-        _fail(error)
+        report = run_decontaminate(**arguments, on_batch=on_batch)
     console.print(
         f"{report.input_rows} rows: kept {report.kept_rows}, removed {report.removed_rows} "
-        f"(by method {report.by_method}); outputs in {out}",
+        f"(by method {report.by_method}); outputs in {arguments['out']}",
         highlight=False,
     )
 
@@ -309,18 +289,15 @@ def build(
 ) -> None:
     """Build RL-ready datasets: sources -> labelled II-Medical-RL rows -> deduplicated -> decontaminated -> exports."""
 
-    try:
-        settings = make_config(
-            config,
-            sources=tuple(Source(path) for path in source) if source else None,
-            pack=pack,
-            out=out,
-            preset=preset_name,
-            exports=tuple(name.strip() for name in export.split(",") if name.strip()) if export else None,
-        )
-        summary = run_build(settings, on_step=lambda name: console.print(f"{name}...", style="dim"))
-    except MedrlError as error:
-        _fail(error)
+    settings = make_config(
+        config,
+        sources=tuple(Source(path) for path in source) if source else None,
+        pack=pack,
+        out=out,
+        preset=preset_name,
+        exports=tuple(name.strip() for name in export.split(",") if name.strip()) if export else None,
+    )
+    summary = run_build(settings, on_step=lambda name: console.print(f"{name}...", style="dim"))
     for step in summary["steps"]:
         console.print(f"{step['step']}: {step['in']} rows in, {step['removed']} removed, {step['out']} out")
     decontamination = summary["decontamination"]

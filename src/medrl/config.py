@@ -7,6 +7,7 @@ can be reproduced and diffed.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 
 from medrl.errors import MedrlError
@@ -15,8 +16,13 @@ from medrl.errors import MedrlError
 FUZZY_SCORERS = ("ratio", "partial_ratio", "token_sort_ratio", "token_set_ratio", "QRatio", "WRatio")
 
 
+class StageSettings:
+    """Base of every detection stage's settings: a `DecontaminationConfig` field holding one (or None, the stage
+    off) is named after its stage in `medrl.detection.stages.STAGES`."""
+
+
 @dataclass(frozen=True)
-class NgramConfig:
+class NgramConfig(StageSettings):
     """Word n-gram overlap as in open-r1's decontaminate script.
 
     Text is lower-cased, stripped, whitespace runs collapsed (Python `str.split()`), split on whitespace; a row is
@@ -32,7 +38,7 @@ class NgramConfig:
 
 
 @dataclass(frozen=True)
-class FuzzyConfig:
+class FuzzyConfig(StageSettings):
     """Character-level fuzzy matching of the raw row text against each raw benchmark question.
 
     `scorer` names a rapidfuzz.fuzz function (default `ratio`: normalised Indel similarity, no processor, as in
@@ -50,7 +56,7 @@ class FuzzyConfig:
 
 
 @dataclass(frozen=True)
-class CoverageConfig:
+class CoverageConfig(StageSettings):
     """Rare word n-gram coverage of one benchmark item by one row, after Unicode/case/punctuation folding.
 
     Word n-grams shared by more than `stock_df` benchmark texts are stock phrases ("which of the following is the
@@ -87,7 +93,7 @@ class CoverageConfig:
 
 
 @dataclass(frozen=True)
-class RewriteConfig:
+class RewriteConfig(StageSettings):
     """Rewritten copies: a benchmark case reworded (MedXpertQA rewrote MedQA cases) keeps its options.
 
     A row is flagged against an item when at least `min_option_overlap` of the row's options (from the text or
@@ -116,7 +122,8 @@ class DecontaminationConfig:
     preset: str
     # Training columns whose text is checked; each is checked on its own and a match in any flags the row.
     fields: tuple[str, ...] = ("question",)
-    # Stages, run in this order; None disables a stage.
+    # Each stage's settings, None = off. Stages run in the order of `medrl.detection.stages.STAGES` (coverage,
+    # rewrite, ngram, fuzzy), whatever the order here.
     ngram: NgramConfig | None = field(default_factory=NgramConfig)
     fuzzy: FuzzyConfig | None = field(default_factory=FuzzyConfig)
     coverage: CoverageConfig | None = None
@@ -143,8 +150,9 @@ class DecontaminationConfig:
     def __post_init__(self) -> None:
         if not self.fields:
             raise MedrlError("at least one --field is needed")
-        if not any((self.ngram, self.fuzzy, self.coverage, self.rewrite)):
-            raise MedrlError("every detection stage is disabled: enable ngram, fuzzy, coverage or rewrite")
+        if not any(self.stage_settings().values()):
+            names = ", ".join(self.stage_settings())
+            raise MedrlError(f"every detection stage is disabled: enable one of {names}")
         if self.batch_size < 1:
             raise MedrlError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.engine not in ("local", "ray"):
@@ -154,11 +162,26 @@ class DecontaminationConfig:
         if self.max_matches_per_row < 0:
             raise MedrlError(f"max_matches_per_row must be >= 0, got {self.max_matches_per_row}")
 
+    def stage_settings(self) -> dict[str, StageSettings | None]:
+        """Every stage's settings by stage name (None: off)."""
+        return {name: getattr(self, name) for name in stage_classes()}
+
     def replace(self, **changes: object) -> DecontaminationConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def stage_classes() -> dict[str, type[StageSettings]]:
+    """`DecontaminationConfig`'s stage fields (typed `SomeStageSettings | None`) and their settings classes."""
+    hints = typing.get_type_hints(DecontaminationConfig)
+    return {
+        f.name: kind
+        for f in dataclasses.fields(DecontaminationConfig)
+        for kind in typing.get_args(hints[f.name])
+        if isinstance(kind, type) and issubclass(kind, StageSettings)
+    }
 
 
 PRESETS: dict[str, DecontaminationConfig] = {

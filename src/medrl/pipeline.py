@@ -1,106 +1,48 @@
 """The decontamination job: read -> records -> index -> detect -> decide -> write + report.
 
-`detect_batch` is the pure per-batch function every engine runs; `decontaminate` wires it to files.
+`decontaminate` wires files to the detection runner (`medrl.detection.runner`), which runs the stages.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
+import pyarrow as pa
 
-from medrl.config import DEFAULT_PRESET, DecontaminationConfig, preset
-from medrl.decide import MATCH_TYPE, Match, Verdict, decide, expand_hits
-from medrl.detect import coverage_hits, fuzzy_hits, ngram_hits, rewrite_hits
-from medrl.engine import run_local, run_processes, run_ray
+from medrl.benchmarks.pack import load_pack
+from medrl.config import DEFAULT_PRESET, PRESETS, DecontaminationConfig, StageSettings, preset, stage_classes
+from medrl.detection.records import field_options, field_texts
+from medrl.detection.runner import DetectionRunner, Payload
 from medrl.errors import MedrlError
-from medrl.index import PackIndex, ensure_index_cached, load_or_build_index
-from medrl.pack import load_pack, sha256_file
-from medrl.readers import FORMATS, RowBatch, open_source
-from medrl.records import field_options, field_texts
+from medrl.io.files import sha256_path
+from medrl.io.readers import FORMATS, RowBatch, open_source
+from medrl.io.writers import RowWriter, open_writer, output_path, write_json_atomic
 from medrl.report import Report, RunStats, benchmark_side, versions
-from medrl.writers import RowWriter, open_writer, output_path, write_json_atomic
+from medrl.settings import Setting, dataclass_table, merge, read_settings
 
+# The removed rows' evidence column: one struct per kept `medrl.detection.decide.Match`.
 EVIDENCE_COLUMN = "contamination"
+MATCH_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("benchmark", pa.string()),
+            ("split", pa.string()),
+            ("item_id", pa.string()),
+            ("method", pa.string()),
+            ("score", pa.float64()),
+            ("evidence", pa.string()),
+            ("field", pa.string()),
+            ("row_span", pa.list_(pa.int64())),
+            ("item_span", pa.list_(pa.int64())),
+        ]
+    )
+)
 
 
-STAGES = ("coverage", "rewrite", "ngram", "fuzzy")
-
-
-def detect_batch(
-    texts: dict[str, list[str]],
-    index: PackIndex,
-    config: DecontaminationConfig,
-    options: list[frozenset[str]] | None = None,
-) -> tuple[list[Verdict], dict[str, float]]:
-    """Verdicts for one batch of rows (given as their checked texts per field), plus seconds per stage.
-
-    `options`: each row's folded option texts from `options_field` (None: options written in the text count).
-    """
-    row_count = len(next(iter(texts.values())))
-    found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
-    matched: list[dict[str, list[np.ndarray]]] = [{} for _ in range(row_count)]
-    seconds: dict[str, float] = {}
-    for method in STAGES:
-        stage = getattr(config, method)
-        if stage is None:
-            continue
-        started = time.perf_counter()
-        rows = [r for r in range(row_count) if config.run_all_stages or not matched[r]]
-        row_options = [options[r] for r in rows] if options is not None else None
-        for field, column in texts.items():
-            selected = [column[r] for r in rows]
-            if method == "ngram":
-                pairs = [ngram_hits(text, index, stage, config.max_matches_per_row) for text in selected]
-                hits, ids = [hit for hit, _ in pairs], [ids for _, ids in pairs]
-            else:
-                if method == "fuzzy":
-                    hits = fuzzy_hits(selected, index, stage, config.workers)
-                elif method == "coverage":
-                    hits = coverage_hits(selected, index.coverage, row_options)
-                else:
-                    hits = rewrite_hits(selected, index.rewrite, stage, row_options)
-                ids = [[hit.text_id for hit in row_hits] for row_hits in hits]
-            for row, row_hits, row_ids in zip(rows, hits, ids, strict=True):
-                if len(row_ids):
-                    found[row].extend(expand_hits(row_hits, method, field, index))
-                    matched[row].setdefault(method, []).append(index.items_of(method, row_ids))
-        seconds[method] = time.perf_counter() - started
-    verdicts = [
-        decide(row_found, {m: np.concatenate(a) for m, a in row_matched.items()}, config.max_matches_per_row, index)
-        for row_found, row_matched in zip(found, matched, strict=True)
-    ]
-    return verdicts, seconds
-
-
-# What the engines move between processes: a batch's checked texts per field and its rows' options.
-Payload = tuple[dict[str, list[str]], list[frozenset[str]] | None]
-_WORKER: dict = {}
-
-
-def _init_worker(pack: str | Path, config: DecontaminationConfig) -> None:
-    """Set up a worker process once: the pack index comes from the on-disk cache the parent filled."""
-    _WORKER["config"] = config
-    _WORKER["index"] = load_or_build_index(load_pack(pack), config)
-
-
-def _detect_in_worker(payload: Payload) -> tuple[list[Verdict], dict[str, float]]:
-    return detect_batch(payload[0], _WORKER["index"], _WORKER["config"], payload[1])
-
-
-def _processes(config: DecontaminationConfig, path: Path) -> int:
-    """`config.processes`, or when 0 (auto) one per core for inputs over 16 MB: below that, starting worker
-    processes costs more than it saves."""
-    if config.processes:
-        return config.processes
-    if config.engine == "ray":
-        return os.cpu_count() or 1
-    size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return (os.cpu_count() or 1) if size > 16 * 2**20 else 1
+def _input_bytes(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def _timed(batches: Iterator[RowBatch], stats: RunStats) -> Iterator[RowBatch]:
@@ -145,12 +87,7 @@ def decontaminate(
 
     index_started = time.perf_counter()
     benchmark_pack = load_pack(pack)
-    processes = _processes(config, source.path)
-    distributed = config.engine == "ray" or processes > 1
-    if distributed:  # workers load the index from the pack's cache; this process never needs it
-        ensure_index_cached(benchmark_pack, config)
-    else:
-        index = load_or_build_index(benchmark_pack, config)
+    runner = DetectionRunner.for_pack(benchmark_pack, config, _input_bytes(source.path))
     stats.seconds["index"] = time.perf_counter() - index_started
 
     schema, columns = source.arrow_schema(), source.column_names()
@@ -167,15 +104,7 @@ def decontaminate(
             return batch, (field_texts(batch, config.fields, source.path), options)
 
         batches = (records(batch) for batch in _timed(source.batches(config.batch_size), stats))
-        # One fuzzy thread per worker; the pack path must be absolute for Ray actors on other nodes.
-        setup = (str(Path(pack).resolve()), config.replace(workers=1))
-        if config.engine == "ray":
-            engine = run_ray(_detect_in_worker, batches, processes, _init_worker, setup, config.ray_address)
-        elif distributed:
-            engine = run_processes(_detect_in_worker, batches, processes, _init_worker, setup)
-        else:
-            engine = run_local(lambda payload: detect_batch(payload[0], index, config, payload[1]), batches)
-        for batch, (verdicts, seconds) in engine:
+        for batch, (verdicts, seconds) in runner.run(batches):
             stats.seconds.update(seconds)
             write_started = time.perf_counter()
             kept = [i for i, verdict in enumerate(verdicts) if not verdict.contaminated]
@@ -195,7 +124,7 @@ def decontaminate(
 
     stats.seconds["total"] = time.perf_counter() - started
     report = Report(
-        input={"path": str(source.path), "format": source.format, "sha256": input_sha256(source.path)},
+        input={"path": str(source.path), "format": source.format, "sha256": sha256_path(source.path)},
         outputs={"format": out_format, "clean": str(clean_path), "removed": str(removed_path)},
         input_rows=stats.input_rows,
         kept_rows=stats.kept_rows,
@@ -220,11 +149,52 @@ def decontaminate(
     return report
 
 
-def input_sha256(path: Path) -> str:
-    """sha256 of the input file; for a directory, of its files' names and hashes in sorted order."""
-    if path.is_file():
-        return sha256_file(path)
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{file.relative_to(path)}\0{sha256_file(file)}\n".encode())
-    return digest.hexdigest()
+# --- settings: a TOML file (`decontaminate --config`) with the same keys as the command's flags -----------------
+
+
+def _stage_setting(name: str, cls: type[StageSettings]) -> Setting:
+    """A stage's table in a config file: its settings (over the class defaults), true for the defaults, false off."""
+
+    def convert(value: bool | dict, base: Path, where: str) -> StageSettings | None:
+        if isinstance(value, bool):
+            return cls() if value else None
+        return dataclass_table(cls, value, f"{where} [{name}]")
+
+    return Setting((bool, dict), convert=convert)
+
+
+_RUN_KEYS = ("fields", "options_field", "run_all_stages", "max_matches_per_row", "batch_size", "workers")
+_RUN_KEYS += ("processes", "engine", "ray_address")
+DECONTAMINATE_SETTINGS: dict[str, Setting] = {
+    **dict.fromkeys(("input", "pack", "out"), Setting((str,), path=True)),
+    **dict.fromkeys(("preset", "options_field", "format", "input_format", "engine", "ray_address"), Setting((str,))),
+    "fields": Setting((list,), convert=lambda value, base, where: tuple(value)),
+    "run_all_stages": Setting((bool,)),
+    **dict.fromkeys(("max_matches_per_row", "batch_size", "workers", "processes"), Setting((int,))),
+    **{name: _stage_setting(name, cls) for name, cls in stage_classes().items()},
+}
+
+
+def decontaminate_settings(config_file: str | Path | None = None, **overrides: object) -> dict:
+    """Keyword arguments for `decontaminate` from a TOML file (keys: `DECONTAMINATE_SETTINGS`, e.g. `preset`,
+    `fields`, `[coverage]` thresholds) with the given overrides (not None) on top: the CLI's `--config` and flags.
+
+    The preset gives every setting a value; the file's and the overrides' keys replace them.
+    """
+    values = read_settings(config_file, DECONTAMINATE_SETTINGS, "decontaminate config") if config_file else {}
+    values = merge(values, overrides)
+    missing = [key for key in ("input", "pack", "out") if values.get(key) is None]
+    if missing:
+        raise MedrlError(f"decontaminate needs {', '.join(missing)} (arguments, or keys in --config)")
+    name = values.pop("preset", DEFAULT_PRESET)
+    if name not in PRESETS:
+        raise MedrlError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    changes = {key: values.pop(key) for key in [*_RUN_KEYS, *stage_classes()] if key in values}
+    return {
+        "input": Path(values["input"]),
+        "pack": Path(values["pack"]),
+        "out": Path(values["out"]),
+        "config": preset(name).replace(**changes),
+        "input_format": values.get("input_format"),
+        "output_format": values.get("format"),
+    }

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
-from medrl.decide import Verdict
+from medrl.detection.decide import Verdict
 
 
 def versions() -> dict[str, str]:

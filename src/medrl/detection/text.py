@@ -1,4 +1,5 @@
-"""Text normalisation shared by the detectors. Kept byte-for-byte faithful to the methods they reproduce."""
+"""Text normalisation shared by the detection stages, dedup and labels. Kept byte-for-byte faithful to the methods
+they reproduce."""
 
 from __future__ import annotations
 
@@ -72,3 +73,17 @@ def option_texts(text: str) -> list[str]:
         if len(found) >= 2 and found[0][0] == "A":
             return [option for _, option in found]
     return []
+
+
+def folded_options(options: tuple[tuple[str, str], ...] | list) -> frozenset[str]:
+    """Option texts compared without letters, case, accents or punctuation (shuffled options still match)."""
+    return frozenset(folded for _, text in options if (folded := " ".join(words(text))))
+
+
+_INLINE_CHOICES = re.compile(r"\s*Answer Choices:.*", re.DOTALL)
+
+
+def question_stem(question: str) -> str:
+    """The question without an inline "Answer Choices:" block (MedXpertQA): options are compared as options, so
+    a row that merely lists the same drugs is not taken for the question."""
+    return _INLINE_CHOICES.sub("", question) or question

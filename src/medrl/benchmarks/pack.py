@@ -17,12 +17,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medrl import __version__
-from medrl.benchmarks import BenchmarkItem, LoadedSplit, load_benchmark_dir, read_rows, to_items
+from medrl._version import __version__
+from medrl.benchmarks.hub import DatasetsHubLoader, HubLoader
+from medrl.benchmarks.loaders import BenchmarkItem, LoadedSplit, load_benchmark_dir, read_rows, to_items
+from medrl.benchmarks.registry import REGISTRY, BenchmarkSpec, FieldMap, SplitPolicy, get_spec
 from medrl.errors import MedrlError
-from medrl.hub import DatasetsHubLoader, HubLoader
-from medrl.registry import REGISTRY, BenchmarkSpec, FieldMap, SplitPolicy, get_spec
-from medrl.writers import write_json_atomic, write_parquet_atomic
+from medrl.io.files import sha256_file
+from medrl.io.writers import write_json_atomic, write_parquet_atomic
+from medrl.settings import Setting, merge, read_settings
 
 MANIFEST = "manifest.json"
 PACK_FORMAT_VERSION = 1
@@ -38,14 +40,6 @@ ITEM_SCHEMA = pa.schema(
         ("context", pa.string()),
     ]
 )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _item_row(item: BenchmarkItem) -> dict:
@@ -224,6 +218,44 @@ def add_benchmark(
     source = {"path": str(file.resolve()), "sha256": sha256_file(file)}
     entry = BenchmarkEntry(name, (split,), len(items), None, content_sha256(items), (source,), "user")
     return _save(Path(pack), [(entry, items)])[0]
+
+
+BENCHMARK_SPEC_SETTINGS: dict[str, Setting] = {
+    "file": Setting((str,), path=True),
+    **dict.fromkeys(("name", "question_field", "options_field", "answer_field", "id_field", "split"), Setting((str,))),
+}
+
+
+def benchmark_spec(
+    spec_file: str | Path | None = None,
+    *,
+    name: str | None = None,
+    file: str | Path | None = None,
+    question_field: str | None = None,
+    options_field: str | None = None,
+    answer_field: str | None = None,
+    id_field: str | None = None,
+    split: str | None = None,
+) -> dict:
+    """Keyword arguments for `add_benchmark` (but the pack) from a spec TOML (keys: `BENCHMARK_SPEC_SETTINGS`, `file`
+    relative to the TOML) with the given values (not None) on top: `benchmarks add --spec` and its flags."""
+    values = read_settings(spec_file, BENCHMARK_SPEC_SETTINGS, "benchmark spec") if spec_file else {}
+    given = {"name": name, "file": file, "question_field": question_field, "options_field": options_field}
+    values = merge(values, given | {"answer_field": answer_field, "id_field": id_field, "split": split})
+    if not values.get("name") or not values.get("file"):
+        raise MedrlError("benchmarks add needs a NAME and --file (or `name` and `file` in --spec)")
+    fields = FieldMap(
+        question=values.get("question_field", "question"),
+        options=values.get("options_field"),
+        answer=values.get("answer_field"),
+        item_id=values.get("id_field"),
+    )
+    return {
+        "name": values["name"],
+        "file": Path(values["file"]),
+        "fields": fields,
+        "split": values.get("split", "test"),
+    }
 
 
 def _read_items(pack: Path, name: str, entry: dict) -> list[BenchmarkItem]:

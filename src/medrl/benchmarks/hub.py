@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Protocol
 
-from medrl.benchmarks import SUPPORTED_SUFFIXES, read_rows
+from medrl.benchmarks.loaders import SUPPORTED_SUFFIXES, read_rows
 from medrl.errors import MedrlError
 
 

@@ -21,7 +21,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from medrl.errors import MedrlError
-from medrl.readers import RowBatch
+from medrl.io.readers import RowBatch
 
 
 def _current_umask() -> int:

@@ -1,7 +1,7 @@
 """Benchmark loaders: turn a benchmark's rows (local files or hub rows) into normalised `BenchmarkItem`s.
 
-Known benchmarks follow their registry entry (`medrl.registry`); a directory with no entry goes through the same
-mapping with fields detected from common column names.
+Known benchmarks follow their registry entry (`medrl.benchmarks.registry`); a directory with no entry goes through
+the same mapping with fields detected from common column names.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from medrl.benchmarks.registry import REGISTRY, BenchmarkSpec, FieldMap, SplitPolicy
 from medrl.errors import MedrlError
-from medrl.readers import open_source
-from medrl.registry import REGISTRY, BenchmarkSpec, FieldMap, SplitPolicy
+from medrl.io.readers import open_source
 
 LETTERS = string.ascii_uppercase
 SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from medrl.readers import RowBatch
-from medrl.render import options_block, render_problem
-from medrl.sources import TrainingRecord
-from medrl.writers import open_writer, write_json_atomic, write_parquet_atomic
+from medrl.dataset.render import options_block, render_problem
+from medrl.dataset.sources import TrainingRecord
+from medrl.io.readers import RowBatch
+from medrl.io.writers import open_writer, write_json_atomic, write_parquet_atomic
 
 EXPORTS = ("parquet", "verl", "trl", "hf")
 ABILITY = "medical"
@@ -112,7 +112,7 @@ def export_table(export: str, records: list[TrainingRecord], template: str, spli
 def write_rows_atomic(
     path: Path, fmt: str, chunks: Iterable[list[dict] | pa.RecordBatch], schema: pa.Schema | None = None
 ) -> None:
-    """Write rows with medrl's atomic writers (`medrl.writers`): nothing appears at `path` unless all was written."""
+    """Write rows with medrl's atomic writers (`medrl.io.writers`): nothing appears at `path` unless all was written."""
     writer = open_writer(path, fmt, schema, None)
     try:
         for chunk in chunks:

@@ -1,24 +1,23 @@
 """Remove duplicates inside the training data, keeping each first occurrence and recording what it stands for.
 
-Exact duplicates share the question and the set of option texts after `medrl.text.words` normalisation (case,
-accents, punctuation and whitespace folded; option order ignored, since shuffled options pose the same problem).
-Near duplicates are found with the coverage detector run between training rows: the rows are indexed as a
-`CoverageIndex` and every row's question, with its options, is run through `coverage_hits` against it batch by
-batch, vectorised with numpy, so the cost grows with the rows and their shared rare n-grams, never with all pairs.
-Options make it option-aware: the same stem with entirely different options is a different problem. Two rows are
-near duplicates when the detector flags either against the other.
+Exact duplicates share the question and the set of option texts after `medrl.detection.text.words` normalisation
+(case, accents, punctuation and whitespace folded; option order ignored, since shuffled options pose the same
+problem). Near duplicates are found with the coverage detector run between training rows: the rows' questions and
+options are indexed as a `CoverageIndex` (one entry per row) and every row's question, with its options, is run
+through `coverage_hits` against it batch by batch, vectorised with numpy, so the cost grows with the rows and their
+shared rare n-grams, never with all pairs. Options make it option-aware: the same stem with entirely different
+options is a different problem. Two rows are near duplicates when the detector flags either against the other.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from medrl.benchmarks import BenchmarkItem
 from medrl.config import CoverageConfig
-from medrl.detect import coverage_hits
-from medrl.index import build_coverage_index, folded_options
-from medrl.sources import TrainingRecord
-from medrl.text import words
+from medrl.dataset.sources import TrainingRecord
+from medrl.detection.rare_ngrams import build_coverage_index
+from medrl.detection.stages.coverage import coverage_hits
+from medrl.detection.text import folded_options, words
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,7 @@ def exact_key(record: TrainingRecord) -> str:
 
 def near_pairs(records: list[TrainingRecord], config: CoverageConfig, batch_size: int) -> dict[int, dict[int, float]]:
     """For each record position, the earlier positions it near-duplicates (either way), with the coverage score."""
-    items = [
-        BenchmarkItem("train", "train", str(position), record.question, record.options, record.label)
-        for position, record in enumerate(records)
-    ]
-    index = build_coverage_index(items, config)
+    index = build_coverage_index([r.question for r in records], [r.options for r in records], config)
     earlier: dict[int, dict[int, float]] = {}
     for start in range(0, len(records), batch_size):
         batch = records[start : start + batch_size]

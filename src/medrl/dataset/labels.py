@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from medrl.benchmarks import answer_letter
-from medrl.text import words
+from medrl.benchmarks.loaders import answer_letter
+from medrl.detection.text import words
 
 Options = Sequence[tuple[str, str]]
 
@@ -70,9 +70,10 @@ def _stages(options: Options) -> list[tuple[str, Callable[[str], list[str]]]]:
 
 
 def match_answer(answer: str, options: Options) -> tuple[str, str]:
-    """(letter, method) for an answer text: exact, then normalised (`medrl.text.words`), then a letter form, then
-    an unambiguous word prefix (the option starts the answer, or the answer starts the option). Each stage is tried
-    on the whole answer, then on the part before an "Explanation:"; the first stage that finds one letter wins."""
+    """(letter, method) for an answer text: exact, then normalised (`medrl.detection.text.words`), then a letter
+    form, then an unambiguous word prefix (the option starts the answer, or the answer starts the option). Each stage
+    is tried on the whole answer, then on the part before an "Explanation:"; the first stage that finds one letter
+    wins."""
     if not answer.strip():
         raise LabelError("no-answer", "the row has no answer")
     texts = [answer]

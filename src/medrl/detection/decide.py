@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pyarrow as pa
 
-from medrl.detect import Hit
-from medrl.index import PackIndex
+from medrl.detection.index import PackIndex
+from medrl.detection.stages import STAGES, Hit
 
 
 @dataclass(frozen=True)
@@ -18,10 +17,11 @@ class Match:
     benchmark: str
     split: str
     item_id: str
-    method: str  # "ngram" | "fuzzy"
-    score: float  # ngram: distinct shared n-grams; fuzzy: the scorer's 0-100 similarity
+    method: str  # the stage that matched (its name in `medrl.detection.stages.STAGES`)
+    score: float  # ngram: distinct shared n-grams; fuzzy: the scorer's 0-100 similarity; coverage: % of the item's
+    # rare n-grams in the row; rewrite: % of rarer words shared
     evidence: str  # ngram: the first shared n-gram; fuzzy: the matched benchmark question; coverage: the row's
-    # longest run of shared rare n-grams
+    # longest run of shared rare n-grams; rewrite: the shared options
     field: str  # the training column that matched
     row_span: tuple[int, int] | None = None  # [start, end) characters of the evidence in the row's field
     item_span: tuple[int, int] | None = None  # ... and in the benchmark question (with options, for generic stems)
@@ -31,24 +31,6 @@ class Match:
         for key in ("row_span", "item_span"):
             found[key] = list(found[key]) if found[key] is not None else None
         return found
-
-
-# The `contamination` column's Arrow type (Parquet / HF outputs).
-MATCH_TYPE = pa.list_(
-    pa.struct(
-        [
-            ("benchmark", pa.string()),
-            ("split", pa.string()),
-            ("item_id", pa.string()),
-            ("method", pa.string()),
-            ("score", pa.float64()),
-            ("evidence", pa.string()),
-            ("field", pa.string()),
-            ("row_span", pa.list_(pa.int64())),
-            ("item_span", pa.list_(pa.int64())),
-        ]
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -84,8 +66,8 @@ def expand_hits(hits: list[Hit], method: str, field: str, index: PackIndex) -> l
     return expanded
 
 
-# Evidence order: the most direct evidence first.
-_METHOD_ORDER = {"coverage": 0, "fuzzy": 1, "rewrite": 2, "ngram": 3}
+# Evidence order: the most direct evidence first, as each stage ranks itself.
+_METHOD_ORDER = {stage.name: stage.evidence_rank for stage in STAGES}
 
 
 def decide(

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from medrl.benchmarks import normalise_options
+from medrl.benchmarks.loaders import normalise_options
+from medrl.detection.text import folded_options
 from medrl.errors import MedrlError
-from medrl.index import folded_options
-from medrl.readers import MISSING, RowBatch
+from medrl.io.readers import MISSING, RowBatch
 
 
 def field_texts(batch: RowBatch, fields: tuple[str, ...], source: Path) -> dict[str, list[str]]:

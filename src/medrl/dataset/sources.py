@@ -1,6 +1,6 @@
 """Training sources -> `TrainingRecord`s (labelled, lettered multiple-choice rows) or `Rejection`s with the reason.
 
-A source is a file in any format `medrl.readers` reads. Its columns are mapped onto a record by `SourceFields`:
+A source is a file in any format `medrl.io.readers` reads. Its columns are mapped onto a record by `SourceFields`:
 one of the named first-class formats (MedReason, II-Medical-RL, the shared training files' layouts), detected
 from the columns when not named, or a mapping given in the build config. No row is dropped silently: a row that
 cannot become a record (no options, no unambiguous label, ...) is returned as a `Rejection` saying why.
@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass
 from itertools import chain
 from pathlib import Path
 
-from medrl.benchmarks import normalise_options, text_of
+from medrl.benchmarks.loaders import normalise_options, text_of
+from medrl.dataset.labels import LabelError, derive_label
 from medrl.errors import MedrlError
-from medrl.labels import LabelError, derive_label
-from medrl.readers import open_source
+from medrl.io.readers import open_source
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def _present(value: object) -> bool:
 
 
 def to_record(raw: dict, mapping: SourceFields, source: Source, row_id: int, row: int) -> TrainingRecord | Rejection:
-    """Normalise one row: options parsed into letters, label derived (see `medrl.labels.derive_label`)."""
+    """Normalise one row: options parsed into letters, label derived (see `medrl.dataset.labels.derive_label`)."""
 
     def reject(category: str, reason: str) -> Rejection:
         return Rejection(row_id, str(source.path), row, category, reason, raw)

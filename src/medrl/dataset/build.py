@@ -11,28 +11,28 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import time
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medrl import __version__
-from medrl.card import card_markdown
+from medrl._version import __version__
+from medrl.benchmarks.pack import BenchmarkPack, load_pack
 from medrl.config import DEFAULT_PRESET, CoverageConfig, DecontaminationConfig, preset
-from medrl.decide import Verdict
-from medrl.dedup import Duplicate, deduplicate
-from medrl.engine import run_local
+from medrl.dataset.card import card_markdown
+from medrl.dataset.dedup import Duplicate, deduplicate
+from medrl.dataset.exports import EXPORTS, write_exports, write_rows_atomic
+from medrl.dataset.render import DEFAULT_TEMPLATE, check_template, render_problem
+from medrl.dataset.sources import Rejection, Source, SourceFields, TrainingRecord, read_source
+from medrl.detection.decide import Verdict
+from medrl.detection.runner import DetectionRunner
+from medrl.detection.text import folded_options
 from medrl.errors import MedrlError
-from medrl.exports import EXPORTS, write_exports, write_rows_atomic
-from medrl.index import PackIndex, folded_options, load_or_build_index
-from medrl.pack import BenchmarkPack, load_pack
-from medrl.pipeline import detect_batch, input_sha256
-from medrl.render import DEFAULT_TEMPLATE, check_template, render_problem
+from medrl.io.files import sha256_path
+from medrl.io.writers import write_json_atomic, write_text_atomic
 from medrl.report import RunStats, versions
-from medrl.sources import Rejection, Source, SourceFields, TrainingRecord, read_source
-from medrl.writers import write_json_atomic, write_text_atomic
+from medrl.settings import Setting, check_keys, dataclass_table, merge, read_settings
 
 # Record texts the decontamination can check (`fields`); "problem" is the rendered prompt, options included.
 RECORD_FIELDS = ("question", "problem", "answer", "reasoning")
@@ -82,13 +82,7 @@ class BuildConfig:
         return values
 
 
-# --- TOML ----------------------------------------------------------------------------------------------------------
-
-
-def _unknown(values: dict, known: list[str], where: str) -> None:
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise MedrlError(f"{where}: unknown keys {unknown}; known: {', '.join(known)}")
+# --- settings: a TOML file (`--config`) with the same keys as the command's flags --------------------------------
 
 
 def _source(entry: object, base: Path, where: str) -> Source:
@@ -97,61 +91,39 @@ def _source(entry: object, base: Path, where: str) -> Source:
         return Source(base / entry)
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
         raise MedrlError(f"{where}: each source is a path or a table with a `path`, got {entry!r:.80}")
-    _unknown(entry, [f.name for f in dataclasses.fields(Source)], f"{where} [[sources]]")
+    check_keys(entry, [f.name for f in dataclasses.fields(Source)], f"{where} [[sources]]")
     mapping = entry.get("fields")
     if mapping is not None:
-        _unknown(mapping, [f.name for f in dataclasses.fields(SourceFields)], f"{where} [sources.fields]")
         # An explicit mapping names only the columns the source has.
-        mapping = SourceFields(**{"options": None, "answer": None, **mapping})
+        mapping = {"options": None, "answer": None, **mapping}
+        mapping = dataclass_table(SourceFields, mapping, f"{where} [sources.fields]")
     return Source(base / entry["path"], entry.get("name"), entry.get("format"), mapping)
 
 
-def _near(value: object, where: str) -> CoverageConfig | None:
+def _near(value: bool | dict, base: Path, where: str) -> CoverageConfig | None:
     if isinstance(value, bool):
         return CoverageConfig() if value else None
-    if not isinstance(value, dict):
-        raise MedrlError(f"{where}: near_duplicates is true, false or a table of coverage settings")
-    _unknown(value, [f.name for f in dataclasses.fields(CoverageConfig)], f"{where} [near_duplicates]")
-    return CoverageConfig(**value)
+    return dataclass_table(CoverageConfig, value, f"{where} [near_duplicates]")
 
 
-_TOML_TYPES = {
-    **dict.fromkeys(("pack", "out", "preset", "template", "split"), str),
-    **dict.fromkeys(("sources", "exports", "fields"), list),
-    "batch_size": int,
+BUILD_SETTINGS: dict[str, Setting] = {
+    "sources": Setting((list,), convert=lambda value, base, where: tuple(_source(e, base, where) for e in value)),
+    **dict.fromkeys(("pack", "out"), Setting((str,), path=True)),
+    **dict.fromkeys(("preset", "template", "split"), Setting((str,))),
+    **dict.fromkeys(("exports", "fields"), Setting((list,), convert=lambda value, base, where: tuple(value))),
+    "near_duplicates": Setting((bool, dict), convert=_near),
+    "batch_size": Setting((int,)),
 }
-_TYPE_NAMES = {str: "a string", list: "a list", int: "an integer"}
 
 
 def read_config(path: str | Path) -> dict:
     """BuildConfig keyword arguments from a TOML file; relative paths are relative to the file."""
-    path = Path(path)
-    try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise MedrlError(f"{path}: cannot read the build config ({error})") from None
-    _unknown(values, [f.name for f in dataclasses.fields(BuildConfig)], str(path))
-    for key, kind in _TOML_TYPES.items():
-        if key in values and not isinstance(values[key], kind):
-            raise MedrlError(f"{path}: {key} must be {_TYPE_NAMES[kind]}, got {values[key]!r:.80}")
-    base = path.parent
-    if "sources" in values:
-        values["sources"] = tuple(_source(entry, base, str(path)) for entry in values["sources"])
-    for key in ("pack", "out"):
-        if key in values:
-            values[key] = base / values[key]
-    for key in ("exports", "fields"):
-        if key in values:
-            values[key] = tuple(values[key])
-    if "near_duplicates" in values:
-        values["near_duplicates"] = _near(values["near_duplicates"], str(path))
-    return values
+    return read_settings(path, BUILD_SETTINGS, "build config")
 
 
 def make_config(config_file: str | Path | None = None, **overrides: object) -> BuildConfig:
     """The TOML file's settings (if any) with every override that is not None on top (the command's flags)."""
-    values = read_config(config_file) if config_file else {}
-    values.update({key: value for key, value in overrides.items() if value is not None})
+    values = merge(read_config(config_file) if config_file else {}, overrides)
     missing = [key for key in ("sources", "pack", "out") if not values.get(key)]
     if missing:
         flags = ", ".join(f"--{'source' if key == 'sources' else key}" for key in missing)
@@ -191,20 +163,21 @@ def record_text(record: TrainingRecord, name: str, template: str) -> str:
 
 
 def decontaminate_records(
-    records: list[TrainingRecord], index: PackIndex, config: DecontaminationConfig, template: str
+    records: list[TrainingRecord], runner: DetectionRunner, template: str
 ) -> tuple[list[TrainingRecord], list[Contaminated], RunStats]:
-    """Run `detect_batch` over batches of record texts, with each record's options for option-aware stages:
+    """Run the detection runner over batches of record texts, with each record's options for option-aware stages:
     (kept, contaminated with their verdicts, stats)."""
+    config = runner.config
     stats = RunStats()
     kept: list[TrainingRecord] = []
     contaminated: list[Contaminated] = []
 
-    def process(batch: list[TrainingRecord]) -> tuple[list[Verdict], dict[str, float]]:
+    def payload(batch: list[TrainingRecord]) -> tuple[dict[str, list[str]], list[frozenset[str]]]:
         texts = {name: [record_text(record, name, template) for record in batch] for name in config.fields}
-        return detect_batch(texts, index, config, [folded_options(record.options) for record in batch])
+        return texts, [folded_options(record.options) for record in batch]
 
     batches = (records[start : start + config.batch_size] for start in range(0, len(records), config.batch_size))
-    for batch, (verdicts, seconds) in run_local(process, ((batch, batch) for batch in batches)):
+    for batch, (verdicts, seconds) in runner.run((batch, payload(batch)) for batch in batches):
         stats.seconds.update(seconds)
         stats.add(verdicts)
         for record, verdict in zip(batch, verdicts, strict=True):
@@ -215,14 +188,12 @@ def decontaminate_records(
     return kept, contaminated, stats
 
 
-def partition(rows: list[TrainingRecord | Rejection], index: PackIndex, config: BuildConfig) -> Partition:
+def partition(rows: list[TrainingRecord | Rejection], runner: DetectionRunner, config: BuildConfig) -> Partition:
     """Steps 2-5 on normalised rows: set rejections aside, deduplicate, decontaminate."""
     records = [row for row in rows if isinstance(row, TrainingRecord)]
     rejected = [row for row in rows if isinstance(row, Rejection)]
     deduplicated = deduplicate(records, config.near_duplicates, config.batch_size)
-    kept, contaminated, stats = decontaminate_records(
-        deduplicated.kept, index, config.decontamination(), config.template
-    )
+    kept, contaminated, stats = decontaminate_records(deduplicated.kept, runner, config.template)
     return Partition(rejected, deduplicated.duplicates, contaminated, kept, stats)
 
 
@@ -310,7 +281,8 @@ def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> 
     with timer.step("index"):
         decontamination = config.decontamination()
         pack = load_pack(config.pack)
-        index = load_or_build_index(pack, decontamination)
+        input_bytes = sum(Path(source.path).stat().st_size for source in config.sources if Path(source.path).is_file())
+        runner = DetectionRunner.for_pack(pack, decontamination, input_bytes)
 
     with timer.step("read"):
         rows: list[TrainingRecord | Rejection] = []
@@ -324,12 +296,12 @@ def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> 
                     "path": str(source.path),
                     "format": detected,
                     "dataset_name": source.dataset_name,
-                    "sha256": input_sha256(Path(source.path)),
+                    "sha256": sha256_path(Path(source.path)),
                 }
             )
 
     with timer.step("deduplicate and decontaminate"):
-        result = partition(rows, index, config)
+        result = partition(rows, runner, config)
 
     with timer.step("write"):
         config.out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Building RL datasets: sources -> labelled records -> deduplicated -> decontaminated -> exports + dataset card."""

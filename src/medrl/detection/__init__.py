@@ -1,0 +1,1 @@
+"""Contamination detection: text normalisation, the pack index, the detection stages and per-row verdicts."""

@@ -1,0 +1,214 @@
+"""The rare word n-gram index behind the coverage and rewrite stages and training-row dedup.
+
+Texts are folded into word tokens (`text.words`), tokens get integer ids, and each word n-gram (n <= 3) is packed
+exactly into one uint64 key (no hashing, no collisions). N-grams shared by more than `stock_df` indexed texts are
+stock phrases and ignored; the rest are "rare" and posted to the units (texts) that contain them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from medrl.config import CoverageConfig
+from medrl.detection.arrays import ArrayReader, Arrays, encode_lists, encode_string_sets, encode_strings
+from medrl.detection.text import folded_options, question_stem, words
+from medrl.errors import MedrlError
+
+# Token ids are packed into n-gram keys exactly: 21 bits per token, n <= 3.
+_ID_BITS = 21
+MAX_VOCAB = (1 << _ID_BITS) - 1
+
+Options = tuple[tuple[str, str], ...]
+
+
+def pack_ngrams(ids: np.ndarray, n: int) -> np.ndarray:
+    """The uint64 keys of every word n-gram of a token-id sequence (empty when it is shorter than n)."""
+    ids = ids.astype(np.uint64, copy=False)
+    if len(ids) < n:
+        return np.empty(0, dtype=np.uint64)
+    keys = ids[: len(ids) - n + 1].copy()
+    for offset in range(1, n):
+        keys = (keys << np.uint64(_ID_BITS)) | ids[offset : len(ids) - n + 1 + offset]
+    return keys
+
+
+def member(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`np.isin(values, sorted_keys)` by binary search: much faster against a large sorted key array."""
+    if not len(sorted_keys):
+        return np.zeros(len(values), dtype=bool)
+    position = np.searchsorted(sorted_keys, values)
+    position[position == len(sorted_keys)] = 0
+    return sorted_keys[position] == values
+
+
+@dataclass(frozen=True)
+class CoverageIndex:
+    """Rare word n-grams of each "unit" (a question, or a generic stem with its options).
+
+    `keys` are the sorted rare n-gram keys; `postings[offsets[k]:offsets[k + 1]]` the units containing key k;
+    `unit_items[u]` the indexed entries (pack items, or training rows for dedup) that unit stands for.
+    """
+
+    config: CoverageConfig
+    vocab: dict[str, int]  # folded word -> id >= 1 (0 stands for words no indexed text uses)
+    unit_texts: tuple[str, ...]
+    unit_items: tuple[tuple[int, ...], ...]
+    keys: np.ndarray
+    offsets: np.ndarray
+    postings: np.ndarray
+    stock_keys: np.ndarray  # sorted keys shared by more than stock_df units
+    rare_total: np.ndarray  # per unit: its distinct rare n-grams
+    short: np.ndarray  # per unit: a short or generic question, matched with its options (see CoverageConfig)
+    unit_questions: tuple[str, ...]  # per unit: the question's folded words joined by spaces
+    unit_options: tuple[frozenset[str], ...]  # per unit: its options' folded texts
+
+    def ids(self, tokens: list[str]) -> np.ndarray:
+        get = self.vocab.get
+        return np.fromiter((get(token, 0) for token in tokens), dtype=np.uint64, count=len(tokens))
+
+    def unit_rare_keys(self, unit: int) -> np.ndarray:
+        keys = np.unique(pack_ngrams(self.ids(words(self.unit_texts[unit])), self.config.n))
+        return keys[member(self.keys, keys)]
+
+    def to_arrays(self) -> Arrays:
+        return {
+            **encode_strings("vocab", list(self.vocab)),
+            **encode_strings("unit_texts", self.unit_texts),
+            **encode_lists("unit_items", self.unit_items),
+            "keys": self.keys,
+            "offsets": self.offsets,
+            "postings": self.postings,
+            "stock_keys": self.stock_keys,
+            "rare_total": self.rare_total,
+            "short": self.short,
+            **encode_strings("unit_questions", self.unit_questions),
+            **encode_string_sets("unit_options", self.unit_options),
+        }
+
+    @classmethod
+    def from_arrays(cls, reader: ArrayReader, config: CoverageConfig, item_count: int) -> CoverageIndex:
+        """The index `to_arrays` stored, every array checked against the others (raises `CacheInvalid`)."""
+        vocab = reader.strings("vocab")
+        unit_texts = reader.strings("unit_texts")
+        units = len(unit_texts)
+        keys = reader.array("keys", "u")
+        postings = reader.indices("postings", units)
+        return cls(
+            config=config,
+            vocab={word: position for position, word in enumerate(vocab, start=1)},
+            unit_texts=tuple(unit_texts),
+            unit_items=reader.lists("unit_items", item_count, units),
+            keys=keys,
+            offsets=reader.offsets("offsets", len(postings), len(keys)),
+            postings=postings,
+            stock_keys=reader.array("stock_keys", "u"),
+            rare_total=reader.array("rare_total", "i", units),
+            short=reader.array("short", "b", units),
+            unit_questions=tuple(reader.strings("unit_questions", units)),
+            unit_options=reader.string_sets("unit_options", units),
+        )
+
+
+def _unit_keys(texts: list[str], vocab: dict[str, int], n: int) -> list[np.ndarray]:
+    keyed = []
+    for text in texts:
+        ids = np.fromiter((vocab.setdefault(t, len(vocab) + 1) for t in words(text)), dtype=np.uint64)
+        keyed.append(np.unique(pack_ngrams(ids, n)))
+    return keyed
+
+
+def _document_frequency(keyed: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    every = np.concatenate(keyed) if keyed else np.empty(0, dtype=np.uint64)
+    return np.unique(every, return_counts=True)
+
+
+def build_coverage_index(questions: Sequence[str], options: Sequence[Options], config: CoverageConfig) -> CoverageIndex:
+    """Index rare n-grams of each question (entry i: `questions[i]` with `options[i]`); a question with too few of
+    them is re-indexed with its options (a generic stem). Entries with the same text share one unit."""
+    vocab: dict[str, int] = {}
+    stems = [question_stem(question) for question in questions]
+    keyed = _unit_keys(stems, vocab, config.n)
+    keys, df = _document_frequency(keyed)
+    stock = keys[df > config.stock_df]
+    signatures, short_entries = [], []
+    for entry_options, stem, entry_keys in zip(options, stems, keyed, strict=True):
+        short = np.count_nonzero(~member(stock, entry_keys)) < config.generic_min_rare
+        short_entries.append(short)
+        option_lines = "\n".join(text for _, text in entry_options) if short else ""
+        signatures.append(f"{stem}\n{option_lines}" if option_lines else stem)
+    unit_ids: dict[str, int] = {}
+    unit_items: list[list[int]] = []
+    for entry, signature in enumerate(signatures):
+        unit = unit_ids.setdefault(signature, len(unit_ids))
+        if unit == len(unit_items):
+            unit_items.append([])
+        unit_items[unit].append(entry)
+    unit_texts = list(unit_ids)
+    keyed = _unit_keys(unit_texts, vocab, config.n)
+    if len(vocab) > MAX_VOCAB:
+        raise MedrlError(f"the index has {len(vocab)} distinct words; the coverage index supports {MAX_VOCAB}")
+    keys, df = _document_frequency(keyed)
+    stock = keys[df > config.stock_df]
+    unit_of = np.concatenate([np.full(len(k), u, dtype=np.int32) for u, k in enumerate(keyed)]) if keyed else None
+    every = np.concatenate(keyed) if keyed else np.empty(0, dtype=np.uint64)
+    rare_mask = ~member(stock, every)
+    every, unit_of = every[rare_mask], unit_of[rare_mask]
+    order = np.argsort(every, kind="stable")
+    every, unit_of = every[order], unit_of[order]
+    rare_keys, starts = np.unique(every, return_index=True)
+    offsets = np.append(starts, len(every)).astype(np.int64)
+    rare_total = np.bincount(unit_of, minlength=len(unit_texts)).astype(np.int64)
+    return CoverageIndex(
+        config=config,
+        vocab=vocab,
+        unit_texts=tuple(unit_texts),
+        unit_items=tuple(tuple(ids) for ids in unit_items),
+        keys=rare_keys,
+        offsets=offsets,
+        postings=unit_of,
+        stock_keys=stock,
+        rare_total=rare_total,
+        short=np.array([short_entries[ids[0]] for ids in unit_items], dtype=bool),
+        unit_questions=tuple(" ".join(words(stems[ids[0]])) for ids in unit_items),
+        unit_options=tuple(folded_options(options[ids[0]]) for ids in unit_items),
+    )
+
+
+@dataclass(frozen=True)
+class SharedCounts:
+    """Per (row, unit) pair sharing at least one rare n-gram: how many distinct rare n-grams they share."""
+
+    rows: np.ndarray
+    units: np.ndarray
+    shared: np.ndarray
+    row_ngrams: np.ndarray  # per row: its n-gram positions that are not stock phrases
+
+    def item_coverage(self, index: CoverageIndex) -> np.ndarray:
+        return self.shared / index.rare_total[self.units]
+
+    def row_coverage(self) -> np.ndarray:
+        return self.shared / np.maximum(self.row_ngrams[self.rows], 1)
+
+
+def shared_counts(texts: list[str], index: CoverageIndex) -> SharedCounts:
+    """Join every row's n-gram keys against the index in one vectorised pass over the batch."""
+    row_keys = [pack_ngrams(index.ids(words(text)), index.config.n) for text in texts]
+    lengths = np.array([len(keys) for keys in row_keys], dtype=np.int64)
+    every = np.concatenate(row_keys) if row_keys else np.empty(0, dtype=np.uint64)
+    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    row_ngrams = lengths - np.bincount(rows[member(index.stock_keys, every)], minlength=len(texts))
+    found = member(index.keys, every)
+    position = np.searchsorted(index.keys, every[found])
+    # One (row, key) pair per distinct shared key, then one (row, unit) pair per posting.
+    pairs = np.unique(rows[found] * len(index.keys) + position)
+    hit_rows, hit_keys = pairs // max(len(index.keys), 1), pairs % max(len(index.keys), 1)
+    starts = index.offsets[hit_keys]
+    counts = index.offsets[hit_keys + 1] - starts
+    expanded = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    units = index.postings[expanded].astype(np.int64)
+    unit_count = len(index.unit_texts)
+    pair_ids, shared = np.unique(np.repeat(hit_rows, counts) * unit_count + units, return_counts=True)
+    return SharedCounts(pair_ids // unit_count, pair_ids % unit_count, shared, row_ngrams)

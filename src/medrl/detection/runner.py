@@ -1,0 +1,125 @@
+"""The one detection runner: batches of checked texts -> an engine -> per-row verdicts, in input order.
+
+`detect_batch` is the pure per-batch function every engine runs: it loops over the stage registry with no
+per-stage code. `DetectionRunner` picks the engine (this process, worker processes, or Ray actors), sets the
+workers up from the pack's index cache, and is used alike by `decontaminate` and `build`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from medrl.benchmarks.pack import BenchmarkPack, load_pack
+from medrl.config import DecontaminationConfig
+from medrl.detection.decide import Match, Verdict, decide, expand_hits
+from medrl.detection.index import PackIndex, ensure_index_cached, load_or_build_index
+from medrl.detection.stages import STAGES
+from medrl.engine import run_local, run_processes, run_ray
+
+# Inputs over this size use one worker process per core by default: below it, starting workers costs more.
+AUTO_PROCESSES_BYTES = 16 * 2**20
+
+Key = TypeVar("Key")
+# What engines move between processes: a batch's checked texts per field, and its rows' folded options (None: the
+# options written in the texts count).
+Payload = tuple[dict[str, list[str]], list[frozenset[str]] | None]
+Result = tuple[list[Verdict], dict[str, float]]
+
+
+def detect_batch(
+    texts: dict[str, list[str]],
+    index: PackIndex,
+    config: DecontaminationConfig,
+    options: list[frozenset[str]] | None = None,
+) -> Result:
+    """Verdicts for one batch of rows (given as their checked texts per field), plus seconds per stage."""
+    row_count = len(next(iter(texts.values())))
+    found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
+    matched: list[dict[str, list[np.ndarray]]] = [{} for _ in range(row_count)]
+    seconds: dict[str, float] = {}
+    for stage in STAGES:
+        settings = getattr(config, stage.name)
+        if settings is None:
+            continue
+        started = time.perf_counter()
+        rows = [r for r in range(row_count) if config.run_all_stages or not matched[r]]
+        row_options = [options[r] for r in rows] if options is not None else None
+        for field, column in texts.items():
+            results = stage.hits([column[r] for r in rows], row_options, index.stages[stage.name], settings, config)
+            for row, result in zip(rows, results, strict=True):
+                if len(result.ids):
+                    found[row].extend(expand_hits(result.hits, stage.name, field, index))
+                    matched[row].setdefault(stage.name, []).append(index.items_of(stage.name, result.ids))
+        seconds[stage.name] = time.perf_counter() - started
+    verdicts = [
+        decide(row_found, {m: np.concatenate(a) for m, a in row_matched.items()}, config.max_matches_per_row, index)
+        for row_found, row_matched in zip(found, matched, strict=True)
+    ]
+    return verdicts, seconds
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(pack: str, config: DecontaminationConfig) -> None:
+    """Set up a worker process once: the pack index comes from the on-disk cache the parent filled."""
+    _WORKER["config"] = config
+    _WORKER["index"] = load_or_build_index(load_pack(pack), config)
+
+
+def _detect_in_worker(payload: Payload) -> Result:
+    return detect_batch(payload[0], _WORKER["index"], _WORKER["config"], payload[1])
+
+
+def resolve_processes(config: DecontaminationConfig, input_bytes: int) -> int:
+    """`config.processes`, or when 0 (auto) one per core for inputs over `AUTO_PROCESSES_BYTES` (always for Ray)."""
+    if config.processes:
+        return config.processes
+    if config.engine == "ray" or input_bytes > AUTO_PROCESSES_BYTES:
+        return os.cpu_count() or 1
+    return 1
+
+
+class DetectionRunner:
+    """Detection over batches with the configured engine.
+
+    `DetectionRunner.for_pack` prepares the index (loads it in-process, or makes sure the cache exists for workers),
+    the slow part of starting a run; `DetectionRunner(config, index)` runs in this process on an index at hand.
+    """
+
+    def __init__(
+        self, config: DecontaminationConfig, index: PackIndex | None = None, pack: BenchmarkPack | None = None
+    ) -> None:
+        self.config = config
+        self.index = index
+        self.pack = pack
+        self.processes = 1 if index is not None else resolve_processes(config, 0)
+        self.distributed = False
+
+    @classmethod
+    def for_pack(cls, pack: BenchmarkPack, config: DecontaminationConfig, input_bytes: int) -> DetectionRunner:
+        runner = cls(config, pack=pack)
+        runner.processes = resolve_processes(config, input_bytes)
+        runner.distributed = config.engine == "ray" or runner.processes > 1
+        if runner.distributed:  # workers load the index from the pack's cache; this process never needs it
+            ensure_index_cached(pack, config)
+        else:
+            runner.index = load_or_build_index(pack, config)
+        return runner
+
+    def run(self, batches: Iterable[tuple[Key, Payload]]) -> Iterator[tuple[Key, Result]]:
+        """(key, (verdicts, seconds per stage)) for each (key, payload), in input order; keys stay here."""
+        # One fuzzy thread per worker; the pack path must be absolute for Ray actors on other nodes.
+        if self.index is not None:
+            index = self.index
+            return run_local(lambda payload: detect_batch(payload[0], index, self.config, payload[1]), batches)
+        setup = (str(Path(self.pack.path).resolve()), self.config.replace(workers=1))
+        if self.config.engine == "ray":
+            return run_ray(_detect_in_worker, batches, self.processes, _init_worker, setup, self.config.ray_address)
+        return run_processes(_detect_in_worker, batches, self.processes, _init_worker, setup)

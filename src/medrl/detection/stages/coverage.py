@@ -1,0 +1,149 @@
+"""The coverage stage: a row contains a benchmark question (verbatim, wrapped, edited or truncated) when it covers
+most of the question's rare word n-grams; short or generic questions match only whole and with their options.
+See `CoverageConfig` for the rule and its thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from medrl.benchmarks.loaders import BenchmarkItem
+from medrl.config import CoverageConfig, DecontaminationConfig
+from medrl.detection.arrays import ArrayReader
+from medrl.detection.rare_ngrams import CoverageIndex, build_coverage_index, member, pack_ngrams, shared_counts
+from medrl.detection.stages.base import Hit, RowHits, TextTable
+from medrl.detection.text import folded_options, option_texts, word_spans, words
+
+
+class CoverageStage:
+    name = "coverage"
+    evidence_rank = 0
+
+    def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: CoverageConfig) -> CoverageIndex:
+        return build_coverage_index([item.question for item in items], [item.options for item in items], config)
+
+    def load_index(
+        self, reader: ArrayReader, table: TextTable, config: CoverageConfig, item_count: int
+    ) -> CoverageIndex:
+        return CoverageIndex.from_arrays(reader, config, item_count)
+
+    def hits(
+        self,
+        texts: list[str],
+        options: list[frozenset[str]] | None,
+        index: CoverageIndex,
+        config: CoverageConfig,
+        run: DecontaminationConfig,
+    ) -> list[RowHits]:
+        return [RowHits.of(hits) for hits in coverage_hits(texts, index, options)]
+
+
+def coverage_hits(
+    texts: list[str],
+    index: CoverageIndex,
+    row_options: list[frozenset[str]] | None = None,
+    evidence: bool = True,
+) -> list[list[Hit]]:
+    """Units a row covers (see `CoverageConfig`), vectorised over the batch with numpy.
+
+    `row_options` are each row's folded option texts when they live in another column; otherwise options written
+    in the row's text are used. Score: the percentage of the unit's rare n-grams found in the row; evidence: the
+    longest run of the row's text made of shared rare n-grams, with its character spans in both texts
+    (`evidence=False` skips it, for callers that only need the decision).
+    """
+    config = index.config
+
+    def hit(row: int, unit: int, score: float) -> Hit:
+        return _coverage_evidence(texts[row], unit, score, index) if evidence else Hit(unit, score, "")
+
+    counts = shared_counts(texts, index)
+    item_coverage = counts.item_coverage(index)
+    short = index.short[counts.units]
+    flagged = (
+        (item_coverage >= config.min_item_coverage)
+        & (counts.shared >= np.minimum(config.min_item_shared, index.rare_total[counts.units]))
+    ) | ((counts.row_coverage() >= config.min_row_coverage) & (counts.shared >= config.min_shared))
+    flagged &= ~short
+    hits: list[list[Hit]] = [[] for _ in texts]
+    folded: dict[int, tuple[str, frozenset[str]]] = {}
+
+    def row_view(row: int) -> tuple[str, frozenset[str]]:
+        """The row's folded words (space-padded) and its folded options, computed once per row."""
+        if row not in folded:
+            folded[row] = (f" {' '.join(words(texts[row]))} ", row_options_of(texts[row], row, row_options))
+        return folded[row]
+
+    for row, unit, coverage in zip(
+        counts.rows[flagged].tolist(), counts.units[flagged].tolist(), item_coverage[flagged].tolist(), strict=True
+    ):
+        if _options_disagree(row_view(row)[1], index.unit_options[unit]):
+            continue
+        hits[row].append(hit(row, unit, round(coverage * 100, 2)))
+    for row, unit in zip(counts.rows[short].tolist(), counts.units[short].tolist(), strict=True):
+        score = _short_unit_score(*row_view(row), unit, index)
+        if score is not None:
+            hits[row].append(hit(row, unit, score))
+    return hits
+
+
+def row_options_of(text: str, row: int, row_options: list[frozenset[str]] | None) -> frozenset[str]:
+    """A row's options: from its options column when it has any, else the lettered options in its text."""
+    if row_options and row_options[row]:
+        return row_options[row]
+    return folded_options(enumerate(option_texts(text)))
+
+
+def _options_disagree(row_options: frozenset[str], unit_options: frozenset[str]) -> bool:
+    """Both sides list options and not one is shared: the row asks a different question with the same stem."""
+    return len(row_options) >= 2 and len(unit_options) >= 2 and not row_options & unit_options
+
+
+def _short_unit_score(row_words: str, options: frozenset[str], unit: int, index: CoverageIndex) -> float | None:
+    """A short/generic question matches only as a whole, and with its options when the row carries options."""
+    question = index.unit_questions[unit]
+    if not question or f" {question} " not in row_words:
+        return None
+    config = index.config
+    if options:
+        unit_options = index.unit_options[unit]
+        overlap = len(options & unit_options) / max(min(len(options), len(unit_options)), 1)
+        return round(100 * overlap, 2) if overlap >= config.min_option_overlap else None
+    extra_words = row_words.count(" ") - 1 - (question.count(" ") + 1)
+    return 100.0 if extra_words <= config.short_row_slack else None
+
+
+def _longest_run(covered: np.ndarray) -> tuple[int, int]:
+    """[start, end) of the longest run of True in a boolean array (empty run when none)."""
+    best, start = (0, 0), None
+    for position, value in enumerate([*covered.tolist(), False]):
+        if value and start is None:
+            start = position
+        elif not value and start is not None:
+            if position - start > best[1] - best[0]:
+                best = (start, position)
+            start = None
+    return best
+
+
+def _covered_tokens(tokens: list[str], shared: np.ndarray, index: CoverageIndex) -> np.ndarray:
+    """Which tokens lie in an n-gram whose key is in `shared`."""
+    n = index.config.n
+    keys = pack_ngrams(index.ids(tokens), n)
+    covered = np.zeros(len(tokens), dtype=bool)
+    for offset in np.flatnonzero(member(shared, keys)):
+        covered[offset : offset + n] = True
+    return covered
+
+
+def _coverage_evidence(text: str, unit: int, score: float, index: CoverageIndex) -> Hit:
+    unit_text = index.unit_texts[unit]
+    row_tokens, unit_tokens = words(text), words(unit_text)
+    shared = np.intersect1d(pack_ngrams(index.ids(row_tokens), index.config.n), index.unit_rare_keys(unit))
+    row_run = _longest_run(_covered_tokens(row_tokens, shared, index))
+    unit_run = _longest_run(_covered_tokens(unit_tokens, shared, index))
+    row_spans, unit_spans = word_spans(text), word_spans(unit_text)
+    row_span = (row_spans[row_run[0]][0], row_spans[row_run[1] - 1][1]) if row_run[1] > row_run[0] else None
+    item_span = (unit_spans[unit_run[0]][0], unit_spans[unit_run[1] - 1][1]) if unit_run[1] > unit_run[0] else None
+    evidence = text[row_span[0] : row_span[1]] if row_span else ""
+    return Hit(unit, score, evidence, row_span, item_span)
