@@ -52,6 +52,14 @@ benchmarks_app = typer.Typer(no_args_is_help=True, help="Build and inspect bench
 app.add_typer(benchmarks_app, name="benchmarks")
 
 PackOption = Annotated[Path, typer.Option("--pack", help="Benchmark pack directory.")]
+# Where detection runs (decontaminate and build); results never depend on them.
+ProcessesOption = Annotated[
+    int | None, typer.Option(help="Worker processes for detection (0: one per core for inputs over 16 MB).")
+]
+EngineOption = Annotated[
+    str | None, typer.Option(help="Where detection batches run: local (processes on this machine) or ray.")
+]
+RayAddressOption = Annotated[str | None, typer.Option(help="Ray cluster address for --engine ray.")]
 
 
 SplitOption = Annotated[
@@ -216,13 +224,9 @@ def decontaminate(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per batch (results do not depend on it).")] = None,
     workers: Annotated[int | None, typer.Option(help="Threads for fuzzy scoring (-1: all cores).")] = None,
-    processes: Annotated[
-        int | None, typer.Option(help="Worker processes for detection (0: one per core for inputs over 16 MB).")
-    ] = None,
-    engine: Annotated[
-        str | None, typer.Option(help="Where batches run: local (processes on this machine) or ray.")
-    ] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address for --engine ray.")] = None,
+    processes: ProcessesOption = None,
+    engine: EngineOption = None,
+    ray_address: RayAddressOption = None,
     run_all_stages: Annotated[
         bool | None,
         typer.Option("--run-all-stages/--cascade", help="Run every stage on every row (complete evidence)."),
@@ -286,6 +290,9 @@ def build(
     config: Annotated[
         Path | None, typer.Option("--config", help="A TOML file with these settings; flags override it.")
     ] = None,
+    processes: ProcessesOption = None,
+    engine: EngineOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Build RL-ready datasets: sources -> labelled II-Medical-RL rows -> deduplicated -> decontaminated -> exports."""
 
@@ -296,6 +303,9 @@ def build(
         out=out,
         preset=preset_name,
         exports=tuple(name.strip() for name in export.split(",") if name.strip()) if export else None,
+        processes=processes,
+        engine=engine,
+        ray_address=ray_address,
     )
     summary = run_build(settings, on_step=lambda name: console.print(f"{name}...", style="dim"))
     for step in summary["steps"]:

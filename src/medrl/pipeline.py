@@ -133,15 +133,7 @@ def decontaminate(
         by_method=dict(sorted(stats.by_method.items())),
         benchmark_items=benchmark_side(stats.items_found, benchmark_pack.items, benchmark_pack.manifest),
         config=config.to_dict(),
-        pack={
-            "path": str(benchmark_pack.path),
-            "manifest_sha256": benchmark_pack.manifest_sha256,
-            "items": len(benchmark_pack.items),
-            "benchmarks": {
-                name: {key: entry[key] for key in ("splits", "rows", "content_sha256", "sources")}
-                for name, entry in benchmark_pack.manifest["benchmarks"].items()
-            },
-        },
+        pack=benchmark_pack.summary(),
         versions=versions(),
         seconds={key: round(value, 4) for key, value in sorted(stats.seconds.items())},
     )

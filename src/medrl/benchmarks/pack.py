@@ -100,6 +100,19 @@ class BenchmarkPack:
     def manifest_sha256(self) -> str:
         return sha256_file(self.path / MANIFEST)
 
+    def summary(self) -> dict:
+        """What a report records about the pack it checked against: the manifest's hash, the item count and, per
+        benchmark, its splits, rows (and the official count), content hash and sources."""
+        keys = ("splits", "rows", "expected_rows", "partial", "content_sha256", "sources")
+        return {
+            "path": str(self.path),
+            "manifest_sha256": self.manifest_sha256,
+            "items": len(self.items),
+            "benchmarks": {
+                name: {key: entry.get(key) for key in keys} for name, entry in self.manifest["benchmarks"].items()
+            },
+        }
+
 
 def _read_manifest(pack: Path) -> dict:
     path = pack / MANIFEST

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medrl._version import __version__
-from medrl.benchmarks.pack import BenchmarkPack, load_pack
+from medrl.benchmarks.pack import load_pack
 from medrl.config import DEFAULT_PRESET, CoverageConfig, DecontaminationConfig, preset
 from medrl.dataset.card import card_markdown
 from medrl.dataset.dedup import Duplicate, deduplicate
@@ -55,6 +55,10 @@ class BuildConfig:
     fields: tuple[str, ...] = ()  # record texts checked for contamination; () = the preset's (the question)
     near_duplicates: CoverageConfig | None = field(default_factory=CoverageConfig)  # None: exact duplicates only
     batch_size: int = 2048
+    # Where detection runs (see `DecontaminationConfig`); results do not depend on them.
+    processes: int = 0
+    engine: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -72,7 +76,9 @@ class BuildConfig:
             raise MedrlError(f"unknown checked fields {unknown}; choose from {', '.join(RECORD_FIELDS)}")
 
     def decontamination(self) -> DecontaminationConfig:
-        config = preset(self.preset).replace(batch_size=self.batch_size)
+        config = preset(self.preset).replace(
+            batch_size=self.batch_size, processes=self.processes, engine=self.engine, ray_address=self.ray_address
+        )
         return config.replace(fields=self.fields) if self.fields else config
 
     def to_dict(self) -> dict:
@@ -109,10 +115,10 @@ def _near(value: bool | dict, base: Path, where: str) -> CoverageConfig | None:
 BUILD_SETTINGS: dict[str, Setting] = {
     "sources": Setting((list,), convert=lambda value, base, where: tuple(_source(e, base, where) for e in value)),
     **dict.fromkeys(("pack", "out"), Setting((str,), path=True)),
-    **dict.fromkeys(("preset", "template", "split"), Setting((str,))),
+    **dict.fromkeys(("preset", "template", "split", "engine", "ray_address"), Setting((str,))),
     **dict.fromkeys(("exports", "fields"), Setting((list,), convert=lambda value, base, where: tuple(value))),
     "near_duplicates": Setting((bool, dict), convert=_near),
-    "batch_size": Setting((int,)),
+    **dict.fromkeys(("batch_size", "processes"), Setting((int,))),
 }
 
 
@@ -245,18 +251,6 @@ def _steps(input_rows: int, result: Partition, config: BuildConfig) -> list[dict
     return steps
 
 
-def _pack_summary(pack: BenchmarkPack) -> dict:
-    return {
-        "path": str(pack.path),
-        "manifest_sha256": pack.manifest_sha256,
-        "items": len(pack.items),
-        "benchmarks": {
-            name: {key: entry.get(key) for key in ("splits", "rows", "expected_rows", "partial", "content_sha256")}
-            for name, entry in pack.manifest["benchmarks"].items()
-        },
-    }
-
-
 class _Timer:
     """Seconds per step, announcing each step as it starts (progress display)."""
 
@@ -327,7 +321,7 @@ def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> 
                 "by_method": dict(sorted(result.stats.by_method.items())),
                 "config": decontamination.to_dict(),
             },
-            "pack": _pack_summary(pack),
+            "pack": pack.summary(),
             "exports": exports,
             "side_files": dict(SIDE_FILES),
             "config": config.to_dict(),
