@@ -19,7 +19,7 @@ from medrl.benchmarks.pack import BenchmarkPack, load_pack
 from medrl.config import DecontaminationConfig
 from medrl.detection.decide import Match, Verdict, decide, expand_hits
 from medrl.detection.index import PackIndex, ensure_index_cached, load_or_build_index
-from medrl.detection.stages import STAGES
+from medrl.detection.stages import STAGES, StageBatch
 from medrl.engine import run_local, run_processes, run_ray
 
 # Inputs over this size use one worker process per core by default: below it, starting workers costs more.
@@ -51,7 +51,8 @@ def detect_batch(
         rows = [r for r in range(row_count) if config.run_all_stages or not matched[r]]
         row_options = [options[r] for r in rows] if options is not None else None
         for field, column in texts.items():
-            results = stage.hits([column[r] for r in rows], row_options, index.stages[stage.name], settings, config)
+            batch = StageBatch([column[r] for r in rows], row_options, config)
+            results = stage.hits(batch, index.stages[stage.name], settings)
             for row, result in zip(rows, results, strict=True):
                 if len(result.ids):
                     found[row].extend(expand_hits(result.hits, stage.name, field, index))

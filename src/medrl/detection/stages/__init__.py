@@ -7,7 +7,7 @@ order, counts) derives from this registry.
 
 from __future__ import annotations
 
-from medrl.detection.stages.base import Hit, RowHits, Stage, StageIndex, TextTable
+from medrl.detection.stages.base import Hit, RowHits, Stage, StageBatch, StageIndex, TextTable
 from medrl.detection.stages.coverage import CoverageStage
 from medrl.detection.stages.fuzzy import FuzzyStage
 from medrl.detection.stages.ngram import NgramStage
@@ -16,4 +16,4 @@ from medrl.detection.stages.rewrite import RewriteStage
 STAGES: tuple[Stage, ...] = (CoverageStage(), RewriteStage(), NgramStage(), FuzzyStage())
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
-__all__ = ["STAGES", "STAGE_NAMES", "Hit", "RowHits", "Stage", "StageIndex", "TextTable"]
+__all__ = ["STAGES", "STAGE_NAMES", "Hit", "RowHits", "Stage", "StageBatch", "StageIndex", "TextTable"]

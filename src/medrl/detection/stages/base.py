@@ -43,6 +43,16 @@ class RowHits:
 
 
 @dataclass(frozen=True)
+class StageBatch:
+    """What a stage examines: training texts, each row's folded options from an options column (None: the options
+    written in the text count), and the run-wide settings (evidence cap, threads)."""
+
+    texts: list[str]
+    options: list[frozenset[str]] | None
+    run: DecontaminationConfig
+
+
+@dataclass(frozen=True)
 class TextTable:
     """The pack's unique question texts, in first-seen order, and the items carrying each (MedQA 4- and 5-option
     share theirs): text-based stages index and score each text once."""
@@ -72,14 +82,6 @@ class Stage(Protocol):
         """Rebuild the part `index(...).to_arrays()` stored, validating it (raises `CacheInvalid`)."""
         ...
 
-    def hits(
-        self,
-        texts: list[str],
-        options: list[frozenset[str]] | None,
-        index: StageIndex,
-        config: Any,
-        run: DecontaminationConfig,
-    ) -> list[RowHits]:
-        """Per text, what it matches. `options`: each row's folded options from an options column (None: the
-        options written in the text count); `run` holds run-wide settings (evidence cap, threads)."""
+    def hits(self, batch: StageBatch, index: StageIndex, config: Any) -> list[RowHits]:
+        """Per text of the batch, what it matches; `config` is the stage's own settings."""
         ...

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.config import CoverageConfig, DecontaminationConfig
+from medrl.config import CoverageConfig
 from medrl.detection.arrays import ArrayReader
 from medrl.detection.rare_ngrams import CoverageIndex, build_coverage_index, member, pack_ngrams, shared_counts
-from medrl.detection.stages.base import Hit, RowHits, TextTable
+from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
 from medrl.detection.text import folded_options, option_texts, word_spans, words
 
 
@@ -28,15 +28,8 @@ class CoverageStage:
     ) -> CoverageIndex:
         return CoverageIndex.from_arrays(reader, config, item_count)
 
-    def hits(
-        self,
-        texts: list[str],
-        options: list[frozenset[str]] | None,
-        index: CoverageIndex,
-        config: CoverageConfig,
-        run: DecontaminationConfig,
-    ) -> list[RowHits]:
-        return [RowHits.of(hits) for hits in coverage_hits(texts, index, options)]
+    def hits(self, batch: StageBatch, index: CoverageIndex, config: CoverageConfig) -> list[RowHits]:
+        return [RowHits.of(hits) for hits in coverage_hits(batch.texts, index, batch.options)]
 
 
 def coverage_hits(

@@ -12,9 +12,9 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.config import DecontaminationConfig, FuzzyConfig
+from medrl.config import FuzzyConfig
 from medrl.detection.arrays import ArrayReader, Arrays, CacheInvalid
-from medrl.detection.stages.base import Hit, RowHits, TextTable
+from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
 
 # cdist scores in float32; candidates within this margin of the threshold are re-scored exactly in float64
 # with the scalar scorer, so decisions are exactly `scorer(row, item) >= threshold`.
@@ -69,15 +69,8 @@ class FuzzyStage:
             raise CacheInvalid("fuzzy index lengths do not match the pack's texts")
         return FuzzyIndex(table.texts, table.text_items, by_length, sorted_lengths, char_counts)
 
-    def hits(
-        self,
-        texts: list[str],
-        options: list[frozenset[str]] | None,
-        index: FuzzyIndex,
-        config: FuzzyConfig,
-        run: DecontaminationConfig,
-    ) -> list[RowHits]:
-        return [RowHits.of(hits) for hits in fuzzy_hits(texts, index, config, run.workers)]
+    def hits(self, batch: StageBatch, index: FuzzyIndex, config: FuzzyConfig) -> list[RowHits]:
+        return [RowHits.of(hits) for hits in fuzzy_hits(batch.texts, index, config, batch.run.workers)]
 
 
 def fuzzy_hits(texts: list[str], index: FuzzyIndex, config: FuzzyConfig, workers: int = -1) -> list[list[Hit]]:

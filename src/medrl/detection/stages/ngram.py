@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.config import DecontaminationConfig, NgramConfig
+from medrl.config import NgramConfig
 from medrl.detection.arrays import ArrayReader, Arrays, encode_strings
-from medrl.detection.stages.base import Hit, RowHits, TextTable
+from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
 from medrl.detection.text import word_ngrams
 
 _NO_IDS = np.empty(0, dtype=np.int64)
@@ -61,15 +61,8 @@ class NgramStage:
             postings=postings,
         )
 
-    def hits(
-        self,
-        texts: list[str],
-        options: list[frozenset[str]] | None,
-        index: NgramIndex,
-        config: NgramConfig,
-        run: DecontaminationConfig,
-    ) -> list[RowHits]:
-        return [ngram_hits(text, index, config, run.max_matches_per_row) for text in texts]
+    def hits(self, batch: StageBatch, index: NgramIndex, config: NgramConfig) -> list[RowHits]:
+        return [ngram_hits(text, index, config, batch.run.max_matches_per_row) for text in batch.texts]
 
 
 def ngram_hits(text: str, index: NgramIndex, config: NgramConfig, limit: int = 0) -> RowHits:

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.config import CoverageConfig, DecontaminationConfig, RewriteConfig
+from medrl.config import CoverageConfig, RewriteConfig
 from medrl.detection.arrays import ArrayReader
 from medrl.detection.rare_ngrams import CoverageIndex, build_coverage_index, shared_counts
-from medrl.detection.stages.base import Hit, RowHits, TextTable
+from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
 from medrl.detection.stages.coverage import row_options_of
 
 
@@ -33,15 +33,8 @@ class RewriteStage:
     ) -> CoverageIndex:
         return CoverageIndex.from_arrays(reader, word_index_config(config), item_count)
 
-    def hits(
-        self,
-        texts: list[str],
-        options: list[frozenset[str]] | None,
-        index: CoverageIndex,
-        config: RewriteConfig,
-        run: DecontaminationConfig,
-    ) -> list[RowHits]:
-        return [RowHits.of(hits) for hits in rewrite_hits(texts, index, config, options)]
+    def hits(self, batch: StageBatch, index: CoverageIndex, config: RewriteConfig) -> list[RowHits]:
+        return [RowHits.of(hits) for hits in rewrite_hits(batch.texts, index, config, batch.options)]
 
 
 def rewrite_hits(
