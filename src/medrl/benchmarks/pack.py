@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,14 +115,50 @@ class BenchmarkPack:
         }
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_FIX = "re-import it with `medrl benchmarks import` (or `fetch`/`add`), or restore the pack from a copy"
+
+
+def check_benchmark_name(name: object, where: str = "benchmark name") -> str:
+    """Benchmark names become file names in the pack: letters, digits, `_`, `.`, `-`; no path separators."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise MedrlError(
+            f"{where} {name!r} is not allowed: use 1-100 letters, digits, '_', '.' or '-', starting with a letter "
+            "or digit (it names a file in the pack)"
+        )
+    return name
+
+
+_ENTRY_TYPES = {"splits": list, "rows": int, "content_sha256": str, "file": str, "origin": str, "sources": list}
+
+
+def _check_manifest(manifest: object, path: Path) -> dict:
+    """The manifest's structure, checked before anything in it is used (one line naming what is wrong)."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("benchmarks"), dict):
+        raise MedrlError(f"{path}: malformed manifest (no `benchmarks` table); {_FIX}")
+    for name, entry in manifest["benchmarks"].items():
+        check_benchmark_name(name, f"{path}: benchmark name")
+        if not isinstance(entry, dict):
+            raise MedrlError(f"{path}: malformed manifest: benchmark {name!r} is not a table; {_FIX}")
+        for key, kind in _ENTRY_TYPES.items():
+            if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
+                raise MedrlError(f"{path}: malformed manifest: benchmark {name!r} has no valid `{key}`; {_FIX}")
+        if entry["file"] != f"{name}.parquet":
+            raise MedrlError(f"{path}: malformed manifest: benchmark {name!r} names file {entry['file']!r}; {_FIX}")
+    return manifest
+
+
 def _read_manifest(pack: Path) -> dict:
     path = pack / MANIFEST
-    if not path.exists():
+    if pack.exists() and not pack.is_dir():
+        raise MedrlError(f"{pack}: not a directory; --pack names a benchmark pack directory")
+    if not path.is_file():
         raise MedrlError(f"{pack}: not a benchmark pack (no {MANIFEST}); create one with `medrl benchmarks import`")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise MedrlError(f"{path}: corrupt manifest ({error}); re-run `medrl benchmarks import`") from None
+        manifest = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise MedrlError(f"{path}: corrupt manifest ({error}); {_FIX}") from None
+    return _check_manifest(manifest, path)
 
 
 def _check_count(name: str, rows: int, expected: int | None, allow_partial: bool, where: str) -> None:
@@ -135,6 +172,10 @@ def _check_count(name: str, rows: int, expected: int | None, allow_partial: bool
 
 def _save(pack: Path, entries: list[tuple[BenchmarkEntry, list[BenchmarkItem]]]) -> list[BenchmarkEntry]:
     """Write each benchmark's Parquet file, then merge the entries into the manifest (added or replaced by name)."""
+    for entry, items in entries:  # checked before anything is written
+        check_benchmark_name(entry.name)
+        if not items:
+            raise MedrlError(f"{entry.name}: no items were read; a benchmark needs at least one question")
     pack.mkdir(parents=True, exist_ok=True)
     manifest = _read_manifest(pack) if (pack / MANIFEST).exists() else {"benchmarks": {}}
     for entry, items in entries:
@@ -273,28 +314,52 @@ def benchmark_spec(
 
 def _read_items(pack: Path, name: str, entry: dict) -> list[BenchmarkItem]:
     path = pack / entry["file"]
-    if not path.exists():
-        raise MedrlError(f"{path}: listed in the manifest but missing; re-run `medrl benchmarks import`")
+    if not path.is_file():
+        raise MedrlError(f"{path}: listed in the manifest but missing; {_FIX}")
+    try:
+        table = pq.read_table(path, schema=ITEM_SCHEMA)
+    except (pa.ArrowException, OSError) as error:
+        raise MedrlError(f"{path}: not a readable pack file ({error}); {_FIX}") from None
     return [
         BenchmarkItem(
             benchmark=name,
-            split=row["split"],
-            item_id=row["item_id"],
-            question=row["question"],
-            options=tuple((option["letter"], option["text"]) for option in row["options"]),
+            split=row["split"] or "",
+            item_id=row["item_id"] or "",
+            question=row["question"] or "",
+            options=tuple((option["letter"] or "", option["text"] or "") for option in row["options"] or ()),
             answer=row["answer"],
             context=row["context"],
         )
-        for row in pq.read_table(path).to_pylist()
+        for row in table.to_pylist()
     ]
 
 
+def _check_items(name: str, entry: dict, items: list[BenchmarkItem]) -> list[str]:
+    """How a benchmark's items differ from its manifest entry (empty: they match)."""
+    problems = []
+    if len(items) != entry["rows"]:
+        problems.append(f"{name}: {len(items)} rows in the pack file, the manifest says {entry['rows']}")
+    if content_sha256(items) != entry["content_sha256"]:
+        problems.append(f"{name}: the pack file's content changed since import (content sha256 differs)")
+    return problems
+
+
 def load_pack(pack: str | Path) -> BenchmarkPack:
+    """The pack's items, each benchmark checked against its manifest entry (rows and content hash) first: a pack
+    changed after import would silently change answers, so it is an error naming the benchmark."""
     pack = Path(pack)
     manifest = _read_manifest(pack)
-    items = [item for name, entry in manifest["benchmarks"].items() for item in _read_items(pack, name, entry)]
+    items = []
+    for name, entry in manifest["benchmarks"].items():
+        loaded = _read_items(pack, name, entry)
+        problems = _check_items(name, entry, loaded)
+        if problems:
+            raise MedrlError(
+                f"{pack}: benchmark {problems[0]}; {_FIX} (`medrl benchmarks verify --pack {pack}` lists every drift)"
+            )
+        items.extend(loaded)
     if not items:
-        raise MedrlError(f"{pack}: the pack holds no benchmark items")
+        raise MedrlError(f"{pack}: the pack holds no benchmark items; add some with `medrl benchmarks import`")
     return BenchmarkPack(pack, manifest, items)
 
 
@@ -312,19 +377,21 @@ def verify_pack(pack: str | Path) -> Verification:
     the manifest and with the registry's official counts."""
     pack = Path(pack)
     result = Verification()
-    for name, entry in _read_manifest(pack)["benchmarks"].items():
+    try:
+        manifest = _read_manifest(pack)
+    except MedrlError as error:
+        result.problems.append(str(error))
+        return result
+    for name, entry in manifest["benchmarks"].items():
         result.checked += 1
         try:
             items = _read_items(pack, name, entry)
-        except (MedrlError, pa.ArrowException) as error:
+        except MedrlError as error:
             result.problems.append(f"{name}: cannot read the pack file ({error})")
             continue
-        if len(items) != entry["rows"]:
-            result.problems.append(f"{name}: {len(items)} rows in the pack file, the manifest says {entry['rows']}")
-        if content_sha256(items) != entry["content_sha256"]:
-            result.problems.append(f"{name}: the pack file's content changed since import (content sha256 differs)")
+        result.problems.extend(_check_items(name, entry, items))
         spec = REGISTRY.get(name)
-        if spec is not None and entry["origin"] != "user":
+        if spec is not None and entry["origin"] != "user" and entry["splits"]:
             expected = (
                 spec.split(entry["splits"][0]).expected_rows
                 if entry["splits"][0] in {p.name for p in spec.splits}
@@ -334,11 +401,11 @@ def verify_pack(pack: str | Path) -> Verification:
                 qualifier = " (imported with --allow-partial)" if entry.get("partial") else ""
                 result.problems.append(f"{name}: {entry['rows']} rows, the official count is {expected}{qualifier}")
         for source in entry["sources"]:
-            if "path" not in source:
+            if not isinstance(source, dict) or not isinstance(source.get("path"), str):
                 continue
             path = Path(source["path"])
             if not path.exists():
                 result.notes.append(f"{name}: source {path} is not on this machine; its hash was not re-checked")
-            elif sha256_file(path) != source["sha256"]:
+            elif sha256_file(path) != source.get("sha256"):
                 result.problems.append(f"{name}: source file {path} changed since import (sha256 differs)")
     return result
