@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import medrl
 from medrl.errors import MedrlError
 from medrl.io.readers import FORMATS, RowBatch, open_source
-from medrl.io.writers import open_writer, output_path
+from medrl.io.writers import open_writer, output_name
 from medrl.pipeline import MATCH_TYPE
 
 datasets.disable_progress_bars()
@@ -246,7 +246,7 @@ def _write_selected(source_path: Path, out: Path, fmt: str, pick: list[int], wit
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_writer_round_trips_selected_rows(tmp_path: Path, fmt: str, with_evidence: bool) -> None:
     source_path = make_input(fmt, tmp_path)
-    out = output_path(tmp_path / "out", "removed", fmt)
+    out = tmp_path / "out" / output_name("removed", fmt)
     out.parent.mkdir()
     expected = _write_selected(source_path, out, fmt, [0, 2, 3, 6], with_evidence)
     got = read_back(out)
@@ -313,7 +313,7 @@ def test_empty_outputs_are_valid_files(tmp_path: Path, fmt: str) -> None:
     source_path = make_input(fmt, tmp_path)
     source = open_source(source_path)
     (tmp_path / "out").mkdir()
-    out = output_path(tmp_path / "out", "removed", fmt)
+    out = tmp_path / "out" / output_name("removed", fmt)
     writer = open_writer(out, fmt, source.arrow_schema(), source.column_names(), "contamination", MATCH_TYPE)
     for batch in source.batches(3):
         writer.write(batch, [], [])
@@ -374,7 +374,7 @@ def _writer_with_rows(source_path: Path, out: Path, fmt: str):
 def test_abort_leaves_no_output_and_no_temporary_files(tmp_path: Path, fmt: str) -> None:
     source_path = make_input(fmt, tmp_path)
     (tmp_path / "out").mkdir()
-    out = output_path(tmp_path / "out", "clean", fmt)
+    out = tmp_path / "out" / output_name("clean", fmt)
     writer = _writer_with_rows(source_path, out, fmt)
     assert len(leftovers(out.parent)) == 1  # the work happens in one hidden temporary sibling
     assert not out.exists()
@@ -386,7 +386,7 @@ def test_abort_leaves_no_output_and_no_temporary_files(tmp_path: Path, fmt: str)
 def test_abort_keeps_a_previous_output_and_commit_replaces_it(tmp_path: Path, fmt: str) -> None:
     source_path = make_input(fmt, tmp_path)
     (tmp_path / "out").mkdir()
-    out = output_path(tmp_path / "out", "clean", fmt)
+    out = tmp_path / "out" / output_name("clean", fmt)
     before = _old_target(out, fmt)
     _writer_with_rows(source_path, out, fmt).abort()
     assert _fingerprint(out) == before
@@ -405,7 +405,7 @@ def test_outputs_get_normal_permissions(tmp_path: Path, fmt: str) -> None:
     os.umask(umask)
     source_path = make_input(fmt, tmp_path)
     (tmp_path / "out").mkdir()
-    out = output_path(tmp_path / "out", "clean", fmt)
+    out = tmp_path / "out" / output_name("clean", fmt)
     _writer_with_rows(source_path, out, fmt).commit()
     files = sorted(out.iterdir()) if fmt == "hf" else [out]
     for file in files:
@@ -418,7 +418,7 @@ def test_outputs_get_normal_permissions(tmp_path: Path, fmt: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["parquet", "hf"])
 def test_abort_never_raises_and_cleans_up_when_rows_cannot_be_typed(tmp_path: Path, fmt: str) -> None:
-    out = output_path(tmp_path, "clean", fmt)
+    out = tmp_path / output_name("clean", fmt)
     writer = open_writer(out, fmt, None, None)
     writer.write(RowBatch(0, [{"x": 1}, {"x": "text"}]), [0, 1])  # JSON rows mixing types in one column
     with pytest.raises(MedrlError, match="mixes value types"):
@@ -434,7 +434,7 @@ def test_abort_never_raises_and_cleans_up_when_rows_cannot_be_typed(tmp_path: Pa
 
 @pytest.mark.parametrize("fmt", ["parquet", "hf"])
 def test_json_rows_to_arrow_keep_columns_that_only_later_rows_have(tmp_path: Path, fmt: str) -> None:
-    out = output_path(tmp_path, "clean", fmt)
+    out = tmp_path / output_name("clean", fmt)
     writer = open_writer(out, fmt, None, None)
     writer.write(RowBatch(0, [{"a": 1}, {"a": 2, "b": "late"}]), [0, 1])
     writer.write(RowBatch(2, [{"c": [1.5]}]), [0])
@@ -461,7 +461,7 @@ def test_writer_refuses_an_existing_evidence_column_without_leaving_files(tmp_pa
     (tmp_path / "out").mkdir()
     with pytest.raises(MedrlError, match="already has a column named 'contamination'"):
         open_writer(
-            output_path(tmp_path / "out", "removed", fmt),
+            tmp_path / "out" / output_name("removed", fmt),
             fmt,
             source.arrow_schema(),
             source.column_names(),
@@ -585,7 +585,7 @@ def test_decontaminate_each_format(tmp_path: Path, pack_dir: Path, fmt: str, bat
     config = medrl.preset("ii-medical-rl").replace(batch_size=batch_size)
     report = medrl.decontaminate(train, pack_dir, out, config=config, fields=["question"])
 
-    clean_path, removed_path = output_path(out, "clean", fmt), output_path(out, "removed", fmt)
+    clean_path, removed_path = out / output_name("clean", fmt), out / output_name("removed", fmt)
     clean, removed = read_back(clean_path), read_back(removed_path)
     assert len(clean) + len(removed) == len(rows)
     # Kept rows are unchanged and in input order; removed rows too, plus the evidence column.
@@ -638,8 +638,8 @@ def test_decontaminate_converts_between_formats(
     report = medrl.decontaminate(
         train, pack_dir, tmp_path / "out", "ii-medical-rl", fields=["question"], output_format=output_format
     )
-    clean = read_back(output_path(tmp_path / "out", "clean", output_format))
-    removed = read_back(output_path(tmp_path / "out", "removed", output_format))
+    clean = read_back(tmp_path / "out" / output_name("clean", output_format))
+    removed = read_back(tmp_path / "out" / output_name("removed", output_format))
     assert clean == [row for i, row in enumerate(read_back(train)) if i not in REMOVED_AT]
     assert [row["id"] for row in removed] == sorted(REMOVED_AT)
     assert (report.kept_rows, report.removed_rows) == (2, 2)
@@ -656,7 +656,8 @@ def test_decontaminate_missing_field_names_available_columns(tmp_path: Path, pac
     assert "'prompt'" in message
     assert "available columns: " + ", ".join(rows[0]) in message
     assert str(train) in message
-    assert list(out.iterdir()) == []  # no partial outputs, no temporary files
+    assert not out.exists()  # no partial outputs
+    assert not list(tmp_path.glob(".out.*"))  # no staging directory left behind
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -669,4 +670,4 @@ def test_decontaminate_refuses_an_existing_contamination_column(tmp_path: Path, 
     out = tmp_path / "out"
     with pytest.raises(MedrlError, match="already has a column named 'contamination'; rename it first"):
         medrl.decontaminate(train, pack_dir, out, fields=["question"])
-    assert list(out.iterdir()) == []
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))

@@ -16,11 +16,21 @@ from medrl.config import DEFAULT_PRESET, PRESETS, DecontaminationConfig, StageSe
 from medrl.detection.records import field_options, field_texts
 from medrl.detection.runner import DetectionRunner, Payload
 from medrl.errors import MedrlError
-from medrl.io.files import sha256_path
+from medrl.io.files import sha256_file, sha256_path
+from medrl.io.output_set import OutputSet, refuse_inputs_in
 from medrl.io.readers import FORMATS, RowBatch, open_source
-from medrl.io.writers import RowWriter, open_writer, output_path, write_json_atomic
+from medrl.io.writers import OUTPUT_SUFFIX, open_writer, output_name, write_json_atomic
 from medrl.report import Report, RunStats, benchmark_side, versions
 from medrl.settings import Setting, dataclass_table, merge, read_settings
+
+REPORT = "report.json"
+# What a decontamination output set holds (and replaces as a whole); other entries of --out are left alone.
+_OUTPUT_STEMS = ("clean", "removed")
+
+
+def owns_output(name: str) -> bool:
+    return name == REPORT or any(name == output_name(stem, fmt) for stem in _OUTPUT_STEMS for fmt in OUTPUT_SUFFIX)
+
 
 # The removed rows' evidence column: one struct per kept `medrl.detection.decide.Match`.
 EVIDENCE_COLUMN = "contamination"
@@ -81,23 +91,19 @@ def decontaminate(
     out_format = output_format or source.format
     if out_format not in FORMATS:
         raise MedrlError(f"unknown output format {out_format!r}; use one of {', '.join(FORMATS)}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     stats = RunStats()
+    with OutputSet(out, owns_output) as outputs:
+        refuse_inputs_in(outputs, [source.path])
+        refuse_inputs_in(outputs, [Path(pack)], "benchmark pack", out_inside=True)
+        index_started = time.perf_counter()
+        benchmark_pack = load_pack(pack)
+        runner = DetectionRunner.for_pack(benchmark_pack, config, _input_bytes(source.path))
+        stats.seconds["index"] = time.perf_counter() - index_started
 
-    index_started = time.perf_counter()
-    benchmark_pack = load_pack(pack)
-    runner = DetectionRunner.for_pack(benchmark_pack, config, _input_bytes(source.path))
-    stats.seconds["index"] = time.perf_counter() - index_started
-
-    schema, columns = source.arrow_schema(), source.column_names()
-    clean_path, removed_path = output_path(out, "clean", out_format), output_path(out, "removed", out_format)
-    writers: list[RowWriter] = []
-    try:
-        clean = open_writer(clean_path, out_format, schema, columns)
-        writers.append(clean)
-        removed = open_writer(removed_path, out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
-        writers.append(removed)
+        schema, columns = source.arrow_schema(), source.column_names()
+        clean = open_writer(outputs.path(output_name("clean", out_format)), out_format, schema, columns)
+        removed_name = output_name("removed", out_format)
+        removed = open_writer(outputs.path(removed_name), out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
 
         def records(batch: RowBatch) -> tuple[RowBatch, Payload]:
             options = field_options(batch, config.options_field, source.path) if config.options_field else None
@@ -115,29 +121,32 @@ def decontaminate(
             stats.seconds["write"] += time.perf_counter() - write_started
             if on_batch:
                 on_batch(len(verdicts))
-        for writer in writers:
+        for writer in (clean, removed):
             writer.commit()
-    except BaseException:
-        for writer in writers:
-            writer.abort()
-        raise
 
-    stats.seconds["total"] = time.perf_counter() - started
-    report = Report(
-        input={"path": str(source.path), "format": source.format, "sha256": sha256_path(source.path)},
-        outputs={"format": out_format, "clean": str(clean_path), "removed": str(removed_path)},
-        input_rows=stats.input_rows,
-        kept_rows=stats.kept_rows,
-        removed_rows=stats.removed_rows,
-        by_benchmark=dict(sorted(stats.by_benchmark.items())),
-        by_method=dict(sorted(stats.by_method.items())),
-        benchmark_items=benchmark_side(stats.items_found, benchmark_pack.items, benchmark_pack.manifest),
-        config=config.to_dict(),
-        pack=benchmark_pack.summary(),
-        versions=versions(),
-        seconds={key: round(value, 4) for key, value in sorted(stats.seconds.items())},
-    )
-    write_json_atomic(out / "report.json", report.to_dict())
+        stats.seconds["total"] = time.perf_counter() - started
+        report = Report(
+            input={"path": str(source.path), "format": source.format, "sha256": sha256_path(source.path)},
+            outputs={
+                "format": out_format,
+                "clean": str(outputs.final_path(clean.path.name)),
+                "removed": str(outputs.final_path(removed_name)),
+                # Every other file of this output set, so a reader can check that the set is whole and unchanged.
+                "sha256": {str(name): sha256_file(outputs.stage / name) for name in outputs.files()},
+            },
+            input_rows=stats.input_rows,
+            kept_rows=stats.kept_rows,
+            removed_rows=stats.removed_rows,
+            by_benchmark=dict(sorted(stats.by_benchmark.items())),
+            by_method=dict(sorted(stats.by_method.items())),
+            benchmark_items=benchmark_side(stats.items_found, benchmark_pack.items, benchmark_pack.manifest),
+            config=config.to_dict(),
+            pack=benchmark_pack.summary(),
+            versions=versions(),
+            seconds={key: round(value, 4) for key, value in sorted(stats.seconds.items())},
+        )
+        write_json_atomic(outputs.path(REPORT), report.to_dict())
+        outputs.commit()
     return report
 
 

@@ -29,7 +29,8 @@ from medrl.detection.decide import Verdict
 from medrl.detection.runner import DetectionRunner
 from medrl.detection.text import folded_options
 from medrl.errors import MedrlError
-from medrl.io.files import sha256_path
+from medrl.io.files import sha256_file, sha256_path
+from medrl.io.output_set import OutputSet, refuse_inputs_in
 from medrl.io.writers import write_json_atomic, write_text_atomic
 from medrl.report import RunStats, versions
 from medrl.settings import Setting, check_keys, dataclass_table, merge, read_settings
@@ -256,7 +257,7 @@ class _Timer:
 
     def __init__(self, on_step: Callable[[str], None] | None) -> None:
         self.on_step = on_step
-        self.seconds: dict[str, float] = {}
+        self.seconds: dict[str, object] = {}
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -267,11 +268,36 @@ class _Timer:
         self.seconds[name] = round(time.perf_counter() - started, 4)
 
 
+CARD, SUMMARY = "README.md", "build.json"
+
+
+def owns_output(name: str) -> bool:
+    """A build's output set: every export directory (requested or not, so a rebuild leaves no stale export), the
+    side files, the card and the summary. Other entries of `--out` are left alone."""
+    return name in EXPORTS or name in SIDE_FILES.values() or name in (CARD, SUMMARY)
+
+
 def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> dict:
-    """Run every step and write the exports, side files, `README.md` and `build.json` into `config.out`; return
-    what `build.json` holds. `on_step(name)` is called as each step starts."""
+    """Run every step and write the exports, side files, `README.md` and `build.json` into `config.out` as one
+    output set (see `medrl.io.output_set`); return what `build.json` holds. `on_step(name)` is called as each step
+    starts."""
     started = time.perf_counter()
     timer = _Timer(on_step)
+    missing = [str(source.path) for source in config.sources if not Path(source.path).exists()]
+    if missing:
+        raise MedrlError(f"{missing[0]}: no such source file or directory; check --source (or sources in --config)")
+    with OutputSet(config.out, owns_output) as outputs:
+        refuse_inputs_in(outputs, [Path(source.path) for source in config.sources], "source")
+        refuse_inputs_in(outputs, [Path(config.pack)], "benchmark pack", out_inside=True)
+        summary = _build_into(outputs, config, timer)
+        summary["seconds"] = timer.seconds | {"total": round(time.perf_counter() - started, 4)}
+        summary["outputs"] = {"sha256": {str(name): sha256_file(outputs.stage / name) for name in outputs.files()}}
+        write_json_atomic(outputs.path(SUMMARY), summary)
+        outputs.commit()
+    return summary
+
+
+def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
     with timer.step("index"):
         decontamination = config.decontamination()
         pack = load_pack(config.pack)
@@ -298,10 +324,9 @@ def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> 
         result = partition(rows, runner, config)
 
     with timer.step("write"):
-        config.out.mkdir(parents=True, exist_ok=True)
-        exports = write_exports(result.kept, config.out, config.exports, config.template, config.split)
+        exports = write_exports(result.kept, outputs.stage, config.exports, config.template, config.split)
         for name, side_rows in _side_rows(result).items():
-            write_rows_atomic(config.out / SIDE_FILES[name], "jsonl", [side_rows])
+            write_rows_atomic(outputs.path(SIDE_FILES[name]), "jsonl", [side_rows])
         for source, counts in zip(sources, _counts(result, starts, len(sources)), strict=True):
             source["rows"] = counts.total()
             source.update({outcome: counts[outcome] for outcome in OUTCOMES})
@@ -327,11 +352,6 @@ def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> 
             "config": config.to_dict(),
             "versions": versions(),
         }
-        card = card_markdown(summary)
-        write_text_atomic(config.out / "README.md", card)
-    summary["seconds"] = timer.seconds | {
-        "detect": {key: round(value, 4) for key, value in sorted(result.stats.seconds.items())},
-        "total": round(time.perf_counter() - started, 4),
-    }
-    write_json_atomic(config.out / "build.json", summary)
+        write_text_atomic(outputs.path(CARD), card_markdown(summary))
+    timer.seconds["detect"] = {key: round(value, 4) for key, value in sorted(result.stats.seconds.items())}
     return summary

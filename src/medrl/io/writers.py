@@ -46,8 +46,8 @@ def _temp_sibling(path: Path) -> Path:
 OUTPUT_SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "parquet": ".parquet", "hf": ""}
 
 
-def output_path(directory: Path, stem: str, fmt: str) -> Path:
-    return directory / f"{stem}{OUTPUT_SUFFIX[fmt]}"
+def output_name(stem: str, fmt: str) -> str:
+    return f"{stem}{OUTPUT_SUFFIX[fmt]}"
 
 
 def _json_default(value: object) -> object:
