@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
+import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
+from medrl._version import __version__
 from medrl.benchmarks.hub import MirrorLoader
 from medrl.benchmarks.pack import (
     add_benchmark,
@@ -36,18 +41,78 @@ from medrl.pipeline import decontaminate_settings
 console = Console(stderr=True, soft_wrap=True)  # one-line messages, never wrapped
 
 
-class _OneLineErrors(TyperGroup):
-    """Every command's `MedrlError` becomes one line on stderr and exit status 2, never a traceback."""
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every cleanup on the way out runs (staged outputs are discarded)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _one_line(error: BaseException) -> str:
+    """What went wrong, on one line, for errors that are not medrl's own."""
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        reason = error.strerror or str(error)
+        fixes = {
+            errno.ENOSPC: "free some space or choose another --out",
+            errno.EROFS: "choose a writable location",
+            errno.EACCES: "check the permissions",
+            errno.EPERM: "check the permissions",
+            errno.ENOENT: "check the path",
+        }
+        return f"{where}{reason}; {fixes.get(error.errno, 'check the path and the disk')}"
+    if isinstance(error, pa.ArrowException):
+        return f"Arrow could not read or write the data ({error}); check that the file is complete and of its format"
+    return f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback, and please report it)"
+
+
+class _OneLineErrors(TyperGroup):
+    """Every command's error becomes one line on stderr and exit status 2, never a traceback (`--debug` shows it).
+    SIGINT exits 130 and SIGTERM 143 after the same cleanup (no output set is left half-written)."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
+        debug = os.environ.get("MEDRL_DEBUG") == "1"
         try:
             return super().invoke(ctx)
-        except MedrlError as error:
-            console.print(f"[bold red]error:[/] {error}", highlight=False)
+        except KeyboardInterrupt:
+            console.print("[bold red]interrupted:[/] no output was changed", highlight=False)
+            raise typer.Exit(130) from None
+        except Terminated:
+            console.print("[bold red]terminated:[/] no output was changed", highlight=False)
+            raise typer.Exit(143) from None
+        except Exception as error:
+            if debug or ctx.obj == "debug" or type(error).__module__.startswith(("typer", "click")):
+                raise  # usage errors and exits are the command line's own; they print themselves
+            message = str(error) if isinstance(error, MedrlError) else _one_line(error)
+            console.print(f"[bold red]error:[/] {' '.join(message.split())}", highlight=False)
             raise typer.Exit(2) from None
 
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=_OneLineErrors)
+app = typer.Typer(no_args_is_help=True, add_completion=False, cls=_OneLineErrors)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"medrl {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print medrl's version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Medical QA -> clean, verifiable RL datasets, provably free of evaluation-benchmark contamination."""
+    if debug:
+        ctx.obj = "debug"
+
+
 benchmarks_app = typer.Typer(no_args_is_help=True, help="Build and inspect benchmark packs.")
 app.add_typer(benchmarks_app, name="benchmarks")
 

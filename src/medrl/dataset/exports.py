@@ -21,7 +21,7 @@ import pyarrow as pa
 from medrl.dataset.render import options_block, render_problem
 from medrl.dataset.sources import TrainingRecord
 from medrl.io.readers import RowBatch
-from medrl.io.writers import open_writer, write_json_atomic, write_parquet_atomic
+from medrl.io.writers import open_writer, utf8_safe, write_json_atomic, write_parquet_atomic
 
 EXPORTS = ("parquet", "verl", "trl", "hf")
 ABILITY = "medical"
@@ -100,13 +100,14 @@ ROWS: dict[str, tuple[pa.Schema, Callable[[TrainingRecord, str, int, str], dict]
 
 def export_table(export: str, records: list[TrainingRecord], template: str, split: str) -> pa.Table:
     schema, row = ROWS[export]
-    return pa.Table.from_pylist(
-        [
-            row(record, render_problem(record.question, record.options, template), index, split)
-            for index, record in enumerate(records)
-        ],
-        schema=schema,
-    )
+    rows = [
+        row(record, render_problem(record.question, record.options, template), index, split)
+        for index, record in enumerate(records)
+    ]
+    try:
+        return pa.Table.from_pylist(rows, schema=schema)
+    except UnicodeEncodeError:  # a lone surrogate in the source text: Parquet strings are UTF-8
+        return pa.Table.from_pylist(utf8_safe(rows), schema=schema)
 
 
 def write_rows_atomic(

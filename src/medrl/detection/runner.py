@@ -8,6 +8,7 @@ workers up from the pack's index cache, and is used alike by `decontaminate` and
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -68,8 +69,20 @@ def detect_batch(
 _WORKER: dict = {}
 
 
-def _init_worker(pack: str, config: DecontaminationConfig) -> None:
-    """Set up a worker process once: the pack index comes from the on-disk cache the parent filled."""
+def _exit_with_parent(parent: int) -> None:
+    """Watch the parent process; exit as soon as it is gone (a killed parent leaves no worker waiting forever on a
+    pipe nobody writes to)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_worker(pack: str, config: DecontaminationConfig, parent: int | None = None) -> None:
+    """Set up a worker process once: the pack index comes from the on-disk cache the parent filled. A local worker
+    process is given its parent's pid and exits when that parent dies."""
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     _WORKER["config"] = config
     _WORKER["index"] = load_or_build_index(load_pack(pack), config)
 
@@ -123,4 +136,4 @@ class DetectionRunner:
         setup = (str(Path(self.pack.path).resolve()), self.config.replace(workers=1))
         if self.config.engine == "ray":
             return run_ray(_detect_in_worker, batches, self.processes, _init_worker, setup, self.config.ray_address)
-        return run_processes(_detect_in_worker, batches, self.processes, _init_worker, setup)
+        return run_processes(_detect_in_worker, batches, self.processes, _init_worker, (*setup, os.getpid()))

@@ -70,8 +70,8 @@ def detect_format(path: Path) -> str:
     fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise MedrlError(
-            f"{path}: cannot tell the format from the suffix {path.suffix!r}; use one of "
-            f"{', '.join(_SUFFIX_FORMATS)} or pass --format ({'|'.join(FORMATS)})"
+            f"{path}: cannot tell the format from the suffix {path.suffix!r}; rename it to one of "
+            f"{', '.join(_SUFFIX_FORMATS)} or pass --input-format ({'|'.join(FORMATS)})"
         )
     return fmt
 
@@ -96,19 +96,21 @@ class TrainingSource:
     def column_names(self) -> list[str] | None:
         """Column names known before reading rows (CSV header, Arrow schema); None for JSON formats."""
         if self.format == "csv":
-            with self.path.open(newline="", encoding=_CSV_ENCODING) as handle:
-                return next(csv.reader(handle), [])
+            return next(_csv_records(self.path), ([], 0))[0]
         schema = self.arrow_schema()
         return schema.names if schema is not None else None
 
     def arrow_schema(self) -> pa.Schema | None:
         """The input's Arrow schema for Arrow formats (kept for the outputs), else None."""
         if self.format == "parquet":
-            return pq.read_schema(self.path)
+            try:
+                return pq.read_schema(self.path)
+            except (pa.ArrowException, OSError) as error:
+                raise MedrlError(
+                    f"{self.path}: not a readable Parquet file ({error}); check that it is complete"
+                ) from None
         if self.format == "hf":
-            files = _hf_data_files(self.path)
-            with pa.memory_map(str(files[0])) as source:
-                return ipc.open_stream(source).schema
+            return _hf_schema(self.path)
         return None
 
 
@@ -148,18 +150,38 @@ def _batched(located_rows: Iterator[tuple[dict, str]], batch_size: int) -> Itera
         yield RowBatch(start, rows, locations)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """JSON objects with a key twice are ambiguous (parsers keep one silently): refused, naming the key."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise _DuplicateKey(duplicate)
+    return value
+
+
+def _parse_json(data: bytes | str, path: Path, where: str, fix: str) -> object:
+    try:
+        return json.loads(data, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as error:
+        raise MedrlError(f"{path}{where}: an object has the key {str(error)!r} twice; keep one of them") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise MedrlError(f"{path}{where}: not valid JSON ({reason}); {fix}") from None
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[dict, str]]:
     with path.open("rb") as handle:  # binary iteration splits on b"\n" only
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             where = f"line {line_number}"
-            try:
-                value = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                raise MedrlError(
-                    f"{path}, {where}: not valid JSON ({error}); fix or delete that line (one JSON object per line)"
-                ) from None
+            fix = "fix or delete that line (one JSON object per line, UTF-8)"
+            value = _parse_json(line, path, f", {where}", fix)
             yield _object_or_fail(value, path, where), where
 
 
@@ -168,10 +190,7 @@ def _jsonl_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
 
 
 def _json_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
-    try:
-        value = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise MedrlError(f"{path}: not valid JSON ({error})") from None
+    value = _parse_json(path.read_bytes(), path, "", "fix the file (a JSON list of objects, UTF-8)")
     if not isinstance(value, list):
         raise MedrlError(
             f"{path}: expected a JSON list of row objects, found a {type(value).__name__}; "
@@ -182,26 +201,50 @@ def _json_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
     yield from _chunks(rows, locations, batch_size)
 
 
+_DELIMITERS = ",;\t|"
+
+
+def _csv_records(path: Path) -> Iterator[tuple[list[str], int]]:
+    """The CSV's records (the header first), each with the physical line it starts on. The delimiter is read from
+    the header line: a comma unless the header has none and another of `;`, tab, `|` (spreadsheet exports in many
+    locales use `;`)."""
+    try:
+        with path.open(newline="", encoding=_CSV_ENCODING) as handle:
+            first = handle.readline()
+            counts = {delimiter: first.count(delimiter) for delimiter in _DELIMITERS}
+            delimiter = "," if counts[","] else max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
+            handle.seek(0)
+            reader = csv.reader(handle, delimiter=delimiter)
+            consumed = 0  # physical lines read so far; a record (maybe multi-line) starts after them
+            for record in reader:
+                yield record, consumed + 1
+                consumed = reader.line_num
+    except UnicodeDecodeError as error:
+        raise MedrlError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at byte {error.start}); re-save it as "
+            "UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`"
+        ) from None
+    except csv.Error as error:
+        raise MedrlError(f"{path}: not readable as CSV ({error}); check its quoting") from None
+
+
 def _csv_rows(path: Path) -> Iterator[tuple[dict, str]]:
-    with path.open(newline="", encoding=_CSV_ENCODING) as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            return
-        if len(set(header)) != len(header):
-            raise MedrlError(f"{path}, line 1: duplicate column names in the header {header}")
-        consumed = reader.line_num  # physical lines read so far; a record (maybe multi-line) starts after them
-        for values in reader:
-            where = f"line {consumed + 1}"
-            consumed = reader.line_num
-            if not values:
-                continue
-            if len(values) != len(header):
-                raise MedrlError(
-                    f"{path}, {where}: {len(values)} fields but the header has {len(header)}; "
-                    "quote fields that contain commas or newlines"
-                )
-            yield dict(zip(header, values, strict=True)), where
+    records = _csv_records(path)
+    header, _ = next(records, (None, 0))
+    if header is None:
+        return
+    if len(set(header)) != len(header):
+        raise MedrlError(f"{path}, line 1: duplicate column names in the header {header}")
+    for values, line in records:
+        where = f"line {line}"
+        if not values:
+            continue
+        if len(values) != len(header):
+            raise MedrlError(
+                f"{path}, {where}: {len(values)} fields but the header has {len(header)}; "
+                "quote fields that contain the delimiter or newlines"
+            )
+        yield dict(zip(header, values, strict=True)), where
 
 
 def _csv_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
@@ -229,23 +272,48 @@ def _arrow_batches(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterat
         yield RowBatch(start, table.to_batches()[0])
 
 
+def _checked(batches: Iterator[pa.RecordBatch], path: Path, fix: str) -> Iterator[pa.RecordBatch]:
+    """Arrow batches, a damaged file's error (mid-way too) turned into one line naming the file and the fix."""
+    try:
+        yield from batches
+    except (pa.ArrowException, OSError) as error:
+        raise MedrlError(f"{path}: cannot read the data ({error}); {fix}") from None
+
+
 def _parquet_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+    fix = "check that the Parquet file is complete (re-export it)"
     try:
         parquet = pq.ParquetFile(path)
-    except pa.ArrowException as error:
-        raise MedrlError(f"{path}: not a readable Parquet file ({error})") from None
-    yield from _arrow_batches(parquet.iter_batches(batch_size=batch_size), batch_size)
+    except (pa.ArrowException, OSError) as error:
+        raise MedrlError(f"{path}: not a readable Parquet file ({error}); {fix}") from None
+    yield from _arrow_batches(_checked(parquet.iter_batches(batch_size=batch_size), path, fix), batch_size)
 
 
 def _hf_data_files(path: Path) -> list[Path]:
+    where = f"{path}/state.json"
     try:
         state = json.loads((path / "state.json").read_text(encoding="utf-8"))
         files = [path / entry["filename"] for entry in state["_data_files"]]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise MedrlError(f"{path}/state.json: not a Hugging Face save_to_disk state file ({error})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise MedrlError(f"{where}: not a Hugging Face save_to_disk state file ({error})") from None
     if not files:
-        raise MedrlError(f"{path}/state.json lists no data files")
+        raise MedrlError(f"{where} lists no data files; re-save the dataset with save_to_disk")
+    for file in files:
+        if Path(file.name) != Path(file.relative_to(path)) or not file.is_file():
+            raise MedrlError(f"{where} lists the data file {file.name!r}, which is missing; re-save the dataset")
     return files
+
+
+_HF_FIX = "re-save the dataset with `datasets.Dataset.save_to_disk`"
+
+
+def _hf_schema(path: Path) -> pa.Schema:
+    file = _hf_data_files(path)[0]
+    try:
+        with pa.memory_map(str(file)) as source:
+            return ipc.open_stream(source).schema
+    except (pa.ArrowException, OSError) as error:
+        raise MedrlError(f"{file}: not a readable Arrow stream file ({error}); {_HF_FIX}") from None
 
 
 def _hf_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
@@ -254,4 +322,4 @@ def _hf_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
             with pa.memory_map(str(file)) as source:
                 yield from ipc.open_stream(source)
 
-    yield from _arrow_batches(stream(), batch_size)
+    yield from _arrow_batches(_checked(stream(), path, _HF_FIX), batch_size)

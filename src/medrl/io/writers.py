@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -57,8 +59,42 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-def dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_json_default)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _finite(value: object) -> object:
+    """`value` with NaN and infinities (not JSON) replaced by null, at any depth."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def dumps(value: object, indent: int | None = None) -> str:
+    """Valid JSON that is also valid UTF-8, whatever the row holds: NaN and infinities (which JSON lacks) become
+    null, and text with a lone surrogate (valid in a JSON string escape, not in UTF-8) is written with escapes,
+    which read back as the same string."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=_json_default, allow_nan=False, indent=indent)
+    except ValueError:
+        text = json.dumps(_finite(value), ensure_ascii=False, default=_json_default, allow_nan=False, indent=indent)
+    if not text.isascii() and _SURROGATE.search(text):
+        text = json.dumps(_finite(value), ensure_ascii=True, default=_json_default, allow_nan=False, indent=indent)
+    return text
+
+
+def utf8_safe(value: object) -> object:
+    """`value` with lone surrogates (text no UTF-8 file can hold: Arrow and CSV outputs) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {key: utf8_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [utf8_safe(item) for item in value]
+    return value
 
 
 class RowWriter:
@@ -123,7 +159,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_json_atomic(path: Path, value: object) -> None:
-    text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    text = dumps(value, indent=2) + "\n"
     _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
@@ -221,9 +257,10 @@ class CsvWriter(_TextWriter):
 
 
 def _csv_cell(value: object) -> str:
+    """CSV cells are text: nested values as JSON, lone surrogates as U+FFFD (a CSV file has no escapes)."""
     if value is None:
         return ""
-    return value if isinstance(value, str) else dumps(value)
+    return utf8_safe(value) if isinstance(value, str) else dumps(value)
 
 
 class _ArrowWriter(RowWriter):
@@ -256,8 +293,12 @@ class _ArrowWriter(RowWriter):
         """The collected rows as a table with every column any row has (absent values become null)."""
         # Not Table.from_pylist: it keeps only the first row's keys, silently dropping columns later rows add.
         names = list(dict.fromkeys(name for row in self.pending_dicts for name in row))
+        columns = {name: [row.get(name) for row in self.pending_dicts] for name in names}
         try:
-            return pa.Table.from_pydict({name: [row.get(name) for row in self.pending_dicts] for name in names})
+            try:
+                return pa.Table.from_pydict(columns)
+            except UnicodeEncodeError:  # a lone surrogate: Arrow strings are UTF-8
+                return pa.Table.from_pydict(utf8_safe(columns))
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
             raise MedrlError(
                 f"cannot write {self.path.name} as {type(self).__name__[:-6].lower()}: a column mixes value "
