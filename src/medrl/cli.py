@@ -72,8 +72,9 @@ class _OneLineErrors(TyperGroup):
     SIGINT exits 130 and SIGTERM 143 after the same cleanup (no output set is left half-written)."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        previous = None
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _terminate)
+            previous = signal.signal(signal.SIGTERM, _terminate)
         debug = os.environ.get("MEDRL_DEBUG") == "1"
         try:
             return super().invoke(ctx)
@@ -89,6 +90,9 @@ class _OneLineErrors(TyperGroup):
             message = str(error) if isinstance(error, MedrlError) else _one_line(error)
             console.print(f"[bold red]error:[/] {' '.join(message.split())}", highlight=False)
             raise typer.Exit(2) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, cls=_OneLineErrors)

@@ -317,7 +317,10 @@ def _read_items(pack: Path, name: str, entry: dict) -> list[BenchmarkItem]:
     if not path.is_file():
         raise MedrlError(f"{path}: listed in the manifest but missing; {_FIX}")
     try:
-        table = pq.read_table(path, schema=ITEM_SCHEMA)
+        table = pq.read_table(path)
+        if not set(ITEM_SCHEMA.names) <= set(table.schema.names):
+            raise MedrlError(f"{path}: lacks the pack columns {ITEM_SCHEMA.names}; {_FIX}")
+        table = table.select(ITEM_SCHEMA.names).cast(ITEM_SCHEMA)
     except (pa.ArrowException, OSError) as error:
         raise MedrlError(f"{path}: not a readable pack file ({error}); {_FIX}") from None
     return [
