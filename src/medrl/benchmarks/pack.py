@@ -24,6 +24,7 @@ from medrl.benchmarks.loaders import BenchmarkItem, LoadedSplit, load_benchmark_
 from medrl.benchmarks.registry import REGISTRY, BenchmarkSpec, FieldMap, SplitPolicy, get_spec
 from medrl.errors import MedrlError
 from medrl.io.files import sha256_file
+from medrl.io.output_set import OutputSet
 from medrl.io.writers import write_json_atomic, write_parquet_atomic
 from medrl.settings import Setting, merge, read_settings
 
@@ -176,15 +177,18 @@ def _save(pack: Path, entries: list[tuple[BenchmarkEntry, list[BenchmarkItem]]])
         check_benchmark_name(entry.name)
         if not items:
             raise MedrlError(f"{entry.name}: no items were read; a benchmark needs at least one question")
-    pack.mkdir(parents=True, exist_ok=True)
     manifest = _read_manifest(pack) if (pack / MANIFEST).exists() else {"benchmarks": {}}
-    for entry, items in entries:
-        table = pa.Table.from_pylist([_item_row(item) for item in items], schema=ITEM_SCHEMA)
-        write_parquet_atomic(table, pack / f"{entry.name}.parquet")
-        manifest["benchmarks"][entry.name] = entry.to_dict()
-    manifest["benchmarks"] = dict(sorted(manifest["benchmarks"].items()))
-    manifest.update(format="medrl-pack", format_version=PACK_FORMAT_VERSION, medrl_version=__version__)
-    write_json_atomic(pack / MANIFEST, {key: manifest[key] for key in sorted(manifest)})
+    written = {f"{entry.name}.parquet" for entry, _ in entries}
+    # The new files and the manifest replace the old ones as one set: a run killed half-way leaves the old pack.
+    with OutputSet(pack, lambda name: name == MANIFEST or name in written, "--pack") as staged:
+        for entry, items in entries:
+            table = pa.Table.from_pylist([_item_row(item) for item in items], schema=ITEM_SCHEMA)
+            write_parquet_atomic(table, staged.path(f"{entry.name}.parquet"))
+            manifest["benchmarks"][entry.name] = entry.to_dict()
+        manifest["benchmarks"] = dict(sorted(manifest["benchmarks"].items()))
+        manifest.update(format="medrl-pack", format_version=PACK_FORMAT_VERSION, medrl_version=__version__)
+        write_json_atomic(staged.path(MANIFEST), {key: manifest[key] for key in sorted(manifest)})
+        staged.commit()
     return [entry for entry, _ in entries]
 
 

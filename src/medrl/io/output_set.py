@@ -78,11 +78,11 @@ class OutputSet:
     every other entry is carried over unchanged.
     """
 
-    def __init__(self, out: str | Path, owns: Callable[[str], bool]) -> None:
+    def __init__(self, out: str | Path, owns: Callable[[str], bool], what: str = "--out") -> None:
         self.out = Path(os.path.abspath(out))
         self.owns = owns
         if self.out.exists() and not self.out.is_dir():
-            raise MedrlError(f"--out {self.out} is a file; give a directory (it is created if missing)")
+            raise MedrlError(f"{what} {self.out} is a file; give a directory (it is created if missing)")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self._pattern = re.compile(rf"\.{re.escape(self.out.name)}\.medrl-(\d+)-[0-9a-f]+(-old)?")
         self._recover_stale()
