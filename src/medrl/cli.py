@@ -283,7 +283,11 @@ def decontaminate(
         list[str] | None, typer.Option("--field", help="Column to check (repeatable). Default: question.")
     ] = None,
     options_field: Annotated[
-        str | None, typer.Option(help="Column with each row's options, for option-aware matching (medrl preset).")
+        str | None,
+        typer.Option(
+            help="Column with each row's options (or columns, comma-separated, one per option); default: found by "
+            "name (options, choices, opa..ope, A..J); none: no column."
+        ),
     ] = None,
     output_format: Annotated[
         str | None, typer.Option("--format", help=f"Output format ({'|'.join(FORMATS)}); default: the input's.")
@@ -336,6 +340,8 @@ def decontaminate(
             progress.update(task, description=f"decontaminating: {done:,} rows")
 
         report = run_decontaminate(**arguments, on_batch=on_batch)
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
     console.print(
         f"{report.input_rows} rows: kept {report.kept_rows}, removed {report.removed_rows} "
         f"(by method {report.by_method}); outputs in {arguments['out']}",

@@ -128,9 +128,10 @@ class DecontaminationConfig:
     fuzzy: FuzzyConfig | None = field(default_factory=FuzzyConfig)
     coverage: CoverageConfig | None = None
     rewrite: RewriteConfig | None = None
-    # A training column holding each row's options (dict, list or "A. ..." lines), for option-aware matching when
-    # the checked text does not carry them. None: options written in the checked text are used.
-    options_field: str | None = None
+    # Where each row's options are, for option-aware matching: "auto" (default) finds an options column by name
+    # (see `medrl.detection.records.detect_options_field`); a column name (dict, list or "A. ..." lines) or a tuple
+    # of one column per option; None: no column. Rows without column options use the options written in their text.
+    options_field: str | tuple[str, ...] | None = "auto"
     # False: a later stage only examines rows earlier stages kept, as the seed pipeline did (faster; `by_method`
     # then counts the rows each stage removed). True: every stage examines every row (complete evidence).
     run_all_stages: bool = False

@@ -13,8 +13,15 @@ import pyarrow as pa
 
 from medrl.benchmarks.pack import load_pack
 from medrl.config import DEFAULT_PRESET, PRESETS, DecontaminationConfig, StageSettings, preset, stage_classes
-from medrl.detection.records import field_options, field_texts
+from medrl.detection.records import (
+    MULTIPLE_CHOICE_HINTS,
+    batch_columns,
+    detect_options_field,
+    field_options,
+    field_texts,
+)
 from medrl.detection.runner import DetectionRunner, Payload
+from medrl.detection.text import option_texts
 from medrl.errors import MedrlError
 from medrl.io.files import sha256_file, sha256_path
 from medrl.io.output_set import OutputSet, refuse_inputs_in
@@ -49,6 +56,42 @@ MATCH_TYPE = pa.list_(
         ]
     )
 )
+
+
+class OptionsChoice:
+    """Which column(s) give each row's options, settled on the first batch: the one named, or for "auto" the one
+    found by name (`detect_options_field`). Rows look multiple-choice but no options anywhere: a note says so."""
+
+    def __init__(self, setting: str | tuple[str, ...] | None) -> None:
+        self.setting = setting
+        self.field: str | tuple[str, ...] | None = None
+        self.how = "off" if setting in (None, "none") else "auto" if setting == "auto" else "given"
+        self.notes: list[str] = []
+        self.settled = self.how != "auto"
+        if self.how == "given":
+            self.field = tuple(setting.split(",")) if isinstance(setting, str) and "," in setting else setting
+
+    def of(self, batch: RowBatch, texts: dict[str, list[str]], source: Path) -> list[frozenset[str]] | None:
+        if not self.settled:
+            self.settled = True
+            columns = batch_columns(batch)
+            self.field = detect_options_field(columns)
+            self.how = "detected" if self.field else "none found"
+            hints = [name for name in MULTIPLE_CHOICE_HINTS if name in columns]
+            inline = any(option_texts(text) for column in texts.values() for text in column)
+            if self.field is None and hints and not inline:
+                self.notes.append(
+                    f"{source}: rows look multiple-choice (column {hints[0]!r}) but no options column was found and "
+                    "the checked text lists none; name it with --options-field COLUMN for option-aware matching"
+                )
+        if self.field is None:
+            return None
+        return field_options(batch, self.field, source, required=self.how == "given")
+
+    def summary(self) -> dict:
+        """For report.json: the column(s) used and how they were chosen (given, detected, none found, off)."""
+        field = list(self.field) if isinstance(self.field, tuple) else self.field
+        return {"field": field, "how": self.how}
 
 
 def _input_bytes(path: Path) -> int:
@@ -105,9 +148,11 @@ def decontaminate(
         removed_name = output_name("removed", out_format)
         removed = open_writer(outputs.path(removed_name), out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
 
+        options = OptionsChoice(config.options_field)
+
         def records(batch: RowBatch) -> tuple[RowBatch, Payload]:
-            options = field_options(batch, config.options_field, source.path) if config.options_field else None
-            return batch, (field_texts(batch, config.fields, source.path), options)
+            texts = field_texts(batch, config.fields, source.path)
+            return batch, (texts, options.of(batch, texts, source.path))
 
         batches = (records(batch) for batch in _timed(source.batches(config.batch_size), stats))
         for batch, (verdicts, seconds) in runner.run(batches):
@@ -141,6 +186,8 @@ def decontaminate(
             by_method=dict(sorted(stats.by_method.items())),
             benchmark_items=benchmark_side(stats.items_found, benchmark_pack.items, benchmark_pack.manifest),
             config=config.to_dict(),
+            options=options.summary(),
+            notes=options.notes,
             pack=benchmark_pack.summary(),
             versions=versions(),
             seconds={key: round(value, 4) for key, value in sorted(stats.seconds.items())},
@@ -168,7 +215,10 @@ _RUN_KEYS = ("fields", "options_field", "run_all_stages", "max_matches_per_row",
 _RUN_KEYS += ("processes", "engine", "ray_address")
 DECONTAMINATE_SETTINGS: dict[str, Setting] = {
     **dict.fromkeys(("input", "pack", "out"), Setting((str,), path=True)),
-    **dict.fromkeys(("preset", "options_field", "format", "input_format", "engine", "ray_address"), Setting((str,))),
+    **dict.fromkeys(("preset", "format", "input_format", "engine", "ray_address"), Setting((str,))),
+    "options_field": Setting(
+        (str, list), convert=lambda value, base, where: tuple(value) if isinstance(value, list) else value
+    ),
     "fields": Setting((list,), convert=lambda value, base, where: tuple(value)),
     "run_all_stages": Setting((bool,)),
     **dict.fromkeys(("max_matches_per_row", "batch_size", "workers", "processes"), Setting((int,))),

@@ -77,6 +77,10 @@ class Report:
     # The benchmark-side view: per benchmark, how many of its items the training data contains, and which.
     benchmark_items: dict
     config: dict
+    # Where rows' options came from (`field`, and `how`: given, detected, none found, off).
+    options: dict
+    # Things a person should know about the run (e.g. multiple-choice rows without options); the CLI prints them.
+    notes: list
     pack: dict
     versions: dict
     seconds: dict

@@ -51,16 +51,61 @@ def field_texts(batch: RowBatch, fields: tuple[str, ...], source: Path) -> dict[
     return texts
 
 
-def field_options(batch: RowBatch, name: str, source: Path) -> list[frozenset[str]]:
-    """Each row's folded option texts from an options column (dict, list or "A. ..." lines)."""
-    if isinstance(batch.rows, pa.RecordBatch) and name not in batch.rows.schema.names:
-        raise MedrlError(f"{source}: no options column {name!r}; available: {', '.join(batch.rows.schema.names)}")
+# Where training files keep each row's options, tried in this order when no column is named (`options_field`
+# "auto"): one column holding a dict / list / "A. ..." lines, or one column per option (MedMCQA's opa..ope, or
+# columns named by the letters themselves, as MMLU's CSV exports).
+OPTION_COLUMNS = ("options", "choices", "Options", "answer_choices", "option")
+OPTION_LETTER_COLUMNS = (("opa", "opb", "opc", "opd", "ope"), tuple("ABCDEFGHIJ"))
+# Columns that say a row is multiple-choice (a letter or index answer), for the warning when no options are found.
+MULTIPLE_CHOICE_HINTS = ("answer_idx", "cop", "answer_letter", "correct_option", "label")
+
+OptionsField = str | tuple[str, ...]
+
+
+def detect_options_field(columns: list[str]) -> OptionsField | None:
+    """The options column(s) of a training file by name, or None when it has none."""
+    for name in OPTION_COLUMNS:
+        if name in columns:
+            return name
+    for letters in OPTION_LETTER_COLUMNS:
+        present = tuple(name for name in letters if name in columns)
+        if len(present) >= 2 and present == letters[: len(present)]:
+            return present
+    return None
+
+
+def batch_columns(batch: RowBatch) -> list[str]:
+    """Column names of a batch (for JSON rows, every key any row has, in first-seen order)."""
+    if isinstance(batch.rows, pa.RecordBatch):
+        return batch.rows.schema.names
+    return list(dict.fromkeys(key for row in batch.rows for key in row))
+
+
+def field_options(batch: RowBatch, field: OptionsField, source: Path, required: bool = True) -> list[frozenset[str]]:
+    """Each row's folded option texts from an options column (dict, list or "A. ..." lines) or from one column per
+    option. `required`: a row without the column is an error (a column the user named); else it has no options."""
+    names = (field,) if isinstance(field, str) else field
+    columns = batch_columns(batch)
+    absent = [name for name in names if name not in columns]
+    if absent and isinstance(batch.rows, pa.RecordBatch):
+        if required:
+            raise MedrlError(f"{source}: no options column {absent[0]!r}; available: {', '.join(columns)}")
+        return [frozenset()] * len(batch)
+    values = [batch.column(name) for name in names]
     found = []
-    for offset, value in enumerate(batch.column(name)):
-        if value is MISSING:
-            raise MedrlError(f"{source}, {batch.where(offset)}: no options column {name!r} (--options-field)")
+    for offset in range(len(batch)):
+        row = [column[offset] for column in values]
+        if any(value is MISSING for value in row):
+            if required:
+                raise MedrlError(f"{source}, {batch.where(offset)}: no options column {field!r} (--options-field)")
+            found.append(frozenset())
+            continue
         try:
-            found.append(folded_options(normalise_options(value)))
+            options = normalise_options(row[0] if isinstance(field, str) else [v for v in row if v not in (None, "")])
         except MedrlError as error:
-            raise MedrlError(f"{source}, {batch.where(offset)}: column {name!r}: {error}") from None
+            raise MedrlError(
+                f"{source}, {batch.where(offset)}: column {field!r}: {error}; name the options column with "
+                "--options-field, or pass --options-field none"
+            ) from None
+        found.append(folded_options(options))
     return found
