@@ -8,9 +8,11 @@ Each worker is set up once by `initializer`; every engine yields results in inpu
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from types import ModuleType
 from typing import TypeVar
 
 from medrl.errors import MedrlError
@@ -65,8 +67,8 @@ def run_ray(
     initargs: tuple,
     address: str | None = None,
 ) -> Iterator[tuple[Key, Out]]:
-    """Ray engine: `processes` actors (on a cluster at `address`, else a local Ray), each set up once by
-    `initializer`, batches dealt round-robin, at most 2 per actor in flight, results in input order.
+    """Ray engine: `processes` actors, each set up once by `initializer`, batches dealt round-robin, at most 2 per
+    actor in flight, results in input order. Where they run is `_start_ray`'s choice; a Ray failure is a MedrlError.
 
     Needs `pip install 'medrl[ray]'`; on a cluster every node must see the pack path given to the initializer.
     """
@@ -75,23 +77,77 @@ def run_ray(
     except ImportError:
         raise MedrlError("the ray engine needs the ray extra: pip install 'medrl[ray]'") from None
     if not ray.is_initialized():
-        ray.init(
-            address=address,
-            num_cpus=None if address else processes,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        _start_ray(ray, address, processes)
 
     @ray.remote
     class Worker:
         def __init__(self) -> None:
-            initializer(*initargs)
+            # Kept for `run` to raise: a failed __init__ reaches the driver only as "the actor died", message lost.
+            self.setup_error: Exception | None = None
+            try:
+                initializer(*initargs)
+            except Exception as error:
+                self.setup_error = error
 
         def run(self, value: In) -> Out:
+            if self.setup_error is not None:
+                raise self.setup_error
             return function(value)
 
-    workers = [Worker.remote() for _ in range(processes)]
-    yield from _in_order(
-        items, lambda position, value: workers[position % processes].run.remote(value), ray.get, 2 * processes
-    )
+    try:
+        workers = [Worker.remote() for _ in range(processes)]
+        yield from _in_order(
+            items, lambda position, value: workers[position % processes].run.remote(value), ray.get, 2 * processes
+        )
+    except ray.exceptions.RayTaskError as error:
+        if isinstance(error.cause, MedrlError):  # the user's problem, seen by a worker: its own one-line message
+            raise MedrlError(str(error.cause)) from None
+        raise error.cause from error  # a bug: the worker's exception, as the other engines raise it
+    except ray.exceptions.RayError as error:
+        raise MedrlError(
+            f"the Ray engine failed while running batches ({_first_line(error)}); see the Ray logs "
+            "(session_latest/logs under Ray's temp dir, /tmp/ray by default), or run with --engine local"
+        ) from None
+
+
+def _start_ray(ray: ModuleType, address: str | None, processes: int) -> None:
+    """Connect to the cluster the user names, else start a private local Ray with `processes` CPUs.
+
+    Ray's own `ray.init()` attaches to whatever cluster `ray start` last recorded on this machine (even one that has
+    since crashed), which makes a run depend on machine state, and then refuses num_cpus. So without `address` or
+    RAY_ADDRESS this asks for "local", which never reads that record; "auto" or an address attaches, as in Ray.
+    """
+    if address:
+        target, init_address = address, address
+    elif os.environ.get("RAY_ADDRESS"):
+        target, init_address = os.environ["RAY_ADDRESS"], None  # ray.init reads RAY_ADDRESS when address is None
+    else:
+        target, init_address = "local", "local"
+    try:
+        ray.init(
+            address=init_address,
+            num_cpus=processes if target == "local" else None,  # only a new cluster takes a size
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
+        reason = _first_line(error)
+        if target == "local":
+            message = f"cannot start a local Ray ({reason}); check that `ray start --head` works on this machine"
+        elif address:
+            message = (
+                f"cannot connect to the Ray cluster at {address} ({reason}); start one with `ray start --head`, "
+                "or leave out --ray-address to run a private local Ray"
+            )
+        else:
+            message = (
+                f"cannot connect to the Ray cluster at {target} named by RAY_ADDRESS ({reason}); start one with "
+                "`ray start --head`, or unset RAY_ADDRESS to run a private local Ray"
+            )
+        raise MedrlError(message) from None
+
+
+def _first_line(error: BaseException) -> str:
+    """Ray's messages run over many lines (tracebacks, hints); a MedrlError is one."""
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
