@@ -94,25 +94,43 @@ class CoverageConfig(StageSettings):
 
 @dataclass(frozen=True)
 class RewriteConfig(StageSettings):
-    """Rewritten copies: a benchmark case reworded (MedXpertQA rewrote MedQA cases) keeps its options.
+    """Rewritten copies: a benchmark case reworded (MedXpertQA rewrote MedQA cases) keeps its options and its
+    numbers (ages, vitals, lab values, doses), while different patients on the same topic share stock options.
 
-    A row is flagged against an item when at least `min_option_overlap` of the row's options (from the text or
-    `options_field`) are options of the item, compared after folding, and at least `min_word_overlap` of the
-    rarer words (shared by at most `stock_df` benchmark questions) of the shorter of the two is shared; or when
-    a single option is shared and at least `min_word_overlap_one_option` of the rarer words (rewrites that also
-    reworded their options). Options alone are common ("Aspirin"), words alone are common across vignettes; both
-    together identify a case. The second tier was set on bench/quality's real reuse (see its README).
+    "Words" is the share of rarer words (in at most `stock_df` benchmark questions) of the shorter text found in the
+    other; "numbers agree" when neither text has a number above 10 (or a decimal), or at least
+    `min_number_agreement` of the smaller set of such numbers is shared, or the words alone are overwhelming
+    (>= `words_override`). A row sharing at least one option with an item, and at least `min_words` words, is
+    flagged when:
+    1. at least `min_option_overlap` of the row's options are the item's, words >= `min_word_overlap`, the numbers
+       agree, and (when a side has no such numbers) a shared option is rare (in at most `stock_option_df`
+       benchmark questions: "Propranolol" or "Autosomal dominant" are stock distractors, not a case);
+    2. or words >= `min_word_overlap_one_option` and the numbers agree (rewrites that reworded their options);
+    3. or the case's numbers match: at least `fingerprint_numbers` shared numbers, and at least
+       `fingerprint_agreement` of each side's numbers shared (a rewrite that reworded nearly everything but the
+       patient; a different patient on the same topic shares a few stock values, not most of a case's numbers).
+    Matches of this stage are `review` class: a person can check them (see `--review`). The thresholds were set on
+    bench/quality's adjudicated real reuse (see its README for which figures are in-sample).
     """
 
     stock_df: int = 20
+    min_words: float = 0.12
     min_word_overlap: float = 0.15
     min_option_overlap: float = 0.6
     min_word_overlap_one_option: float = 0.5
+    stock_option_df: int = 2
+    min_number_agreement: float = 0.5
+    words_override: float = 0.75
+    fingerprint_numbers: int = 3
+    fingerprint_agreement: float = 0.6
 
     def __post_init__(self) -> None:
-        for name in ("min_word_overlap", "min_option_overlap", "min_word_overlap_one_option"):
+        fractions = ("min_words", "min_word_overlap", "min_option_overlap", "min_word_overlap_one_option")
+        for name in (*fractions, "min_number_agreement", "words_override", "fingerprint_agreement"):
             if not 0 < getattr(self, name) <= 1:
                 raise MedrlError(f"rewrite.{name} must be in (0, 1], got {getattr(self, name)}")
+        if min(self.stock_df, self.stock_option_df, self.fingerprint_numbers) < 1:
+            raise MedrlError("rewrite.stock_df, stock_option_df and fingerprint_numbers must be >= 1")
 
 
 @dataclass(frozen=True)

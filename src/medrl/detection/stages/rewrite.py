@@ -1,18 +1,35 @@
-"""The rewrite stage: a reworded benchmark case keeps its options; flagged when most of the row's options are the
-item's and enough rarer words are shared (see `RewriteConfig`)."""
+"""The rewrite stage: a reworded benchmark case keeps its options and its numbers; flagged when the row shares the
+item's (rare) options, enough rarer words and the case's numbers (see `RewriteConfig`)."""
 
 from __future__ import annotations
 
+import itertools
+import re
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from medrl.benchmarks.loaders import BenchmarkItem
 from medrl.config import CoverageConfig, RewriteConfig
-from medrl.detection.arrays import ArrayReader
+from medrl.detection.arrays import ArrayReader, Arrays, CacheInvalid
 from medrl.detection.rare_ngrams import CoverageIndex, build_coverage_index, shared_counts
 from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
 from medrl.detection.stages.coverage import row_options_of
+from medrl.detection.text import question_stem
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def case_numbers(text: str) -> frozenset[float]:
+    """The numbers of a case (ages, vitals, lab values, doses) in its stem: "100.0" and "100" are the same."""
+    return frozenset(float(number) for number in _NUMBER.findall(question_stem(text)))
+
+
+def _specific(numbers: frozenset[float]) -> frozenset[float]:
+    """Numbers that say something about a case: above 10 or with decimals (1-10 are counts, grades, steps)."""
+    return frozenset(number for number in numbers if number > 10 or number != int(number))
 
 
 def word_index_config(rewrite: RewriteConfig) -> CoverageConfig:
@@ -20,41 +37,109 @@ def word_index_config(rewrite: RewriteConfig) -> CoverageConfig:
     return CoverageConfig(n=1, stock_df=rewrite.stock_df, generic_min_rare=0)
 
 
+@dataclass(frozen=True)
+class RewriteIndex:
+    """Rare single words per unit (`words`), each unit's case numbers, and how many units carry each option (stock
+    options say little about which case a row is)."""
+
+    words: CoverageIndex
+    unit_numbers: tuple[frozenset[float], ...]
+    option_df: dict[str, int]
+
+    @property
+    def unit_items(self) -> tuple[tuple[int, ...], ...]:
+        return self.words.unit_items
+
+    @classmethod
+    def build(cls, words: CoverageIndex, unit_numbers: tuple[frozenset[float], ...]) -> RewriteIndex:
+        options = Counter(option for options in words.unit_options for option in options)
+        return cls(words, unit_numbers, dict(options))
+
+    def to_arrays(self) -> Arrays:
+        flat = [number for numbers in self.unit_numbers for number in sorted(numbers)]
+        lengths = [len(numbers) for numbers in self.unit_numbers]
+        return {
+            **self.words.to_arrays(),
+            "numbers.values": np.array(flat, dtype=np.float64),
+            "numbers.offsets": np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64),
+        }
+
+
 class RewriteStage:
     name = "rewrite"
     evidence_rank = 2
 
-    def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: RewriteConfig) -> CoverageIndex:
+    def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: RewriteConfig) -> RewriteIndex:
         questions, options = [item.question for item in items], [item.options for item in items]
-        return build_coverage_index(questions, options, word_index_config(config))
+        words = build_coverage_index(questions, options, word_index_config(config))
+        numbers = tuple(case_numbers(items[entries[0]].question) for entries in words.unit_items)
+        return RewriteIndex.build(words, numbers)
 
-    def load_index(
-        self, reader: ArrayReader, table: TextTable, config: RewriteConfig, item_count: int
-    ) -> CoverageIndex:
-        return CoverageIndex.from_arrays(reader, word_index_config(config), item_count)
+    def load_index(self, reader: ArrayReader, table: TextTable, config: RewriteConfig, item_count: int) -> RewriteIndex:
+        words = CoverageIndex.from_arrays(reader, word_index_config(config), item_count)
+        values = reader.array("numbers.values", "f")
+        offsets = reader.offsets("numbers.offsets", len(values), len(words.unit_texts)).tolist()
+        if not np.all(np.isfinite(values)):
+            raise CacheInvalid("rewrite numbers are not finite")
+        flat = values.tolist()
+        numbers = tuple(frozenset(flat[start:end]) for start, end in itertools.pairwise(offsets))
+        return RewriteIndex.build(words, numbers)
 
-    def hits(self, batch: StageBatch, index: CoverageIndex, config: RewriteConfig) -> list[RowHits]:
+    def hits(self, batch: StageBatch, index: RewriteIndex, config: RewriteConfig) -> list[RowHits]:
         return [RowHits.of(hits) for hits in rewrite_hits(batch.texts, index, config, batch.options)]
 
 
+def _numbers_agree(
+    row: frozenset[float], unit: frozenset[float], words: float, config: RewriteConfig
+) -> tuple[bool, bool]:
+    """(the case's specific numbers agree, either side has none)."""
+    row_specific, unit_specific = _specific(row), _specific(unit)
+    if not row_specific or not unit_specific:
+        return True, True
+    shared = len(row_specific & unit_specific) / min(len(row_specific), len(unit_specific))
+    return shared >= config.min_number_agreement or words >= config.words_override, False
+
+
+def _same_case_numbers(row: frozenset[float], unit: frozenset[float], config: RewriteConfig) -> bool:
+    """The row carries the item's case numbers: several shared, and most of each side's numbers (a different
+    patient on the same topic shares a few stock values, never most of a case's ages, vitals and lab values)."""
+    shared = len(row & unit)
+    return shared >= config.fingerprint_numbers and shared >= config.fingerprint_agreement * max(len(row), len(unit))
+
+
 def rewrite_hits(
-    texts: list[str], index: CoverageIndex, config: RewriteConfig, row_options: list[frozenset[str]] | None = None
+    texts: list[str], index: RewriteIndex, config: RewriteConfig, row_options: list[frozenset[str]] | None = None
 ) -> list[list[Hit]]:
     """Benchmark items a row rewrites (see `RewriteConfig`). Score: the percentage of rarer words shared; evidence:
-    the shared options."""
-    counts = shared_counts(texts, index)
-    overlap = np.minimum(counts.item_coverage(index), counts.row_coverage())
+    the shared options and the shared case numbers."""
+    words_index = index.words
+    counts = shared_counts(texts, words_index)
+    overlap = np.minimum(counts.item_coverage(words_index), counts.row_coverage())
     hits: list[list[Hit]] = [[] for _ in texts]
-    candidates = overlap >= min(config.min_word_overlap, config.min_word_overlap_one_option)
+    candidates = overlap >= config.min_words
     options_of: dict[int, frozenset[str]] = {}
-    for row, unit, words_shared in zip(
+    numbers_of: dict[int, frozenset[float]] = {}
+    for row, unit, words in zip(
         counts.rows[candidates].tolist(), counts.units[candidates].tolist(), overlap[candidates].tolist(), strict=True
     ):
         if row not in options_of:
             options_of[row] = row_options_of(texts[row], row, row_options)
+            numbers_of[row] = case_numbers(texts[row])
         options = options_of[row]
-        shared = options & index.unit_options[unit]
-        many = len(shared) >= config.min_option_overlap * len(options)
-        if len(options) >= 2 and shared and (many or words_shared >= config.min_word_overlap_one_option):
-            hits[row].append(Hit(unit, round(100 * words_shared, 2), "; ".join(sorted(shared))))
+        shared = options & words_index.unit_options[unit]
+        if len(options) < 2 or not shared:
+            continue
+        row_numbers, unit_numbers = numbers_of[row], index.unit_numbers[unit]
+        agree, numberless = _numbers_agree(row_numbers, unit_numbers, words, config)
+        rare_option = any(index.option_df.get(option, 0) <= config.stock_option_df for option in shared)
+        many = len(shared) >= config.min_option_overlap * len(options) and words >= config.min_word_overlap
+        flagged = (
+            (many and agree and (rare_option or not numberless))
+            or (words >= config.min_word_overlap_one_option and agree)
+            or _same_case_numbers(row_numbers, unit_numbers, config)
+        )
+        if flagged:
+            numbers = ", ".join(f"{number:g}" for number in sorted(_specific(row_numbers & unit_numbers)))
+            evidence = "; ".join(sorted(shared)) + (f" | numbers: {numbers}" if numbers else "")
+            hits[row].append(Hit(unit, round(100 * words, 2), evidence))
     return hits
