@@ -57,6 +57,7 @@ EVIDENCE = [
             "field": "question",
             "row_span": [i, i + 12],
             "item_span": None,
+            "confidence": "certain",
         }
     ]
     for i in range(len(ROWS))

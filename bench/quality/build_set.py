@@ -172,7 +172,8 @@ def t_sentence_dropped(item, rng):
     return " ".join(p for i, p in enumerate(parts) if i != drop), {"dropped": drop, "sentences": len(parts)}
 
 
-def t_truncated(item, rng):
+def t_tail_truncated(item, rng):
+    """The question's end cut off: the first 50-70% of its words, or its final sentence dropped."""
     text = stem(item.question)
     parts = sentences(text)
     if words(text) < 20:
@@ -182,6 +183,16 @@ def t_truncated(item, rng):
     tokens = text.split()
     keep = max(1, round(len(tokens) * rng.uniform(0.5, 0.7)))
     return " ".join(tokens[:keep]), {"mode": "prefix", "kept_words": keep, "words": len(tokens)}
+
+
+def t_head_truncated(item, rng):
+    """The question's start cut off: its first 25-35% of words dropped, from the question as stored (MedXpertQA's
+    keep their inline "Answer Choices" block, so the kept end is mostly options)."""
+    tokens = item.question.split()
+    if words(stem(item.question)) < 20:
+        return None
+    drop = max(1, round(len(tokens) * rng.uniform(0.25, 0.35)))
+    return " ".join(tokens[drop:]), {"dropped_words": drop, "words": len(tokens)}
 
 
 def t_short_verbatim(item, rng):
@@ -198,7 +209,8 @@ POSITIVE_KINDS = {
     "case_unicode_whitespace": t_case_unicode_whitespace,
     "numbers_edited": t_numbers_edited,
     "sentence_dropped": t_sentence_dropped,
-    "truncated": t_truncated,
+    "tail_truncated": t_tail_truncated,
+    "head_truncated": t_head_truncated,
     "short_verbatim": t_short_verbatim,
 }
 # Real negatives kept per kind (seeded sample) so run.py's fuzzy stages stay within ~3 minutes on 2 cores:
@@ -238,6 +250,12 @@ def balanced_sample(items, kind, rng, per_kind):
             else:
                 names.remove(name)
     return chosen
+
+
+def _sibling(decision: dict) -> bool:
+    """A read row judged a different case although it is close to its candidate item (a same-template sibling:
+    similar wording or content words, a different patient or question)."""
+    return decision["decision"] == "not_reuse" and (float(decision["ratio"]) >= 55 or float(decision["wcos"]) >= 0.35)
 
 
 def read_adjudication(path: Path) -> dict[tuple[str, int], dict]:
@@ -303,7 +321,10 @@ def build(data: Path, pack: Path, per_kind: int = 150, adjudication: Path = ADJU
         source = {"file": row.file, "row": row.row}
         decision = decisions.get((row.file, row.row))
         source["adjudication"] = decision["decision"] if decision else "far"
-        if hits:
+        if decision and _sibling(decision):
+            source["candidate"] = {"benchmark": decision["benchmark"], "item_id": decision["item_id"]}
+            add("same_template_sibling", "negative", row.text, row.options, source, None)
+        elif hits:
             best = max(hits, key=lambda h: h.score)
             source["shared_ngram"] = best.evidence
             source["from_kind"] = kinds.get(row.file, "huatuo_demo")

@@ -40,7 +40,9 @@ def main() -> None:
     }
     totals = {"removed": 0, "correct": 0, "wrong": 0, "uncertain": 0, "unread": 0, "reuse": 0, "found": 0}
     print(f"preset {DEFAULT_PRESET}; adjudication: {ADJUDICATION.name}")
-    print("| file | options | removed | reuse removed (right item) | not reuse removed | uncertain | unread | reuse rows | reuse found | precision | recall |")
+    columns = ["file", "options", "removed", "reuse removed (right item)", "not reuse removed", "uncertain"]
+    columns += ["unread", "reuse rows", "reuse found", "precision", "recall"]
+    print("| " + " | ".join(columns) + " |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as out:
         for name in FILES:
@@ -71,7 +73,9 @@ def main() -> None:
                     counts[verdict].append(row)
                     if args.list and options == "auto":
                         first = evidence[0]
-                        print(f"  {name} row {row}: {verdict} ({first['method']} {first['benchmark']} {first['item_id']})")
+                        print(
+                            f"  {name} row {row}: {verdict} ({first['method']} {first['benchmark']} {first['item_id']})"
+                        )
                 found = [row for row in reuse if row in counts["correct"]]
                 judged = len(counts["correct"]) + len(counts["wrong"])
                 precision = len(counts["correct"]) / judged if judged else 1.0

@@ -6,11 +6,15 @@ Builds the set (and a pack of every shared benchmark) under bench/quality/.cache
 `detect_batch` with each method on the rows' `text`, and prints per kind: recall for positive kinds, false-positive
 rate for negative kinds, plus overall recall / FPR and, for `default`, the target hit rate (the flagged row names
 the right benchmark item, or an item with the identical question text).
+
+Every row belongs to one of two halves by a stable hash of its kind and text: `tune` (thresholds may be chosen
+looking at it) and `held-out` (never used to choose a threshold). The tables are printed per half; quote held-out.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -114,6 +118,15 @@ def table(rows: list[dict], verdicts: dict, targets: list[set]) -> dict:
     return result
 
 
+HALVES = ("held-out", "tune")
+
+
+def half_of(row: dict) -> str:
+    """A row's half, stable whatever else the set holds (so adding rows never moves one between halves)."""
+    digest = hashlib.sha256(f"{row['kind']}\n{row['text']}".encode()).digest()
+    return HALVES[digest[0] % 2]
+
+
 def render(result: dict, names: list[str]) -> str:
     head = ["kind", "label", "n", *names, "target hit (default)"]
     lines = []
@@ -151,10 +164,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.misses and args.misses not in configs:
         parser.error(f"--misses {args.misses!r}: not one of {', '.join(configs)}")
     verdicts, extra = evaluate(rows, args.pack, configs)
-    result = table(rows, verdicts, extra["targets"])
-    result["seconds"] = extra["seconds"]
-    result["set"] = {"path": str(args.set), "rows": len(rows)}
-    print(render(result, list(configs)))
+    result = {"halves": {}, "seconds": extra["seconds"], "set": {"path": str(args.set), "rows": len(rows)}}
+    for half in HALVES:
+        members = [i for i, row in enumerate(rows) if half_of(row) == half]
+        picked = {name: [found[i] for i in members] for name, found in verdicts.items()}
+        result["halves"][half] = table([rows[i] for i in members], picked, [extra["targets"][i] for i in members])
+        print(f"\n### {half} half ({len(members)} rows)\n")
+        print(render(result["halves"][half], list(configs)))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.misses:

@@ -304,6 +304,13 @@ def decontaminate(
         bool | None,
         typer.Option("--run-all-stages/--cascade", help="Run every stage on every row (complete evidence)."),
     ] = None,
+    review: Annotated[
+        str | None,
+        typer.Option(
+            help="Rows matched only by review-class evidence (rewrites): remove (default), keep, or separate "
+            "(written to review.<ext> for a person to decide)."
+        ),
+    ] = None,
 ) -> None:
     """Split a training file into clean and removed rows (with evidence) and write report.json."""
     arguments = decontaminate_settings(
@@ -322,6 +329,7 @@ def decontaminate(
         engine=engine,
         ray_address=ray_address,
         run_all_stages=run_all_stages,
+        review=review,
     )
     with Progress(
         SpinnerColumn(),
@@ -343,7 +351,9 @@ def decontaminate(
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
     console.print(
-        f"{report.input_rows} rows: kept {report.kept_rows}, removed {report.removed_rows} "
+        f"{report.input_rows} rows: kept {report.kept_rows}, removed {report.removed_rows}"
+        + (f", for review {report.review_rows}" if report.review_policy == "separate" else "")
+        + " "
         f"(by method {report.by_method}); outputs in {arguments['out']}",
         highlight=False,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from medrl.errors import MedrlError
 
+REVIEW_POLICIES = ("remove", "keep", "separate")
 # rapidfuzz.fuzz scorers a user may pick for the fuzzy stage (all return 0-100 similarities).
 FUZZY_SCORERS = ("ratio", "partial_ratio", "token_sort_ratio", "token_set_ratio", "QRatio", "WRatio")
 
@@ -150,6 +151,9 @@ class DecontaminationConfig:
     # (see `medrl.detection.records.detect_options_field`); a column name (dict, list or "A. ..." lines) or a tuple
     # of one column per option; None: no column. Rows without column options use the options written in their text.
     options_field: str | tuple[str, ...] | None = "auto"
+    # What happens to rows whose only evidence is review-class (a rewrite, not the benchmark text itself): "remove"
+    # them (default), "keep" them in clean, or "separate" them into review.<ext> for a person to decide.
+    review: str = "remove"
     # False: a later stage only examines rows earlier stages kept, as the seed pipeline did (faster; `by_method`
     # then counts the rows each stage removed). True: every stage examines every row (complete evidence).
     run_all_stages: bool = False
@@ -174,6 +178,8 @@ class DecontaminationConfig:
             raise MedrlError(f"every detection stage is disabled: enable one of {names}")
         if self.batch_size < 1:
             raise MedrlError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.review not in REVIEW_POLICIES:
+            raise MedrlError(f"review must be one of {', '.join(REVIEW_POLICIES)}, got {self.review!r}")
         if self.engine not in ("local", "ray"):
             raise MedrlError(f"engine must be 'local' or 'ray', got {self.engine!r}")
         if self.processes < 0:

@@ -27,12 +27,12 @@ from medrl.io.files import sha256_file, sha256_path
 from medrl.io.output_set import OutputSet, refuse_inputs_in
 from medrl.io.readers import FORMATS, RowBatch, open_source
 from medrl.io.writers import OUTPUT_SUFFIX, open_writer, output_name, write_json_atomic
-from medrl.report import Report, RunStats, benchmark_side, versions
+from medrl.report import CLEAN, REMOVED, REVIEW, Report, RunStats, benchmark_side, destination, versions
 from medrl.settings import Setting, dataclass_table, merge, read_settings
 
 REPORT = "report.json"
 # What a decontamination output set holds (and replaces as a whole); other entries of --out are left alone.
-_OUTPUT_STEMS = ("clean", "removed")
+_OUTPUT_STEMS = (CLEAN, REMOVED, REVIEW)
 
 
 def owns_output(name: str) -> bool:
@@ -53,6 +53,7 @@ MATCH_TYPE = pa.list_(
             ("field", pa.string()),
             ("row_span", pa.list_(pa.int64())),
             ("item_span", pa.list_(pa.int64())),
+            ("confidence", pa.string()),
         ]
     )
 )
@@ -147,6 +148,10 @@ def decontaminate(
         clean = open_writer(outputs.path(output_name("clean", out_format)), out_format, schema, columns)
         removed_name = output_name("removed", out_format)
         removed = open_writer(outputs.path(removed_name), out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
+        flagged_writers = {REMOVED: removed}
+        if config.review == "separate":
+            review_path = outputs.path(output_name(REVIEW, out_format))
+            flagged_writers[REVIEW] = open_writer(review_path, out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
 
         options = OptionsChoice(config.options_field)
 
@@ -158,15 +163,16 @@ def decontaminate(
         for batch, (verdicts, seconds) in runner.run(batches):
             stats.seconds.update(seconds)
             write_started = time.perf_counter()
-            kept = [i for i, verdict in enumerate(verdicts) if not verdict.contaminated]
-            flagged = [i for i, verdict in enumerate(verdicts) if verdict.contaminated]
-            clean.write(batch, kept)
-            removed.write(batch, flagged, [[m.to_dict() for m in verdicts[i].matches] for i in flagged])
-            stats.add(verdicts)
+            destinations = [destination(verdict, config.review) for verdict in verdicts]
+            clean.write(batch, [i for i, where in enumerate(destinations) if where == CLEAN])
+            for where, writer in flagged_writers.items():
+                rows = [i for i, row_destination in enumerate(destinations) if row_destination == where]
+                writer.write(batch, rows, [[m.to_dict() for m in verdicts[i].matches] for i in rows])
+            stats.add(verdicts, destinations)
             stats.seconds["write"] += time.perf_counter() - write_started
             if on_batch:
                 on_batch(len(verdicts))
-        for writer in (clean, removed):
+        for writer in (clean, *flagged_writers.values()):
             writer.commit()
 
         stats.seconds["total"] = time.perf_counter() - started
@@ -182,8 +188,11 @@ def decontaminate(
             input_rows=stats.input_rows,
             kept_rows=stats.kept_rows,
             removed_rows=stats.removed_rows,
+            review_rows=stats.review_rows,
+            review_policy=config.review,
             by_benchmark=dict(sorted(stats.by_benchmark.items())),
             by_method=dict(sorted(stats.by_method.items())),
+            by_confidence=dict(sorted(stats.by_confidence.items())),
             benchmark_items=benchmark_side(stats.items_found, benchmark_pack.items, benchmark_pack.manifest),
             config=config.to_dict(),
             options=options.summary(),
@@ -211,11 +220,11 @@ def _stage_setting(name: str, cls: type[StageSettings]) -> Setting:
     return Setting((bool, dict), convert=convert)
 
 
-_RUN_KEYS = ("fields", "options_field", "run_all_stages", "max_matches_per_row", "batch_size", "workers")
+_RUN_KEYS = ("fields", "options_field", "review", "run_all_stages", "max_matches_per_row", "batch_size", "workers")
 _RUN_KEYS += ("processes", "engine", "ray_address")
 DECONTAMINATE_SETTINGS: dict[str, Setting] = {
     **dict.fromkeys(("input", "pack", "out"), Setting((str,), path=True)),
-    **dict.fromkeys(("preset", "format", "input_format", "engine", "ray_address"), Setting((str,))),
+    **dict.fromkeys(("preset", "review", "format", "input_format", "engine", "ray_address"), Setting((str,))),
     "options_field": Setting(
         (str, list), convert=lambda value, base, where: tuple(value) if isinstance(value, list) else value
     ),

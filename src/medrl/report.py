@@ -38,29 +38,48 @@ def benchmark_side(items_found: Counter, items: list, manifest: dict) -> dict:
     }
 
 
+# Where a row goes: the clean output, the removed output, or the review output (see `--review`).
+CLEAN, REMOVED, REVIEW = "clean", "removed", "review"
+
+
+def destination(verdict: Verdict, review_policy: str = "remove") -> str:
+    """A row's output: clean when nothing matched; review-class matches only follow the review policy."""
+    if not verdict.contaminated:
+        return CLEAN
+    if verdict.confidence == "review" and review_policy != "remove":
+        return REVIEW if review_policy == "separate" else CLEAN
+    return REMOVED
+
+
 @dataclass
 class RunStats:
-    """Accumulates per-row verdicts and per-stage seconds while a run streams."""
+    """Accumulates per-row verdicts and per-stage seconds while a run streams. Counts by benchmark, method and
+    confidence cover every flagged row, wherever the review policy sent it."""
 
     input_rows: int = 0
     removed_rows: int = 0
+    review_rows: int = 0  # rows written to the review output (policy "separate")
     by_benchmark: Counter = field(default_factory=Counter)
     by_method: Counter = field(default_factory=Counter)
+    by_confidence: Counter = field(default_factory=Counter)
     seconds: Counter = field(default_factory=Counter)
     items_found: Counter = field(default_factory=Counter)  # pack item index -> training rows matching it
 
-    def add(self, verdicts: list[Verdict]) -> None:
+    def add(self, verdicts: list[Verdict], destinations: list[str] | None = None) -> None:
+        destinations = destinations or [destination(verdict) for verdict in verdicts]
         self.input_rows += len(verdicts)
+        self.removed_rows += destinations.count(REMOVED)
+        self.review_rows += destinations.count(REVIEW)
         for verdict in verdicts:
             if verdict.contaminated:
-                self.removed_rows += 1
                 self.by_benchmark.update(verdict.benchmarks)
                 self.by_method.update(verdict.methods)
+                self.by_confidence[verdict.confidence] += 1
                 self.items_found.update(verdict.items)
 
     @property
     def kept_rows(self) -> int:
-        return self.input_rows - self.removed_rows
+        return self.input_rows - self.removed_rows - self.review_rows
 
 
 @dataclass(frozen=True)
@@ -72,8 +91,13 @@ class Report:
     input_rows: int
     kept_rows: int
     removed_rows: int
+    # Rows written to review.<ext> (policy "separate"); input_rows = kept_rows + removed_rows + review_rows.
+    review_rows: int
+    review_policy: str
     by_benchmark: dict
     by_method: dict
+    # Flagged rows by their evidence's class: "certain" (benchmark text in the row) or "review" (e.g. a rewrite).
+    by_confidence: dict
     # The benchmark-side view: per benchmark, how many of its items the training data contains, and which.
     benchmark_items: dict
     config: dict

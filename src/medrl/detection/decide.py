@@ -25,6 +25,7 @@ class Match:
     field: str  # the training column that matched
     row_span: tuple[int, int] | None = None  # [start, end) characters of the evidence in the row's field
     item_span: tuple[int, int] | None = None  # ... and in the benchmark question (with options, for generic stems)
+    confidence: str = "certain"  # the stage's class: "certain" (benchmark text in the row) or "review" (weaker)
 
     def to_dict(self) -> dict:
         found = asdict(self)
@@ -42,6 +43,8 @@ class Verdict:
     benchmarks: tuple[str, ...]
     methods: tuple[str, ...]
     items: tuple[int, ...] = ()  # pack item indices matched (uncapped), for the benchmark-side view
+    # "certain" when any stage that matched is certain-class, "review" when only review-class stages matched.
+    confidence: str = "certain"
 
 
 def expand_hits(hits: list[Hit], method: str, field: str, index: PackIndex) -> list[tuple[int, Match]]:
@@ -61,6 +64,7 @@ def expand_hits(hits: list[Hit], method: str, field: str, index: PackIndex) -> l
                 field,
                 hit.row_span,
                 hit.item_span,
+                _CONFIDENCE[method],
             )
             expanded.append((item_index, match))
     return expanded
@@ -68,6 +72,7 @@ def expand_hits(hits: list[Hit], method: str, field: str, index: PackIndex) -> l
 
 # Evidence order: the most direct evidence first, as each stage ranks itself.
 _METHOD_ORDER = {stage.name: stage.evidence_rank for stage in STAGES}
+_CONFIDENCE = {stage.name: stage.confidence for stage in STAGES}
 
 
 def decide(
@@ -81,10 +86,12 @@ def decide(
     ordered = sorted(found, key=lambda pair: (_METHOD_ORDER[pair[1].method], -pair[1].score, pair[0]))
     kept = ordered if max_matches == 0 else ordered[:max_matches]
     items = np.unique(np.concatenate(list(matched.values())))
+    certain = any(_CONFIDENCE[method] == "certain" for method in matched)
     return Verdict(
         contaminated=True,
         matches=tuple(match for _, match in kept),
         benchmarks=tuple(sorted({index.items[item].benchmark for item in items.tolist()})),
         methods=tuple(sorted(matched)),
         items=tuple(items.tolist()),
+        confidence="certain" if certain else "review",
     )

@@ -7,6 +7,7 @@ stock phrases and ignored; the rest are "rare" and posted to the units (texts) t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -64,6 +65,16 @@ class CoverageIndex:
     short: np.ndarray  # per unit: a short or generic question, matched with its options (see CoverageConfig)
     unit_questions: tuple[str, ...]  # per unit: the question's folded words joined by spaces
     unit_options: tuple[frozenset[str], ...]  # per unit: its options' folded texts
+
+    @functools.cached_property
+    def tiny_questions(self) -> dict[str, tuple[int, ...]]:
+        """Questions of fewer than n words ("Junctional epithelium") have no n-gram at all, so no shared n-gram can
+        bring them up: they are looked up by their whole folded text instead."""
+        found: dict[str, list[int]] = {}
+        for unit, question in enumerate(self.unit_questions):
+            if question and question.count(" ") + 1 < self.config.n:
+                found.setdefault(question, []).append(unit)
+        return {question: tuple(units) for question, units in found.items()}
 
     def ids(self, tokens: list[str]) -> np.ndarray:
         get = self.vocab.get

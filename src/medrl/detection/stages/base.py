@@ -1,7 +1,8 @@
 """The detector contract every stage follows, and what a stage returns.
 
 A stage has a `name` (its field in `DecontaminationConfig`, and the `method` its evidence carries), an
-`evidence_rank` (its place when a row's evidence is ordered, the most direct first), an `index` method building
+`evidence_rank` (its place when a row's evidence is ordered, the most direct first), a `confidence` class
+(`certain` or `review`, carried by its matches), an `index` method building
 its part of the pack index from the pack's items and unique question texts, and a `hits` method from a batch of
 training texts to per-row hits against that part. Index parts store themselves as plain arrays (`to_arrays` /
 `from_arrays`) for the on-disk cache. Stages know nothing of files, batches or engines.
@@ -70,9 +71,14 @@ class StageIndex(Protocol):
     def to_arrays(self) -> Arrays: ...
 
 
+CONFIDENCE_CLASSES = ("certain", "review")
+
+
 class Stage(Protocol):
     name: str
     evidence_rank: int
+    # "certain" when a match means the benchmark text is in the row; "review" for weaker evidence (a rewrite).
+    confidence: str
 
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: Any) -> StageIndex:
         """Build this stage's part of the index; `config` is the stage's own settings."""

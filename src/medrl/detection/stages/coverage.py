@@ -13,12 +13,13 @@ from medrl.config import CoverageConfig
 from medrl.detection.arrays import ArrayReader
 from medrl.detection.rare_ngrams import CoverageIndex, build_coverage_index, member, pack_ngrams, shared_counts
 from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
-from medrl.detection.text import folded_options, option_texts, word_spans, words
+from medrl.detection.text import folded_options, option_texts, question_stem, word_spans, words
 
 
 class CoverageStage:
     name = "coverage"
     evidence_rank = 0
+    confidence = "certain"  # the benchmark question's own text is in the row
 
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: CoverageConfig) -> CoverageIndex:
         return build_coverage_index([item.question for item in items], [item.options for item in items], config)
@@ -50,7 +51,9 @@ def coverage_hits(
     def hit(row: int, unit: int, score: float) -> Hit:
         return _coverage_evidence(texts[row], unit, score, index) if evidence else Hit(unit, score, "")
 
-    counts = shared_counts(texts, index)
+    # Options written inline ("Answer Choices: (A) ...") are compared as options, never as question text: a row
+    # that keeps only a question's end would otherwise be mostly options and look unlike the question.
+    counts = shared_counts([question_stem(text) for text in texts], index)
     item_coverage = counts.item_coverage(index)
     short = index.short[counts.units]
     flagged = (
@@ -64,7 +67,8 @@ def coverage_hits(
     def row_view(row: int) -> tuple[str, frozenset[str]]:
         """The row's folded words (space-padded) and its folded options, computed once per row."""
         if row not in folded:
-            folded[row] = (f" {' '.join(words(texts[row]))} ", row_options_of(texts[row], row, row_options))
+            stem = question_stem(texts[row])
+            folded[row] = (f" {' '.join(words(stem))} ", row_options_of(texts[row], row, row_options))
         return folded[row]
 
     for row, unit, coverage in zip(
@@ -73,11 +77,43 @@ def coverage_hits(
         if _options_disagree(row_view(row)[1], index.unit_options[unit]):
             continue
         hits[row].append(hit(row, unit, round(coverage * 100, 2)))
-    for row, unit in zip(counts.rows[short].tolist(), counts.units[short].tolist(), strict=True):
-        score = _short_unit_score(*row_view(row), unit, index)
+    pairs = [
+        (row, unit, config.short_row_slack)
+        for row, unit in zip(counts.rows[short].tolist(), counts.units[short].tolist(), strict=True)
+    ]
+    pairs += [(row, unit, _TINY_SLACK) for row, unit in _tiny_question_pairs(texts, index)]
+    for row, unit, slack in pairs:
+        score = _short_unit_score(*row_view(row), unit, index, slack)
         if score is not None:
             hits[row].append(hit(row, unit, score))
     return hits
+
+
+# A question of fewer than n words ("Junctional epithelium") is taken as copied only when the row is little more
+# than it: an instruction around it ("Question: ... Answer:"), not a sentence that happens to use the phrase. Rows
+# longer than that are not searched for one.
+_TINY_SLACK = 12
+_TINY_ROW_WORDS = 60
+
+
+def _tiny_question_pairs(texts: list[str], index: CoverageIndex) -> list[tuple[int, int]]:
+    """(row, unit) for every question of fewer than n words that appears word for word in a short row."""
+    tiny = index.tiny_questions
+    if not tiny:
+        return []
+    pairs = []
+    for row, text in enumerate(texts):
+        tokens = words(question_stem(text))
+        if len(tokens) > _TINY_ROW_WORDS:
+            continue
+        found = {
+            unit
+            for size in range(1, index.config.n)
+            for start in range(len(tokens) - size + 1)
+            for unit in tiny.get(" ".join(tokens[start : start + size]), ())
+        }
+        pairs.extend((row, unit) for unit in sorted(found))
+    return pairs
 
 
 def row_options_of(text: str, row: int, row_options: list[frozenset[str]] | None) -> frozenset[str]:
@@ -92,8 +128,11 @@ def _options_disagree(row_options: frozenset[str], unit_options: frozenset[str])
     return len(row_options) >= 2 and len(unit_options) >= 2 and not row_options & unit_options
 
 
-def _short_unit_score(row_words: str, options: frozenset[str], unit: int, index: CoverageIndex) -> float | None:
-    """A short/generic question matches only as a whole, and with its options when the row carries options."""
+def _short_unit_score(
+    row_words: str, options: frozenset[str], unit: int, index: CoverageIndex, slack: int
+) -> float | None:
+    """A short/generic question matches only as a whole, and with its options when the row carries options; a row
+    without options may hold at most `slack` words more than the question."""
     question = index.unit_questions[unit]
     if not question or f" {question} " not in row_words:
         return None
@@ -103,7 +142,7 @@ def _short_unit_score(row_words: str, options: frozenset[str], unit: int, index:
         overlap = len(options & unit_options) / max(min(len(options), len(unit_options)), 1)
         return round(100 * overlap, 2) if overlap >= config.min_option_overlap else None
     extra_words = row_words.count(" ") - 1 - (question.count(" ") + 1)
-    return 100.0 if extra_words <= config.short_row_slack else None
+    return 100.0 if extra_words <= slack else None
 
 
 def _longest_run(covered: np.ndarray) -> tuple[int, int]:

@@ -46,6 +46,7 @@ class FuzzyIndex:
 class FuzzyStage:
     name = "fuzzy"
     evidence_rank = 1
+    confidence = "certain"  # the row is nearly the benchmark question, character by character
 
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: FuzzyConfig) -> FuzzyIndex:
         lengths = np.array([len(text) for text in table.texts], dtype=np.int64)

@@ -68,6 +68,7 @@ class RewriteIndex:
 class RewriteStage:
     name = "rewrite"
     evidence_rank = 2
+    confidence = "review"  # a reworded case: weaker evidence a person may want to check
 
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: RewriteConfig) -> RewriteIndex:
         questions, options = [item.question for item in items], [item.options for item in items]
