@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.append(str(HERE.parent))  # bench/quality's common.py; this directory's modules stay first
 from common import DEFAULT_DATA, DEFAULT_PACK, ensure_pack, load_training, norm, stem  # noqa: E402
 
 CACHE = HERE / ".cache"
@@ -63,7 +63,8 @@ def load_entries(data: Path = DEFAULT_DATA, pack: Path = DEFAULT_PACK) -> tuple[
         if benchmarks:
             own = [item for item in items if item.benchmark == benchmarks[0]]
             for index, item in enumerate(own):
-                rows.append(Entry(file, str(index), stem(item.question), item.options, _answer(item.options, item.answer)))
+                answer = _answer(item.options, item.answer)
+                rows.append(Entry(file, str(index), stem(item.question), item.options, answer))
     raw = {
         name: json.loads((data / "training" / name).read_text(encoding="utf-8"))
         for name in ("medqa_dev.json", "huatuogpt_o1_demo.json")
@@ -98,4 +99,14 @@ def numbers(text: str) -> set[str]:
     return set(_NUMBER.findall(text))
 
 
-__all__ = ["ADJUDICATION", "CACHE", "DEFAULT_DATA", "DEFAULT_PACK", "DEFAULT_SET", "Entry", "load_entries", "norm"]
+__all__ = [
+    "ADJUDICATION",
+    "CACHE",
+    "DEFAULT_DATA",
+    "DEFAULT_PACK",
+    "DEFAULT_SET",
+    "Entry",
+    "ensure_pack",
+    "load_entries",
+    "norm",
+]
