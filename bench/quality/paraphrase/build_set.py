@@ -1,0 +1,103 @@
+"""Build the labelled paraphrase set (deterministic) from the shared files and adjudication.csv.
+
+    python bench/quality/paraphrase/build_set.py [DATA] [--out .cache/paraphrase.jsonl]
+
+One JSON object per training-side row of the four files in rows.TRAIN_FILES:
+    {"id": "FILE:ROW", "file", "row", "label", "half", "text", "options": [[letter, text], ...],
+     "targets": [{"benchmark", "item_id"}, ...], "exclude": [benchmark, ...], "reasons": [...]}
+Row labels come from the pairs read for that row (adjudication.csv): paraphrase > copy > unsure/not_read/other_copy
+(left out) > sibling > negative. Rows with no adjudicated pair were below every mining threshold ("far") and are
+negatives. `exclude` names the benchmarks the row comes from, which the evaluation pack leaves out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from rows import ADJUDICATION, DEFAULT_DATA, DEFAULT_PACK, DEFAULT_SET, HERE, TRAIN_FILES, load_entries
+
+# bench/quality's adjudication found these training rows reused verbatim in a benchmark outside this set's targets
+# (HuatuoGPT-o1 demo rows copied from MedMCQA): not paraphrases, not negatives either.
+OLD_ADJUDICATION = HERE.parent / "adjudication.csv"
+PRIORITY = ("paraphrase", "copy", "unsure", "not_read", "other_copy", "sibling", "unrelated")
+EXCLUDED = {"unsure", "not_read", "other_copy"}
+
+
+def half(row_id: str) -> str:
+    """'tune' or 'held-out': the parity of the first 8 hex digits of sha256("FILE:ROW") (stable across runs)."""
+    return "tune" if int(hashlib.sha256(row_id.encode("utf-8")).hexdigest()[:8], 16) % 2 == 0 else "held-out"
+
+
+def read_decisions(path: Path) -> dict[tuple[str, str], list[dict]]:
+    decisions: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line in csv.DictReader(handle):
+            decisions[(line["train_file"], line["train_row"])].append(line)
+    with OLD_ADJUDICATION.open(encoding="utf-8", newline="") as handle:
+        for line in csv.DictReader(handle):
+            if line["decision"] == "reuse" and line["benchmark"] not in ("medxpertqa", "medbullets_op4"):
+                decision = {**line, "decision": "other_copy", "reason": f"bench/quality: {line['reason']}"}
+                decisions[(f"training/{line['training_file']}", line["row"])].append(decision)
+    return decisions
+
+
+def build(data: Path, pack: Path, adjudication: Path = ADJUDICATION) -> list[dict]:
+    rows, targets = load_entries(data, pack)
+    known = {(t.source, t.key) for t in targets}
+    decisions = read_decisions(adjudication)
+    out = []
+    for row in rows:
+        pairs = decisions.get((row.source, row.key), [])
+        found = {pair["decision"] for pair in pairs}
+        decision = next((d for d in PRIORITY if d in found), "far")
+        label = {"unrelated": "negative", "far": "negative"}.get(decision, decision)
+        positive = [p for p in pairs if p["decision"] in ("paraphrase", "copy")]
+        for pair in positive:
+            if (pair["benchmark"], pair["item_id"]) not in known:
+                raise SystemExit(f"adjudication.csv names an unknown item: {pair['benchmark']} {pair['item_id']}")
+        row_id = f"{row.source}:{row.key}"
+        out.append(
+            {
+                "id": row_id,
+                "file": row.source,
+                "row": int(row.key),
+                "label": label,
+                "half": half(row_id),
+                "text": row.stem,
+                "options": [list(option) for option in row.options],
+                "targets": [{"benchmark": p["benchmark"], "item_id": p["item_id"]} for p in positive],
+                "exclude": list(TRAIN_FILES[row.source]),
+                "reasons": sorted({p["reason"] for p in pairs if p["decision"] == decision}),
+            }
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=DEFAULT_SET)
+    parser.add_argument("--pack", type=Path, default=DEFAULT_PACK)
+    args = parser.parse_args(argv)
+    rows = build(args.data, args.pack)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(args.out)
+    counts = Counter((row["label"], row["half"]) for row in rows)
+    for (label, which), count in sorted(counts.items()):
+        print(f"{label:11} {which:9} {count}", file=sys.stderr)
+    print(f"{args.out}: {len(rows)} rows", file=sys.stderr)
+    return args.out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Measure medrl's presets on the labelled paraphrase set, per half, with and without the rows' options.
+
+    python bench/quality/paraphrase/run.py [--preset NAME ...] [--json OUT] [--flagged PRESET]
+
+Each row is checked as a training row would be: its question stem as the text, and (mode "options") its options as
+the options column. The pack is every shared benchmark except the ones the row comes from (a MedQA test row is
+trivially in the pack as MedQA; MedBullets rows leave out op4 and op5). Per half (tune / held-out) it prints:
+recall on paraphrases (any flag) and the share flagged on a right item (an adjudicated target, or an item with the
+same question text), recall on near-verbatim copies, and the false-positive rate on siblings and on all negatives.
+A flag on a sibling or a negative counts as a false positive whatever item it names: none of these rows was found
+to be a copy of any pack item. `--flagged PRESET` lists the negatives and siblings that PRESET flags, to re-read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from rows import DEFAULT_DATA, DEFAULT_PACK, DEFAULT_SET, ensure_pack
+
+PRESETS = ("medrl", "ii-medical-rl")
+MODES = ("stem", "options")
+HALVES = ("tune", "held-out", "all")
+# Row labels that enter the metrics (unsure, not_read and other_copy rows are left out).
+MEASURED = ("paraphrase", "copy", "sibling", "negative")
+NEGATIVE = ("sibling", "negative")
+
+
+def load_rows(path: Path, data: Path, pack: Path) -> list[dict]:
+    if not path.exists():
+        import build_set
+
+        build_set.main([str(data), "--out", str(path), "--pack", str(pack)])
+    lines = path.read_text(encoding="utf-8").split("\n")
+    return [row for row in map(json.loads, filter(None, lines)) if row["label"] in MEASURED]
+
+
+def detect(rows: list[dict], pack: Path, name: str, mode: str) -> list[tuple[bool, set[tuple[str, str]]]]:
+    """(flagged, matched (benchmark, item_id)s) per row, each group of rows against its own pack."""
+    from medrl.benchmarks.pack import load_pack
+    from medrl.config import preset
+    from medrl.detection.index import build_index
+    from medrl.detection.runner import detect_batch
+    from medrl.detection.text import folded_options
+
+    config = preset(name)
+    items = load_pack(pack).items
+    groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        groups[tuple(row["exclude"])].append(i)
+    result: list[tuple[bool, set[tuple[str, str]]]] = [(False, set())] * len(rows)
+    for exclude, members in groups.items():
+        kept = [item for item in items if item.benchmark not in exclude]
+        index = build_index(kept, config)
+        for start in range(0, len(members), config.batch_size):
+            batch = members[start : start + config.batch_size]
+            texts = {"text": [rows[i]["text"] for i in batch]}
+            options = [folded_options(rows[i]["options"]) for i in batch] if mode == "options" else None
+            verdicts, _ = detect_batch(texts, index, config, options)
+            for i, verdict in zip(batch, verdicts, strict=True):
+                matched = {(kept[k].benchmark, kept[k].item_id) for k in verdict.items}
+                result[i] = (verdict.contaminated, matched)
+    return result
+
+
+def same_question_items(pack: Path) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """Each item -> the items with the same question text (MedBullets op4/op5, MedQA 4/5 options count as one)."""
+    from medrl.benchmarks.pack import load_pack
+
+    by_question: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    items = load_pack(pack).items
+    for item in items:
+        by_question[item.question].add((item.benchmark, item.item_id))
+    return {(item.benchmark, item.item_id): by_question[item.question] for item in items}
+
+
+def rates(rows: list[dict], found: list[tuple[bool, set]], twins: dict) -> dict[str, dict]:
+    out = {}
+    for which in HALVES:
+        members = [i for i, row in enumerate(rows) if which in ("all", row["half"])]
+        by_label = defaultdict(list)
+        for i in members:
+            by_label[rows[i]["label"]].append(i)
+        right = [
+            i
+            for i in by_label["paraphrase"]
+            if any(found[i][1] & twins[(t["benchmark"], t["item_id"])] for t in rows[i]["targets"])
+        ]
+        negatives = by_label["negative"] + by_label["sibling"]
+
+        def share(indices: list[int]) -> float:
+            return sum(found[i][0] for i in indices) / len(indices) if indices else 0.0
+
+        out[which] = {
+            "n_paraphrase": len(by_label["paraphrase"]),
+            "paraphrase_recall": share(by_label["paraphrase"]),
+            "paraphrase_right_item": len(right) / len(by_label["paraphrase"]) if by_label["paraphrase"] else 0.0,
+            "n_copy": len(by_label["copy"]),
+            "copy_recall": share(by_label["copy"]),
+            "n_sibling": len(by_label["sibling"]),
+            "sibling_fpr": share(by_label["sibling"]),
+            "n_negative": len(negatives),
+            "negative_fpr": share(negatives),
+        }
+    return out
+
+
+def render(results: dict) -> str:
+    head = ["preset", "mode", "half", "paraphrase recall", "right item", "copy recall", "sibling FPR", "negative FPR"]
+    lines = []
+    for (name, mode), per_half in results.items():
+        for which, r in per_half.items():
+            lines.append(
+                [
+                    name,
+                    mode,
+                    which,
+                    f"{r['paraphrase_recall']:.1%} (n={r['n_paraphrase']})",
+                    f"{r['paraphrase_right_item']:.1%}",
+                    f"{r['copy_recall']:.1%} (n={r['n_copy']})",
+                    f"{r['sibling_fpr']:.1%} (n={r['n_sibling']})",
+                    f"{r['negative_fpr']:.2%} (n={r['n_negative']})",
+                ]
+            )
+    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
+    fmt = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"  # noqa: E731
+    return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, lines)])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", type=Path, default=DEFAULT_SET)
+    parser.add_argument("--pack", type=Path, default=DEFAULT_PACK)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data, to build a missing set/pack")
+    parser.add_argument("--preset", action="append", help=f"repeatable; default: {', '.join(PRESETS)})")
+    parser.add_argument("--json", type=Path, help="write the numbers here")
+    parser.add_argument("--flagged", metavar="PRESET", help="list the negatives and siblings PRESET flags (both modes)")
+    args = parser.parse_args(argv)
+
+    ensure_pack(args.data, args.pack)
+    rows = load_rows(args.set, args.data, args.pack)
+    twins = same_question_items(args.pack)
+    results, flagged = {}, {}
+    for name in args.preset or PRESETS:
+        for mode in MODES:
+            started = time.perf_counter()
+            found = detect(rows, args.pack, name, mode)
+            print(f"{name} / {mode}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
+            results[(name, mode)] = rates(rows, found, twins)
+            flagged[(name, mode)] = found
+    print(render(results))
+    if args.json:
+        payload = [{"preset": n, "mode": m, "halves": r} for (n, m), r in results.items()]
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if args.flagged:
+        for mode in MODES:
+            found = flagged[(args.flagged, mode)]
+            wrong = [(r, found[i][1]) for i, r in enumerate(rows) if found[i][0] and r["label"] in NEGATIVE]
+            print(f"\n{args.flagged} / {mode}: {len(wrong)} negatives or siblings flagged")
+            for row, matched in wrong:
+                print(f"{row['id']}\t{row['label']}\t{sorted(matched)[:3]}\t{' '.join(row['text'].split())[:120]}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
