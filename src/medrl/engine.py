@@ -36,9 +36,18 @@ def run_processes(
     initargs: tuple,
 ) -> Iterator[tuple[Key, Out]]:
     """Process-pool engine: only inputs travel (keys stay here), at most 2 per process in flight (bounded memory),
-    results in input order."""
-    with ProcessPoolExecutor(max_workers=processes, initializer=initializer, initargs=initargs) as pool:
+    results in input order. On an error or interruption, queued batches are cancelled and the workers stopped at
+    once instead of finishing work nobody will read."""
+    pool = ProcessPoolExecutor(max_workers=processes, initializer=initializer, initargs=initargs)
+    try:
         yield from _in_order(items, lambda _, value: pool.submit(function, value), Future.result, 2 * processes)
+    except BaseException:
+        workers = list((getattr(pool, "_processes", None) or {}).values())  # no public way to stop running ones
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        raise
+    pool.shutdown(wait=True)
 
 
 def _in_order(
