@@ -128,7 +128,12 @@ ProcessesOption = Annotated[
 EngineOption = Annotated[
     str | None, typer.Option(help="Where detection batches run: local (processes on this machine) or ray.")
 ]
-RayAddressOption = Annotated[str | None, typer.Option(help="Ray cluster address for --engine ray.")]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Ray cluster for --engine ray: an address, or auto for the running one (default: a private local Ray)."
+    ),
+]
 
 
 SplitOption = Annotated[
