@@ -63,6 +63,22 @@ def test_rewrites_are_found_by_their_case_numbers(index, row: int) -> None:
     assert all(m.method == "rewrite" and m.confidence == "review" for m in found.matches)
 
 
+@pytest.mark.parametrize("row", [394, 1181, 304])
+def test_a_rewrite_without_options_is_found_by_its_case_numbers(index, row: int) -> None:
+    """Open-ended or reformatted training rows carry no options: the case's numbers still tie them to the item."""
+    found = detect_batch({"question": [MEDQA_DEV[row]["question"]]}, index, preset("medrl"), [frozenset()])[0][0]
+    assert ("medxpertqa", REWRITES[row]) in {(m.benchmark, m.item_id) for m in found.matches}
+    assert found.matches[0].evidence.startswith("numbers: ")
+
+
+@pytest.mark.parametrize("case", FALSE_POSITIVE_PATTERNS)
+def test_a_different_patient_without_options_is_not_flagged(index, case: str) -> None:
+    rows, row = FALSE_POSITIVE_PATTERNS[case]
+    assert not detect_batch({"question": [rows[row]["question"]]}, index, preset("medrl"), [frozenset()])[0][
+        0
+    ].contaminated
+
+
 def _rows(layout: str) -> list[dict]:
     """Two real rows (a rewrite found only through its options, and a clean one) with options in `layout`."""
     rows = []

@@ -110,6 +110,7 @@ class RewriteConfig(StageSettings):
     3. or the case's numbers match: at least `fingerprint_numbers` shared numbers, and at least
        `fingerprint_agreement` of each side's numbers shared (a rewrite that reworded nearly everything but the
        patient; a different patient on the same topic shares a few stock values, not most of a case's numbers).
+    A row with no options at all (open-ended or reformatted training data) is flagged by rule 3 alone.
     Matches of this stage are `review` class: a person can check them (see `--review`). The thresholds were set on
     bench/quality's adjudicated real reuse (see its README for which figures are in-sample).
     """

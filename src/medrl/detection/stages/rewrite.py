@@ -128,9 +128,14 @@ def rewrite_hits(
             numbers_of[row] = case_numbers(texts[row])
         options = options_of[row]
         shared = options & words_index.unit_options[unit]
+        row_numbers, unit_numbers = numbers_of[row], index.unit_numbers[unit]
+        if not options and _same_case_numbers(row_numbers, unit_numbers, config):
+            # A row without options (open-ended or reformatted) can only be tied to a case by its numbers.
+            numbers = ", ".join(f"{number:g}" for number in sorted(_specific(row_numbers & unit_numbers)))
+            hits[row].append(Hit(unit, round(100 * words, 2), f"numbers: {numbers}"))
+            continue
         if len(options) < 2 or not shared:
             continue
-        row_numbers, unit_numbers = numbers_of[row], index.unit_numbers[unit]
         agree, numberless = _numbers_agree(row_numbers, unit_numbers, words, config)
         rare_option = any(index.option_df.get(option, 0) <= config.stock_option_df for option in shared)
         many = len(shared) >= config.min_option_overlap * len(options) and words >= config.min_word_overlap
