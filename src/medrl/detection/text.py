@@ -3,6 +3,7 @@ they reproduce."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -34,7 +35,13 @@ def fold(text: str) -> str:
 def words(text: str) -> list[str]:
     """Word tokens of the folded text: runs of letters and digits. Punctuation, quotes of any shape, dashes and
     whitespace of any kind only separate words, so they cannot hide a copy."""
-    return _WORD.findall(fold(text))
+    return list(_words(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _words(text: str) -> tuple[str, ...]:
+    """Several stages tokenise the same rows of a batch (and dedup the same questions): fold each text once."""
+    return tuple(_WORD.findall(fold(text)))
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
