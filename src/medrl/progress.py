@@ -17,6 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
+# Every progress line starts so, like medrl's notes: logs can be filtered for them.
+PREFIX = "medrl: "
+
 
 class Progress:
     """The silent progress a job reports to by default; subclasses show it."""
@@ -25,10 +28,12 @@ class Progress:
     def stage(self, name: str, total: int | None = None, estimated: bool = False) -> Iterator[Progress]:
         """Announce a stage of `total` rows (None: not counted in rows); `advance` it as rows are done."""
         self.start(name, total, estimated)
+        completed = False
         try:
             yield self
+            completed = True
         finally:
-            self.finish()
+            self.finish(completed)
 
     def start(self, name: str, total: int | None, estimated: bool) -> None:
         """A stage begins."""
@@ -36,8 +41,8 @@ class Progress:
     def advance(self, rows: int) -> None:
         """`rows` more rows of the current stage are done."""
 
-    def finish(self) -> None:
-        """The current stage ended."""
+    def finish(self, completed: bool = True) -> None:
+        """The current stage ended (`completed` False: by an error, which is reported on its own)."""
 
 
 def _count(value: float) -> str:
@@ -95,7 +100,7 @@ class TerminalProgress(Progress):
         if self.bar is not None:
             self.bar.update(self.task, completed=self.done, total=self.total, counts=self._counts())
 
-    def finish(self) -> None:
+    def finish(self, completed: bool = True) -> None:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
@@ -103,12 +108,14 @@ class TerminalProgress(Progress):
             self.ended.set()
             self.ticker.join()
             self.ticker = None
+        if not completed:
+            return
         elapsed = time.perf_counter() - self.started
         if self.total is None:
-            line = f"{self.name}: done in {_seconds(elapsed)}"
+            line = f"{PREFIX}{self.name}: done in {_seconds(elapsed)}"
         else:
             rate = self.done / elapsed if elapsed > 0 else 0.0
-            line = f"{self.name}: {_count(self.done)} rows in {_seconds(elapsed)} ({_count(rate)} rows/s)"
+            line = f"{PREFIX}{self.name}: {_count(self.done)} rows in {_seconds(elapsed)} ({_count(rate)} rows/s)"
         self.console.print(line, highlight=False, style="dim")
 
     def _counts(self) -> str:
@@ -125,11 +132,12 @@ class TerminalProgress(Progress):
         with self.lock:
             elapsed = time.perf_counter() - self.started
             if self.total is None:
-                return f"{self.name}: {_seconds(elapsed)} elapsed"
+                return f"{PREFIX}{self.name}: {_seconds(elapsed)} elapsed"
             rate = self.done / elapsed if elapsed > 0 else 0.0
             share = self.done / self.total if self.total else 1.0
             eta = (self.total - self.done) / rate if rate > 0 else None
-            return f"{self.name}: {self._counts()} ({share:.0%}), ETA {_seconds(eta) if eta is not None else 'unknown'}"
+            left = _seconds(eta) if eta is not None else "unknown"
+            return f"{PREFIX}{self.name}: {self._counts()} ({share:.0%}), ETA {left}"
 
     def _tick(self) -> None:
         while not self.ended.wait(self.interval):

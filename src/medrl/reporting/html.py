@@ -132,6 +132,7 @@ svg.chart .filter { cursor: pointer; } svg.chart .filter:hover { opacity: .75; }
 .tab { font: inherit; font-size: 12px; border: 1px solid var(--line); border-radius: 999px; padding: 2px 10px;
   background: #fff; cursor: pointer; } .tab.active { border-color: var(--ink); font-weight: 600; }
 .tab.other { opacity: .5; }
+.dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; margin-right: 6px; }
 .sides { display: grid; grid-template-columns: 1fr 1fr; }
 .side { padding: 10px 14px; min-width: 0; } .side + .side { border-left: 1px solid var(--line); }
 .side h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 6px; }
@@ -270,8 +271,9 @@ _SCRIPT = r"""
     };
     matches.forEach((m, i) => {
       const label = items[m[0]][0] + " #" + items[m[0]][2] + " · " + m[1];
-      const tab = el("button", "tab" + (fits(m) ? "" : " other"), label);
-      tab.style.borderLeft = "4px solid " + (COLORS[m[1]] || "#6b7280");
+      const tab = el("button", "tab" + (fits(m) ? "" : " other")), dot = el("span", "dot");
+      dot.style.background = COLORS[m[1]] || "#6b7280";
+      tab.append(dot, document.createTextNode(label));
       tab.addEventListener("click", () => { chosen = i; show(); });
       head.appendChild(tab);
     });
@@ -294,6 +296,7 @@ _SCRIPT = r"""
     $("page").textContent = "page " + (page + 1) + " of " + pages;
     $("prev").disabled = page === 0;
     $("next").disabled = page >= pages - 1;
+    document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1);  // for tests to wait on
   };
 
   const COLORS = JSON.parse($("method-colors").textContent);

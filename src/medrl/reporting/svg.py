@@ -89,7 +89,9 @@ def histogram(title: str, method: str, scores: list[float], threshold: float | N
     if threshold is not None:
         x = left + min(threshold / high, 1.0) * span
         body.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" class="threshold"/>')
-        body.append(_text(x + 3, top + 8, f"threshold {threshold:g}", css="threshold-label"))
+        right_half = x > left + span / 2  # the label goes on the side with room
+        anchor, shift = ("end", -4) if right_half else ("start", 4)
+        body.append(_text(x + shift, top + 8, f"threshold {threshold:g}", anchor, "threshold-label"))
     body.append(_text(left, bottom + 28, note, css="tick"))
     return _svg(width, height, title, body)
 
