@@ -403,7 +403,7 @@ OutArgument = Annotated[Path, typer.Argument(help="The --out directory of a deco
 @app.command()
 def report(out: OutArgument) -> None:
     """Re-render report.html from a run's output directory (its report.json or build.json and removed rows)."""
-    path = write_html_report(out)
+    path = write_html_report(out, _progress(quiet=False))
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", highlight=False)
 
 

@@ -160,8 +160,7 @@ def decontaminate(
             seconds={key: round(value, 4) for key, value in sorted(stats.seconds.items())},
         )
         write_json_atomic(outputs.path(REPORT), report.to_dict())
-        with progress.stage("report.html"):
-            write_html_report(outputs.stage)
+        write_html_report(outputs.stage, progress)
         outputs.commit()
     return report
 

@@ -303,8 +303,7 @@ def build(config: BuildConfig, progress: Progress | None = None) -> dict:
         summary["seconds"] = timer.seconds | {"total": round(time.perf_counter() - started, 4)}
         summary["outputs"] = {"sha256": {str(name): sha256_file(outputs.stage / name) for name in outputs.files()}}
         write_json_atomic(outputs.path(SUMMARY), summary)
-        with timer.progress.stage("report.html"):
-            write_html_report(outputs.stage)  # a view of the set, re-rendered by `medrl report`: not hashed
+        write_html_report(outputs.stage, timer.progress)  # a view of the set, re-rendered by `medrl report`: not hashed
         outputs.commit()
     return summary
 

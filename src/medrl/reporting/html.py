@@ -26,6 +26,7 @@ from pathlib import Path
 
 from medrl._version import __version__
 from medrl.io.writers import dumps, write_text_atomic
+from medrl.progress import Progress
 from medrl.reporting.evidence import ItemKey, item_key
 from medrl.reporting.runs import Run, load_run, method_thresholds
 from medrl.reporting.svg import histogram, method_color, share_bars, stacked_bars
@@ -60,7 +61,7 @@ class _Evidence:
     without_item_text: int = 0  # items named only by id (outputs of an older medrl)
 
 
-def _collect(run: Run) -> _Evidence:
+def _collect(run: Run, progress: Progress) -> _Evidence:
     """Stream the removed rows once into the compressed evidence, counting for the charts as it goes."""
     found = _Evidence()
     refs: dict[ItemKey, int] = {}
@@ -90,9 +91,11 @@ def _collect(run: Run) -> _Evidence:
         texts.append([row.texts, [match["evidence"] for match in row.matches]])
         if len(texts) == TEXT_BLOCK_ROWS:
             found.blocks.append(_packed(texts))
+            progress.advance(len(texts))
             texts = []
     if texts:
         found.blocks.append(_packed(texts))
+        progress.advance(len(texts))
     found.rows = len(rows)
     found.index = _packed({"items": items, "rows": rows, "block_rows": TEXT_BLOCK_ROWS})
     return found
@@ -390,9 +393,9 @@ def _run_notes(run: Run, evidence: _Evidence) -> str:
     return "".join(f'<p class="note">{escape(note)}</p>' for note in notes)
 
 
-def render_html(run: Run) -> str:
-    """The report page of a run (see the module docstring)."""
-    evidence = _collect(run)
+def render_html(run: Run, progress: Progress | None = None) -> str:
+    """The report page of a run (see the module docstring); `progress` is advanced by the removed rows read."""
+    evidence = _collect(run, progress or Progress())
     versions = run.summary.get("versions", {})
     pack = run.summary.get("pack", {})
     meta = (
@@ -454,8 +457,12 @@ repeats are blue too). A row matching several items has one tab per match.</p>
 """
 
 
-def write_html_report(directory: str | Path) -> Path:
-    """Render `report.html` into the run's output directory (or its staging directory) from its files."""
+def write_html_report(directory: str | Path, progress: Progress | None = None) -> Path:
+    """Render `report.html` into the run's output directory (or its staging directory) from its files, shown as
+    a progress stage over the removed rows."""
+    progress = progress or Progress()
     path = Path(directory) / HTML_REPORT
-    write_text_atomic(path, render_html(load_run(directory)))
+    run = load_run(directory)
+    with progress.stage(HTML_REPORT, run.counts()["removed"]):
+        write_text_atomic(path, render_html(run, progress))
     return path

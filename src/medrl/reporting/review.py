@@ -31,9 +31,15 @@ def highlighted(text: str, other: str, span: list[int] | None) -> Text:
     shown = Text(text)
     words, _ = _trigrams(text)
     _, theirs = _trigrams(other)
+    runs: list[list[int]] = []  # overlapping shared 3-grams merged into runs
     for i in range(len(words) - 2):
         if tuple(word.group().lower() for word in words[i : i + 3]) in theirs:
-            shown.stylize(SHARED_STYLE, words[i].start(), words[i + 2].end())
+            if runs and runs[-1][1] >= words[i].start():
+                runs[-1][1] = words[i + 2].end()
+            else:
+                runs.append([words[i].start(), words[i + 2].end()])
+    for start, end in runs:
+        shown.stylize(SHARED_STYLE, start, end)
     if span:
         shown.stylize(EVIDENCE_STYLE, max(span[0], 0), min(span[1], len(text)))
     return shown
