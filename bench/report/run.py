@@ -11,9 +11,9 @@ the page until its first page of evidence is shown. Prints one markdown table ro
 from __future__ import annotations
 
 import argparse
-import sys
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 

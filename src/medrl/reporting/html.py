@@ -138,7 +138,7 @@ svg.chart .filter { cursor: pointer; } svg.chart .filter:hover { opacity: .75; }
 .dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; margin-right: 6px; }
 .sides { display: grid; grid-template-columns: 1fr 1fr; }
 .side { padding: 10px 14px; min-width: 0; } .side + .side { border-left: 1px solid var(--line); }
-.side h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 6px; }
+.side h3 { font-size: 12px; letter-spacing: .02em; color: var(--muted); margin: 0 0 6px; }
 .text { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; max-height: 420px; overflow: auto; }
 mark.ev { background: var(--ev); } mark.sh { background: var(--sh); }
 .options { margin: 8px 0 0; padding-left: 0; list-style: none; }
@@ -147,7 +147,7 @@ mark.ev { background: var(--ev); } mark.sh { background: var(--sh); }
 .evidence > footer { padding: 6px 12px; border-top: 1px solid var(--line); color: var(--muted); font-size: 13px;
   overflow-wrap: anywhere; }
 .badge { display: inline-block; border-radius: 4px; padding: 0 6px; color: #fff; font-size: 12px; }
-.conf-certain { background: #b91c1c; } .conf-review { background: #b45309; } .conf-none { background: #9ca3af; }
+.conf-certain { background: #b91c1c; } .conf-review { background: #b45309; }
 .legend mark { padding: 0 4px; }
 @media (max-width: 800px) { .sides { grid-template-columns: 1fr; } .side + .side { border-left: 0; } }
 """
@@ -267,10 +267,9 @@ _SCRIPT = r"""
         right.appendChild(options);
       }
       body.replaceChildren(left, right);
-      const badge = el("span", "badge conf-" + (confidence || "none"), confidence || "no confidence class");
       const rounded = Math.round(score * 100) / 100;
-      foot.replaceChildren(badge, document.createTextNode(
-        " " + method + " · score " + rounded + " · evidence: " + evidences[chosen]));
+      foot.replaceChildren(method + " · score " + rounded + " · evidence: " + evidences[chosen]);
+      if (confidence) foot.prepend(el("span", "badge conf-" + confidence, confidence), " ");
     };
     matches.forEach((m, i) => {
       const label = items[m[0]][0] + " #" + items[m[0]][2] + " · " + m[1];

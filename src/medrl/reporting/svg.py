@@ -66,7 +66,7 @@ def stacked_bars(title: str, counts: dict[str, dict[str, int]], methods: list[st
 
 def histogram(title: str, method: str, scores: list[float], threshold: float | None, note: str) -> str:
     """The distribution of a method's scores in 20 bins, the threshold as a dashed line."""
-    width, height, left, bottom, top = 340, 170, 40, 140, 18
+    width, height, left, bottom, top = 340, 180, 40, 150, 34
     high = max([*scores, threshold or 0.0, 1.0])
     high = 100.0 if high <= 100 and method != "ngram" else math.ceil(high)
     bins = [0] * 20
@@ -91,7 +91,7 @@ def histogram(title: str, method: str, scores: list[float], threshold: float | N
         body.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" class="threshold"/>')
         right_half = x > left + span / 2  # the label goes on the side with room
         anchor, shift = ("end", -4) if right_half else ("start", 4)
-        body.append(_text(x + shift, top + 8, f"threshold {threshold:g}", anchor, "threshold-label"))
+        body.append(_text(x + shift, top - 6, f"threshold {threshold:g}", anchor, "threshold-label"))
     body.append(_text(left, bottom + 28, note, css="tick"))
     return _svg(width, height, title, body)
 
