@@ -485,6 +485,37 @@ CASES = [
         1,
         True,
     ),
+    # --- report, review, compare, clean-subset ----------------------------------------------------------------------
+    Case("report missing out", lambda w: ["report", str(w.tmp / "none")], "none: no such directory"),
+    Case(
+        "review not a run",
+        lambda w: ["review", str(w.write("plain/notes.txt", "x").parent)],
+        "holds no report.json or build.json",
+    ),
+    Case("compare missing out", lambda w: ["compare", str(w.out), str(w.tmp / "none")], "none: no such directory"),
+    Case(
+        "clean-subset not a run",
+        lambda w: [
+            "benchmarks",
+            "clean-subset",
+            str(w.write("plain/notes.txt", "x").parent),
+            "--pack",
+            str(w.pack),
+            "--out",
+            str(w.tmp / "subsets"),
+        ],
+        "holds no report.json or build.json",
+    ),
+    Case(
+        "review corrupt report.json",
+        lambda w: ["review", str(w.write("copy/report.json", "{").parent)],
+        "report.json: not valid JSON",
+    ),
+    Case(
+        "review removed rows missing",
+        lambda w: ["review", str(w.write("copy/report.json", (w.out / "report.json").read_text()).parent)],
+        "removed.jsonl: missing from the run's outputs",
+    ),
     # --- build ---------------------------------------------------------------------------------------------------
     Case(
         "build missing source",
