@@ -28,7 +28,7 @@ demo: install
 test: install $(RL_VENV)/.installed
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests examples bench
-	$(BIN)/pytest -q
+	MEDRL_REQUIRE_BROWSER=1 $(BIN)/pytest -q
 	MEDRL_REQUIRE_RL_CLIENTS=1 MEDRL_REQUIRE_RAY=1 HF_HUB_OFFLINE=1 $(RL_VENV)/bin/python -m pytest -q \
 		tests/test_rl_clients.py tests/test_ray_engine.py
 
@@ -37,8 +37,18 @@ $(RL_VENV)/.installed: pyproject.toml tests/rl_clients_install.sh
 	bash tests/rl_clients_install.sh $(RL_VENV)/bin/python
 	touch $@
 
+# The report's browser test opens report.html in Debian's headless Chromium (driven through chromium-driver);
+# installed here when missing (needs root, as in CI). `make test` fails without them rather than skipping.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver)
+
+# The README's screenshot of report.html, taken by the browser test's script from the shipped examples.
+docs/report.png: install browser
+	$(BIN)/python tests/test_report_browser.py $@
+
 # Quick loop while developing: skips the exhaustive real-data checks.
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
 
-.PHONY: install demo test test-fast
+.PHONY: install demo test test-fast browser

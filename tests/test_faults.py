@@ -485,6 +485,37 @@ CASES = [
         1,
         True,
     ),
+    # --- report, review, compare, clean-subset ----------------------------------------------------------------------
+    Case("report missing out", lambda w: ["report", str(w.tmp / "none")], "none: no such directory"),
+    Case(
+        "review not a run",
+        lambda w: ["review", str(w.write("plain/notes.txt", "x").parent)],
+        "holds no report.json or build.json",
+    ),
+    Case("compare missing out", lambda w: ["compare", str(w.out), str(w.tmp / "none")], "none: no such directory"),
+    Case(
+        "clean-subset not a run",
+        lambda w: [
+            "benchmarks",
+            "clean-subset",
+            str(w.write("plain/notes.txt", "x").parent),
+            "--pack",
+            str(w.pack),
+            "--out",
+            str(w.tmp / "subsets"),
+        ],
+        "holds no report.json or build.json",
+    ),
+    Case(
+        "review corrupt report.json",
+        lambda w: ["review", str(w.write("copy/report.json", "{").parent)],
+        "report.json: not valid JSON",
+    ),
+    Case(
+        "review removed rows missing",
+        lambda w: ["review", str(w.write("copy/report.json", (w.out / "report.json").read_text()).parent)],
+        "removed.jsonl: missing from the run's outputs",
+    ),
     # --- build ---------------------------------------------------------------------------------------------------
     Case(
         "build missing source",
@@ -525,7 +556,8 @@ def test_fault(case: Case, world: World) -> None:
     if "build source is an output" in case.name:  # its setup adds a file to out on purpose
         before_out = snapshot(world.out)
     result = runner.invoke(app, arguments)
-    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("medrl: note:")]
+    # Notes and progress lines ("medrl: ...") may come before the one-line error.
+    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("medrl: ")]
     assert result.exit_code == case.code, result.output
     if case.code == 2:
         assert len(lines) == 1 and lines[0].startswith("error: "), result.output
@@ -579,7 +611,8 @@ def test_full_disk_leaves_the_previous_set(world: World) -> None:
         timeout=120,
     )
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("medrl: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert "File too large" in done.stderr
     assert snapshot(world.out) == before
 
@@ -600,8 +633,9 @@ def _check_set(out: Path) -> str:
     """The set in `out` is whole: report.json names every other file with its hash. Returns the run's preset."""
     report = json.loads((out / "report.json").read_text())
     listed = report["outputs"]["sha256"]
-    present = {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()} - {"report.json"}
-    assert present == set(listed)
+    # report.html is a view of the set, written after report.json and re-rendered by `medrl report`: not listed.
+    present = {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()} - {"report.json", "report.html"}
+    assert present == set(listed) and (out / "report.html").is_file()
     for name, digest in listed.items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
     assert report["input_rows"] == report["kept_rows"] + report["removed_rows"]

@@ -58,6 +58,7 @@ EVIDENCE = [
             "row_span": [i, i + 12],
             "item_span": None,
             "confidence": "certain",
+            "input_row": i,
         }
     ]
     for i in range(len(ROWS))
@@ -602,6 +603,7 @@ def test_decontaminate_each_format(tmp_path: Path, pack_dir: Path, fmt: str, bat
             ("mybench", "test", item_id, "question")
         }
         assert matches[0]["method"] == "ngram"
+        assert {match["input_row"] for match in matches} == {i}  # the row's 0-based input position
     eight_gram_match = contamination_of(removed[1], fmt)[0]
     assert eight_gram_match["evidence"] == "which enzyme deficiency causes classic phenylketonuria in newborn"
 
@@ -627,7 +629,12 @@ def test_decontaminate_each_format(tmp_path: Path, pack_dir: Path, fmt: str, bat
     assert on_disk["outputs"]["removed"] == str(removed_path)
     assert on_disk["config"]["fields"] == ["question"]
     assert leftovers(out) == []
-    assert sorted(p.name for p in out.iterdir()) == sorted([clean_path.name, removed_path.name, "report.json"])
+    written = [clean_path.name, removed_path.name, "report.json", "report.html", "matched_items.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)
+    # The matched items' text, once each, so the evidence reads without the pack.
+    matched = [json.loads(line) for line in (out / "matched_items.jsonl").read_text().splitlines()]
+    assert [item["item_id"] for item in matched] == sorted(set(REMOVED_AT.values()))
+    assert all(item["question"] and item["benchmark"] == "mybench" for item in matched)
 
 
 @pytest.mark.parametrize(("input_format", "output_format"), [("jsonl", "parquet"), ("parquet", "jsonl")])

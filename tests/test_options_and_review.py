@@ -80,9 +80,10 @@ def test_a_different_patient_without_options_is_not_flagged(index, case: str) ->
 
 
 def _rows(layout: str) -> list[dict]:
-    """Two real rows (a rewrite found only through its options, and a clean one) with options in `layout`."""
+    """Two real rows (a rewrite of a case with one number, found only through its options, and a clean one) with
+    options in `layout`."""
     rows = []
-    for source in (MEDQA_DEV[17], MEDQA_DEV[3]):
+    for source in (MEDQA_DEV[159], MEDQA_DEV[3]):
         texts = [text for _, text in normalise_options(source["options"])]
         row = {"question": source["question"]}
         if layout == "options":
@@ -141,7 +142,7 @@ def test_options_columns_are_found_in_every_format(full_pack_dir: Path, tmp_path
 
 
 def test_options_as_text_lines_in_a_csv(full_pack_dir: Path, tmp_path: Path) -> None:
-    rows = [{"question": r["question"], "options": "\n".join(r["options"])} for r in (MEDQA_DEV[17], MEDQA_DEV[3])]
+    rows = [{"question": r["question"], "options": "\n".join(r["options"])} for r in (MEDQA_DEV[159], MEDQA_DEV[3])]
     report = medrl.decontaminate(_write(rows, "csv", tmp_path / "t.csv"), full_pack_dir, tmp_path / "out")
     assert report.options["field"] == "options" and report.removed_rows == 1
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import pyarrow as pa
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from medrl._version import __version__
@@ -37,6 +37,13 @@ from medrl.errors import MedrlError
 from medrl.io.readers import FORMATS
 from medrl.pipeline import decontaminate as run_decontaminate
 from medrl.pipeline import decontaminate_settings
+from medrl.progress import Progress, TerminalProgress
+from medrl.reporting.compare import compare_runs
+from medrl.reporting.html import write_html_report
+from medrl.reporting.review import match_label
+from medrl.reporting.review import review as print_review
+from medrl.reporting.runs import load_run
+from medrl.reporting.subsets import clean_subsets
 
 console = Console(stderr=True, soft_wrap=True)  # one-line messages, never wrapped
 
@@ -134,6 +141,12 @@ RayAddressOption = Annotated[
         help="Ray cluster for --engine ray: an address, or auto for the running one (default: a private local Ray)."
     ),
 ]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (no progress, no summary).")]
+
+
+def _progress(quiet: bool) -> Progress:
+    """Progress on stderr: a live bar on a terminal, a log line every few seconds otherwise; none when quiet."""
+    return Progress() if quiet else TerminalProgress(console, live=console.is_terminal)
 
 
 SplitOption = Annotated[
@@ -316,6 +329,7 @@ def decontaminate(
             "(written to review.<ext> for a person to decide)."
         ),
     ] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Split a training file into clean and removed rows (with evidence) and write report.json."""
     arguments = decontaminate_settings(
@@ -336,23 +350,9 @@ def decontaminate(
         run_all_stages=run_all_stages,
         review=review,
     )
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not sys.stderr.isatty(),
-    ) as progress:
-        task = progress.add_task("decontaminating: 0 rows", total=None)
-        done = 0
-
-        def on_batch(rows: int) -> None:
-            nonlocal done
-            done += rows
-            progress.update(task, description=f"decontaminating: {done:,} rows")
-
-        report = run_decontaminate(**arguments, on_batch=on_batch)
+    report = run_decontaminate(**arguments, progress=_progress(quiet))
+    if quiet:
+        return
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
     console.print(
@@ -383,6 +383,7 @@ def build(
     processes: ProcessesOption = None,
     engine: EngineOption = None,
     ray_address: RayAddressOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Build RL-ready datasets: sources -> labelled II-Medical-RL rows -> deduplicated -> decontaminated -> exports."""
 
@@ -397,7 +398,9 @@ def build(
         engine=engine,
         ray_address=ray_address,
     )
-    summary = run_build(settings, on_step=lambda name: console.print(f"{name}...", style="dim"))
+    summary = run_build(settings, progress=_progress(quiet))
+    if quiet:
+        return
     for step in summary["steps"]:
         console.print(f"{step['step']}: {step['in']} rows in, {step['removed']} removed, {step['out']} out")
     decontamination = summary["decontamination"]
@@ -413,3 +416,84 @@ def build(
         f"{', '.join(summary['exports'].values())} and README.md in {settings.out}",
         highlight=False,
     )
+
+
+OutArgument = Annotated[Path, typer.Argument(help="The --out directory of a decontaminate or build run.")]
+
+
+@app.command()
+def report(out: OutArgument) -> None:
+    """Re-render report.html from a run's output directory (its report.json or build.json and removed rows)."""
+    path = write_html_report(out, _progress(quiet=False))
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", highlight=False)
+
+
+@app.command()
+def review(
+    out: OutArgument,
+    benchmark: Annotated[str | None, typer.Option(help="Only matches of this benchmark.")] = None,
+    method: Annotated[str | None, typer.Option(help="Only matches of this method (coverage, rewrite, ...).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many removed rows.")] = 20,
+    pager: Annotated[bool, typer.Option(help="Page the output when it goes to a terminal.")] = True,
+) -> None:
+    """Each removed row beside the benchmark item it matched, shared spans highlighted, in the terminal."""
+    run = load_run(out)
+    screen = Console()
+    paging = screen.pager(styles=True) if pager and screen.is_terminal else contextlib.nullcontext()
+    with paging:
+        shown, total = print_review(run, screen, benchmark, method, limit)
+        more = f"; --limit {total} shows all" if shown < total else ""
+        screen.print(f"{shown} of {total} removed rows matching the filters{more}", highlight=False, style="dim")
+
+
+@app.command()
+def compare(
+    out_a: Annotated[Path, typer.Argument(help="The --out of run A.")],
+    out_b: Annotated[Path, typer.Argument(help="The --out of run B (same input).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print every differing row as JSON.")] = False,
+    limit: Annotated[int, typer.Option(min=0, help="Rows listed per side in the table view.")] = 10,
+) -> None:
+    """Rows removed by one run and not the other, with each side's reason, counted per benchmark and method."""
+    result = compare_runs(load_run(out_a), load_run(out_b))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    screen = Console()
+    table = Table("", f"A: {result['a']['preset']}", f"B: {result['b']['preset']}", title="rows removed")
+    table.add_row("removed", f"{result['a']['removed']:,}", f"{result['b']['removed']:,}")
+    table.add_row("only by this run", f"{result['only_a']['rows']:,}", f"{result['only_b']['rows']:,}")
+    table.add_row("by both", f"{result['both']['rows']:,}", f"{result['both']['rows']:,}")
+    for key in ("by_benchmark", "by_method"):
+        names = sorted({*result["only_a"][key], *result["only_b"][key]})
+        for name in names:
+            a, b = result["only_a"][key].get(name, 0), result["only_b"][key].get(name, 0)
+            table.add_row(f"only, {key[3:]} {name}", f"{a:,}", f"{b:,}")
+    screen.print(table)
+    for side, other in (("a", "b"), ("b", "a")):
+        rows = result[f"only_{side}"]["removed"]
+        listing = Table("row", "text", f"{side.upper()}: removed because", f"{other.upper()}", show_lines=True)
+        for row in rows[:limit]:
+            reasons = "\n".join(match_label(match) for match in row[side]["matches"])
+            listing.add_row(str(row["input_row"]), Text(row["text"][:300]), Text(reasons), row[other]["outcome"])
+        screen.print(listing if rows else Text(f"no row removed only by {side.upper()}"))
+        if len(rows) > limit:
+            screen.print(f"... {len(rows) - limit} more (--limit, or --json for all)", style="dim", highlight=False)
+
+
+@benchmarks_app.command("clean-subset")
+def benchmarks_clean_subset(
+    out: OutArgument,
+    pack: PackOption,
+    subset_out: Annotated[Path, typer.Option("--out", help="Directory for <benchmark>.jsonl and subsets.json.")],
+) -> None:
+    """Per benchmark, the items the run did NOT find in the training data, as JSONL in the pack's item schema."""
+    summary = clean_subsets(load_run(out), pack, subset_out)
+    for name, entry in summary["benchmarks"].items():
+        console.print(f"{name}: {entry['clean']} of {entry['items']} items clean ({entry['found']} found)")
+    if not summary["run_all_stages"]:
+        console.print(
+            "note: the run used the cascade; an item only a later stage would match can remain (re-run with "
+            "--run-all-stages for the strictest subsets)",
+            highlight=False,
+        )
+    console.print(f"clean subsets written to {subset_out}", highlight=False)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,9 +25,12 @@ from medrl.detection.text import option_texts
 from medrl.errors import MedrlError
 from medrl.io.files import sha256_file, sha256_path
 from medrl.io.output_set import OutputSet, refuse_inputs_in
-from medrl.io.readers import FORMATS, RowBatch, open_source
+from medrl.io.readers import FORMATS, RowBatch, estimate_rows, open_source
 from medrl.io.writers import OUTPUT_SUFFIX, open_writer, output_name, write_json_atomic
+from medrl.progress import Progress
 from medrl.report import CLEAN, REMOVED, REVIEW, Report, RunStats, benchmark_side, destination, versions
+from medrl.reporting.evidence import MATCHED_ITEMS, MatchedItems
+from medrl.reporting.html import HTML_REPORT, write_html_report
 from medrl.settings import Setting, dataclass_table, merge, read_settings
 
 REPORT = "report.json"
@@ -36,7 +39,9 @@ _OUTPUT_STEMS = (CLEAN, REMOVED, REVIEW)
 
 
 def owns_output(name: str) -> bool:
-    return name == REPORT or any(name == output_name(stem, fmt) for stem in _OUTPUT_STEMS for fmt in OUTPUT_SUFFIX)
+    return name in (REPORT, HTML_REPORT, MATCHED_ITEMS) or any(
+        name == output_name(stem, fmt) for stem in _OUTPUT_STEMS for fmt in OUTPUT_SUFFIX
+    )
 
 
 # The removed rows' evidence column: one struct per kept `medrl.detection.decide.Match`.
@@ -54,6 +59,8 @@ MATCH_TYPE = pa.list_(
             ("row_span", pa.list_(pa.int64())),
             ("item_span", pa.list_(pa.int64())),
             ("confidence", pa.string()),
+            # The row's 0-based input position (`medrl.reporting.evidence`; the item's text is in matched_items.jsonl).
+            ("input_row", pa.int64()),
         ]
     )
 )
@@ -120,13 +127,14 @@ def decontaminate(
     fields: tuple[str, ...] | list[str] | None = None,
     input_format: str | None = None,
     output_format: str | None = None,
-    on_batch: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Report:
-    """Split `input` into `out/clean.*` and `out/removed.*` (with evidence) and write `out/report.json`.
+    """Split `input` into `out/clean.*` and `out/removed.*` (with evidence) and write `out/report.json` and
+    `out/report.html`.
 
-    `config` overrides the preset; `fields` overrides the checked columns. `on_batch(rows)` is called after each
-    batch (progress display).
+    `config` overrides the preset; `fields` overrides the checked columns. `progress` is told each stage's rows.
     """
+    progress = progress or Progress()
     started = time.perf_counter()
     config = config or preset(preset_name)
     if fields:
@@ -140,9 +148,11 @@ def decontaminate(
         refuse_inputs_in(outputs, [source.path])
         refuse_inputs_in(outputs, [Path(pack)], "benchmark pack", out_inside=True)
         index_started = time.perf_counter()
-        benchmark_pack = load_pack(pack)
-        runner = DetectionRunner.for_pack(benchmark_pack, config, _input_bytes(source.path))
+        with progress.stage("index"):
+            benchmark_pack = load_pack(pack)
+            runner = DetectionRunner.for_pack(benchmark_pack, config, _input_bytes(source.path))
         stats.seconds["index"] = time.perf_counter() - index_started
+        matched_items = MatchedItems(benchmark_pack.items)
 
         schema, columns = source.arrow_schema(), source.column_names()
         clean = open_writer(outputs.path(output_name("clean", out_format)), out_format, schema, columns)
@@ -160,20 +170,22 @@ def decontaminate(
             return batch, (texts, options.of(batch, texts, source.path))
 
         batches = (records(batch) for batch in _timed(source.batches(config.batch_size), stats))
-        for batch, (verdicts, seconds) in runner.run(batches):
-            stats.seconds.update(seconds)
-            write_started = time.perf_counter()
-            destinations = [destination(verdict, config.review) for verdict in verdicts]
-            clean.write(batch, [i for i, where in enumerate(destinations) if where == CLEAN])
-            for where, writer in flagged_writers.items():
-                rows = [i for i, row_destination in enumerate(destinations) if row_destination == where]
-                writer.write(batch, rows, [[m.to_dict() for m in verdicts[i].matches] for i in rows])
-            stats.add(verdicts, destinations)
-            stats.seconds["write"] += time.perf_counter() - write_started
-            if on_batch:
-                on_batch(len(verdicts))
-        for writer in (clean, *flagged_writers.values()):
-            writer.commit()
+        with progress.stage("read, detect, write", *estimate_rows(source)) as rows_done:
+            for batch, (verdicts, seconds) in runner.run(batches):
+                stats.seconds.update(seconds)
+                write_started = time.perf_counter()
+                destinations = [destination(verdict, config.review) for verdict in verdicts]
+                clean.write(batch, [i for i, where in enumerate(destinations) if where == CLEAN])
+                for where, writer in flagged_writers.items():
+                    rows = [i for i, row_destination in enumerate(destinations) if row_destination == where]
+                    evidence = [matched_items.evidence(verdicts[i].matches, batch.start + i) for i in rows]
+                    writer.write(batch, rows, evidence)
+                stats.add(verdicts, destinations)
+                stats.seconds["write"] += time.perf_counter() - write_started
+                rows_done.advance(len(verdicts))
+            for writer in (clean, *flagged_writers.values()):
+                writer.commit()
+            matched_items.write(outputs.path(MATCHED_ITEMS))
 
         stats.seconds["total"] = time.perf_counter() - started
         report = Report(
@@ -182,7 +194,8 @@ def decontaminate(
                 "format": out_format,
                 "clean": str(outputs.final_path(clean.path.name)),
                 "removed": str(outputs.final_path(removed_name)),
-                # Every other file of this output set, so a reader can check that the set is whole and unchanged.
+                # Every other file of this output set, so a reader can check that the set is whole and unchanged
+                # (but report.html: a view of these files, written after them and re-rendered by `medrl report`).
                 "sha256": {str(name): sha256_file(outputs.stage / name) for name in outputs.files()},
             },
             input_rows=stats.input_rows,
@@ -202,6 +215,7 @@ def decontaminate(
             seconds={key: round(value, 4) for key, value in sorted(stats.seconds.items())},
         )
         write_json_atomic(outputs.path(REPORT), report.to_dict())
+        write_html_report(outputs.stage, progress)
         outputs.commit()
     return report
 

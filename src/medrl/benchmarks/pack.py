@@ -44,7 +44,7 @@ ITEM_SCHEMA = pa.schema(
 )
 
 
-def _item_row(item: BenchmarkItem) -> dict:
+def item_row(item: BenchmarkItem) -> dict:
     return {
         "benchmark": item.benchmark,
         "split": item.split,
@@ -60,7 +60,7 @@ def content_sha256(items: Sequence[BenchmarkItem]) -> str:
     """A hash of the normalised items, independent of file encoding and layout."""
     digest = hashlib.sha256()
     for item in items:
-        digest.update(json.dumps(_item_row(item), ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        digest.update(json.dumps(item_row(item), ensure_ascii=False, sort_keys=True).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
 
@@ -182,7 +182,7 @@ def _save(pack: Path, entries: list[tuple[BenchmarkEntry, list[BenchmarkItem]]])
     # The new files and the manifest replace the old ones as one set: a run killed half-way leaves the old pack.
     with OutputSet(pack, lambda name: name == MANIFEST or name in written, "--pack") as staged:
         for entry, items in entries:
-            table = pa.Table.from_pylist([_item_row(item) for item in items], schema=ITEM_SCHEMA)
+            table = pa.Table.from_pylist([item_row(item) for item in items], schema=ITEM_SCHEMA)
             write_parquet_atomic(table, staged.path(f"{entry.name}.parquet"))
             manifest["benchmarks"][entry.name] = entry.to_dict()
         manifest["benchmarks"] = dict(sorted(manifest["benchmarks"].items()))

@@ -12,7 +12,7 @@ import bisect
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +31,12 @@ from medrl.detection.text import folded_options
 from medrl.errors import MedrlError
 from medrl.io.files import sha256_file, sha256_path
 from medrl.io.output_set import OutputSet, refuse_inputs_in
+from medrl.io.readers import estimate_rows, open_source
 from medrl.io.writers import write_json_atomic, write_text_atomic
-from medrl.report import RunStats, versions
+from medrl.progress import Progress
+from medrl.report import RunStats, benchmark_side, versions
+from medrl.reporting.evidence import MATCHED_ITEMS, MatchedItems
+from medrl.reporting.html import HTML_REPORT, write_html_report
 from medrl.settings import Setting, check_keys, dataclass_table, merge, read_settings
 
 # Record texts the decontamination can check (`fields`); "problem" is the rendered prompt, options included.
@@ -170,10 +174,11 @@ def record_text(record: TrainingRecord, name: str, template: str) -> str:
 
 
 def decontaminate_records(
-    records: list[TrainingRecord], runner: DetectionRunner, template: str
+    records: list[TrainingRecord], runner: DetectionRunner, template: str, progress: Progress | None = None
 ) -> tuple[list[TrainingRecord], list[Contaminated], RunStats]:
     """Run the detection runner over batches of record texts, with each record's options for option-aware stages:
-    (kept, contaminated with their verdicts, stats)."""
+    (kept, contaminated with their verdicts, stats). `progress` is advanced by each batch's rows."""
+    progress = progress or Progress()
     config = runner.config
     stats = RunStats()
     kept: list[TrainingRecord] = []
@@ -187,6 +192,7 @@ def decontaminate_records(
     for batch, (verdicts, seconds) in runner.run((batch, payload(batch)) for batch in batches):
         stats.seconds.update(seconds)
         stats.add(verdicts)
+        progress.advance(len(verdicts))
         for record, verdict in zip(batch, verdicts, strict=True):
             if verdict.contaminated:
                 contaminated.append(Contaminated(record, verdict))
@@ -195,19 +201,24 @@ def decontaminate_records(
     return kept, contaminated, stats
 
 
-def partition(rows: list[TrainingRecord | Rejection], runner: DetectionRunner, config: BuildConfig) -> Partition:
-    """Steps 2-5 on normalised rows: set rejections aside, deduplicate, decontaminate."""
+def partition(
+    rows: list[TrainingRecord | Rejection], runner: DetectionRunner, config: BuildConfig, timer: _Timer | None = None
+) -> Partition:
+    """Steps 2-5 on normalised rows: set rejections aside, deduplicate, decontaminate (each a timed step)."""
+    timer = timer or _Timer(Progress())
     records = [row for row in rows if isinstance(row, TrainingRecord)]
     rejected = [row for row in rows if isinstance(row, Rejection)]
-    deduplicated = deduplicate(records, config.near_duplicates, config.batch_size)
-    kept, contaminated, stats = decontaminate_records(deduplicated.kept, runner, config.template)
+    with timer.step("deduplicate", len(records)) as progress:
+        deduplicated = deduplicate(records, config.near_duplicates, config.batch_size, progress.advance)
+    with timer.step("decontaminate", len(deduplicated.kept)) as progress:
+        kept, contaminated, stats = decontaminate_records(deduplicated.kept, runner, config.template, progress)
     return Partition(rejected, deduplicated.duplicates, contaminated, kept, stats)
 
 
 # --- the job -------------------------------------------------------------------------------------------------------
 
 
-def _side_rows(result: Partition) -> dict[str, list[dict]]:
+def _side_rows(result: Partition, matched_items: MatchedItems) -> dict[str, list[dict]]:
     def shown(record: TrainingRecord) -> dict:
         return {**record.identity(), "question": record.question, "label": record.label}
 
@@ -220,7 +231,7 @@ def _side_rows(result: Partition) -> dict[str, list[dict]]:
             for d in result.duplicates
         ],
         "contaminated": [
-            {**shown(c.record), "contamination": [match.to_dict() for match in c.verdict.matches]}
+            {**shown(c.record), "contamination": matched_items.evidence(c.verdict.matches, c.record.row_id)}
             for c in result.contaminated
         ],
     }
@@ -253,18 +264,17 @@ def _steps(input_rows: int, result: Partition, config: BuildConfig) -> list[dict
 
 
 class _Timer:
-    """Seconds per step, announcing each step as it starts (progress display)."""
+    """Seconds per step, each step a progress stage (of `total` rows when it counts them)."""
 
-    def __init__(self, on_step: Callable[[str], None] | None) -> None:
-        self.on_step = on_step
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
         self.seconds: dict[str, object] = {}
 
     @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        if self.on_step:
-            self.on_step(name)
+    def step(self, name: str, total: int | None = None, estimated: bool = False) -> Iterator[Progress]:
         started = time.perf_counter()
-        yield
+        with self.progress.stage(name, total, estimated) as stage:
+            yield stage
         self.seconds[name] = round(time.perf_counter() - started, 4)
 
 
@@ -274,15 +284,15 @@ CARD, SUMMARY = "README.md", "build.json"
 def owns_output(name: str) -> bool:
     """A build's output set: every export directory (requested or not, so a rebuild leaves no stale export), the
     side files, the card and the summary. Other entries of `--out` are left alone."""
-    return name in EXPORTS or name in SIDE_FILES.values() or name in (CARD, SUMMARY)
+    return name in EXPORTS or name in SIDE_FILES.values() or name in (CARD, SUMMARY, HTML_REPORT, MATCHED_ITEMS)
 
 
-def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> dict:
-    """Run every step and write the exports, side files, `README.md` and `build.json` into `config.out` as one
-    output set (see `medrl.io.output_set`); return what `build.json` holds. `on_step(name)` is called as each step
-    starts."""
+def build(config: BuildConfig, progress: Progress | None = None) -> dict:
+    """Run every step and write the exports, side files, `README.md`, `build.json` and `report.html` into
+    `config.out` as one output set (see `medrl.io.output_set`); return what `build.json` holds. `progress` is told
+    each step and its rows."""
     started = time.perf_counter()
-    timer = _Timer(on_step)
+    timer = _Timer(progress or Progress())
     missing = [str(source.path) for source in config.sources if not Path(source.path).exists()]
     if missing:
         raise MedrlError(f"{missing[0]}: no such source file or directory; check --source (or sources in --config)")
@@ -293,6 +303,7 @@ def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> 
         summary["seconds"] = timer.seconds | {"total": round(time.perf_counter() - started, 4)}
         summary["outputs"] = {"sha256": {str(name): sha256_file(outputs.stage / name) for name in outputs.files()}}
         write_json_atomic(outputs.path(SUMMARY), summary)
+        write_html_report(outputs.stage, timer.progress)  # a view of the set, re-rendered by `medrl report`: not hashed
         outputs.commit()
     return summary
 
@@ -304,13 +315,18 @@ def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
         input_bytes = sum(Path(source.path).stat().st_size for source in config.sources if Path(source.path).is_file())
         runner = DetectionRunner.for_pack(pack, decontamination, input_bytes)
 
-    with timer.step("read"):
+    estimates = [estimate_rows(open_source(source.path)) for source in config.sources]
+    total, exact = sum(rows for rows, _ in estimates), all(exact for _, exact in estimates)
+    with timer.step("read", total, not exact) as progress:
         rows: list[TrainingRecord | Rejection] = []
         sources, starts = [], []
         for source in config.sources:
             starts.append(len(rows))
             detected, stream = read_source(source, len(rows), config.batch_size)
-            rows.extend(stream)
+            for row in stream:
+                rows.append(row)
+                if len(rows) % config.batch_size == 0:
+                    progress.advance(config.batch_size)
             sources.append(
                 {
                     "path": str(source.path),
@@ -319,14 +335,16 @@ def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
                     "sha256": sha256_path(Path(source.path)),
                 }
             )
+        progress.advance(len(rows) % config.batch_size)
 
-    with timer.step("deduplicate and decontaminate"):
-        result = partition(rows, runner, config)
+    result = partition(rows, runner, config, timer)
 
     with timer.step("write"):
         exports = write_exports(result.kept, outputs.stage, config.exports, config.template, config.split)
-        for name, side_rows in _side_rows(result).items():
+        matched_items = MatchedItems(pack.items)
+        for name, side_rows in _side_rows(result, matched_items).items():
             write_rows_atomic(outputs.path(SIDE_FILES[name]), "jsonl", [side_rows])
+        matched_items.write(outputs.path(MATCHED_ITEMS))
         for source, counts in zip(sources, _counts(result, starts, len(sources)), strict=True):
             source["rows"] = counts.total()
             source.update({outcome: counts[outcome] for outcome in OUTCOMES})
@@ -344,6 +362,7 @@ def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
                 "rows": len(result.contaminated),
                 "by_benchmark": dict(sorted(result.stats.by_benchmark.items())),
                 "by_method": dict(sorted(result.stats.by_method.items())),
+                "benchmark_items": benchmark_side(result.stats.items_found, pack.items, pack.manifest),
                 "config": decontamination.to_dict(),
             },
             "pack": pack.summary(),

@@ -11,6 +11,7 @@ options is a different problem. Two rows are near duplicates when the detector f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from medrl.config import CoverageConfig
@@ -36,14 +37,21 @@ class Deduplicated:
     duplicates: list[Duplicate]
 
 
+def _ignore(rows: int) -> None:
+    """No progress display."""
+
+
 def exact_key(record: TrainingRecord) -> str:
     """The normalised question and the sorted normalised option texts."""
     options = sorted(" ".join(words(text)) for _, text in record.options)
     return "\x1f".join([" ".join(words(record.question)), *options])
 
 
-def near_pairs(records: list[TrainingRecord], config: CoverageConfig, batch_size: int) -> dict[int, dict[int, float]]:
-    """For each record position, the earlier positions it near-duplicates (either way), with the coverage score."""
+def near_pairs(
+    records: list[TrainingRecord], config: CoverageConfig, batch_size: int, on_rows: Callable[[int], None] = _ignore
+) -> dict[int, dict[int, float]]:
+    """For each record position, the earlier positions it near-duplicates (either way), with the coverage score.
+    `on_rows(n)` is called as each batch of n records is done (progress)."""
     index = build_coverage_index([r.question for r in records], [r.options for r in records], config)
     earlier: dict[int, dict[int, float]] = {}
     for start in range(0, len(records), batch_size):
@@ -56,15 +64,21 @@ def near_pairs(records: list[TrainingRecord], config: CoverageConfig, batch_size
                         later, first = max(row, other), min(row, other)
                         found = earlier.setdefault(later, {})
                         found[first] = max(found.get(first, 0.0), hit.score)
+        on_rows(len(batch))
     return earlier
 
 
-def deduplicate(records: list[TrainingRecord], near: CoverageConfig | None, batch_size: int) -> Deduplicated:
+def deduplicate(
+    records: list[TrainingRecord],
+    near: CoverageConfig | None,
+    batch_size: int,
+    on_rows: Callable[[int], None] = _ignore,
+) -> Deduplicated:
     """Exact duplicates first, then near duplicates among the rest (skipped when `near` is None).
 
     A row is dropped when it duplicates an earlier kept row (the earliest, if several); a row that only resembles
     dropped rows is kept. Exact copies of a row dropped as a near duplicate point past it to the kept row, as near
-    duplicates with its score, so every duplicate names a kept row.
+    duplicates with its score, so every duplicate names a kept row. `on_rows(n)` is told as n more rows are done.
     """
     first_of: dict[str, TrainingRecord] = {}
     unique: list[TrainingRecord] = []
@@ -76,9 +90,11 @@ def deduplicate(records: list[TrainingRecord], near: CoverageConfig | None, batc
         else:
             first_of[key] = record
             unique.append(record)
+    on_rows(len(exact))
     if near is None or len(unique) < 2:
+        on_rows(len(unique))
         return Deduplicated(unique, exact)
-    earlier = near_pairs(unique, near, batch_size)
+    earlier = near_pairs(unique, near, batch_size, on_rows)
     kept: list[TrainingRecord] = []
     dropped: dict[int, Duplicate] = {}  # row_id -> its near duplicate entry
     is_kept = [True] * len(unique)

@@ -8,6 +8,7 @@ workers up from the pack's index cache, and is used alike by `decontaminate` and
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -83,6 +84,10 @@ def _init_worker(pack: str, config: DecontaminationConfig, parent: int | None = 
     process is given its parent's pid and exits when that parent dies."""
     if parent is not None:
         threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+        # The parent handles Ctrl-C (sent to the whole process group) and stops its workers with SIGTERM: a worker
+        # neither reacts to SIGINT nor inherits the command line's SIGTERM handler, so it exits quietly.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER["config"] = config
     _WORKER["index"] = load_or_build_index(load_pack(pack), config)
 

@@ -103,15 +103,36 @@ class TrainingSource:
     def arrow_schema(self) -> pa.Schema | None:
         """The input's Arrow schema for Arrow formats (kept for the outputs), else None."""
         if self.format == "parquet":
-            try:
-                return pq.read_schema(self.path)
-            except (pa.ArrowException, OSError) as error:
-                raise MedrlError(
-                    f"{self.path}: not a readable Parquet file ({error}); check that it is complete"
-                ) from None
+            return _open_parquet(self.path).schema_arrow
         if self.format == "hf":
             return _hf_schema(self.path)
         return None
+
+
+# Bytes read from the start of a text file to estimate its rows (progress display only).
+_SAMPLE_BYTES = 2**20
+
+
+def estimate_rows(source: TrainingSource) -> tuple[int, bool]:
+    """(rows, exact) for a progress display: Arrow formats know their rows; text formats are counted exactly when
+    they fit in one sample, else estimated from the rows in the first MiB scaled by the file's size."""
+    if source.format == "parquet":
+        return _open_parquet(source.path).metadata.num_rows, True
+    if source.format == "hf":
+        return sum(batch.num_rows for batch in _checked(_hf_stream(source.path), source.path, _HF_FIX)), True
+    size = source.path.stat().st_size
+    with source.path.open("rb") as handle:
+        sample = handle.read(_SAMPLE_BYTES)
+    if source.format == "jsonl":
+        lines = sample.split(b"\n")
+        rows = sum(1 for line in (lines if len(sample) == size else lines[:-1]) if line.strip())
+    elif source.format == "csv":
+        rows = max(sample.count(b"\n") - 1, 0)  # records are mostly one line; quoted newlines make this high
+    else:  # a JSON list of objects: object boundaries between rows
+        rows = sample.count(b"},") + 1
+    if len(sample) == size:
+        return rows, source.format == "jsonl"
+    return max(round(rows * size / len(sample)), rows), False
 
 
 def open_source(path: str | Path, fmt: str | None = None) -> TrainingSource:
@@ -280,13 +301,19 @@ def _checked(batches: Iterator[pa.RecordBatch], path: Path, fix: str) -> Iterato
         raise MedrlError(f"{path}: cannot read the data ({error}); {fix}") from None
 
 
-def _parquet_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
-    fix = "check that the Parquet file is complete (re-export it)"
+_PARQUET_FIX = "check that the Parquet file is complete (re-export it)"
+
+
+def _open_parquet(path: Path) -> pq.ParquetFile:
     try:
-        parquet = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as error:
-        raise MedrlError(f"{path}: not a readable Parquet file ({error}); {fix}") from None
-    yield from _arrow_batches(_checked(parquet.iter_batches(batch_size=batch_size), path, fix), batch_size)
+        raise MedrlError(f"{path}: not a readable Parquet file ({error}); {_PARQUET_FIX}") from None
+
+
+def _parquet_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+    parquet = _open_parquet(path)
+    yield from _arrow_batches(_checked(parquet.iter_batches(batch_size=batch_size), path, _PARQUET_FIX), batch_size)
 
 
 def _hf_data_files(path: Path) -> list[Path]:
@@ -316,10 +343,11 @@ def _hf_schema(path: Path) -> pa.Schema:
         raise MedrlError(f"{file}: not a readable Arrow stream file ({error}); {_HF_FIX}") from None
 
 
-def _hf_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
-    def stream() -> Iterator[pa.RecordBatch]:
-        for file in _hf_data_files(path):
-            with pa.memory_map(str(file)) as source:
-                yield from ipc.open_stream(source)
+def _hf_stream(path: Path) -> Iterator[pa.RecordBatch]:
+    for file in _hf_data_files(path):
+        with pa.memory_map(str(file)) as source:
+            yield from ipc.open_stream(source)
 
-    yield from _arrow_batches(_checked(stream(), path, _HF_FIX), batch_size)
+
+def _hf_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+    yield from _arrow_batches(_checked(_hf_stream(path), path, _HF_FIX), batch_size)
