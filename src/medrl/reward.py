@@ -322,7 +322,7 @@ def _vectorised_boxes(text: str) -> _Boxes:
         names[slashes[inside] - low] = 1
         names[slashes[inside] + lengths[inside] + 1 - low] = -1  # followed by whitespace or `{`, not a command
         solid = ~_BLANK.take(codes[low:high], mode="clip") & (np.cumsum(names[:-1], dtype=np.int8) == 0)
-        counts = np.concatenate(([0], np.cumsum(solid, dtype=np.int64)))  # counts[i]: in text[low:low + i]
+        counts = np.concatenate(([np.int32(0)], np.cumsum(solid, dtype=np.int32)))  # counts[i]: text[low:low + i]
         filled[closed] = counts[end - low] > counts[start - low]
     return _Boxes(starts, ends, filled)
 
