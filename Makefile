@@ -25,7 +25,7 @@ demo: install
 # Everything CI runs: lint, format check, the whole test suite (slow tests included), then the integration tests
 # against the real RL clients (verl, TRL) and the Ray engine in their own virtualenv (which has ray), where skipping
 # is not allowed.
-test: install $(RL_VENV)/.installed
+test: install browser $(RL_VENV)/.installed
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests examples bench
 	MEDRL_REQUIRE_BROWSER=1 $(BIN)/pytest -q
