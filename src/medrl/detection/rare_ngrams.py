@@ -112,31 +112,63 @@ class CoverageIndex:
         )
 
 
-def _unit_keys(texts: list[str], vocab: dict[str, int], n: int) -> list[np.ndarray]:
-    keyed = []
-    for text in texts:
-        ids = np.fromiter((vocab.setdefault(t, len(vocab) + 1) for t in words(text)), dtype=np.uint64)
-        keyed.append(np.unique(pack_ngrams(ids, n)))
-    return keyed
+def tokenise(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Every text's word tokens (`text.words`) concatenated, and each text's token count."""
+    tokens: list[str] = []
+    lengths = np.empty(len(texts), dtype=np.int64)
+    for position, text in enumerate(texts):
+        found = words(text)
+        tokens += found
+        lengths[position] = len(found)
+    return tokens, lengths
 
 
-def _document_frequency(keyed: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    every = np.concatenate(keyed) if keyed else np.empty(0, dtype=np.uint64)
-    return np.unique(every, return_counts=True)
+def ngram_keys(ids: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, owners): `pack_ngrams` of each text of a concatenated token-id array (text i has `lengths[i]`
+    tokens), concatenated in text order, and the text each key came from. No n-gram spans two texts."""
+    starts = len(ids) - n + 1
+    if starts < 1:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    keys = pack_ngrams(ids, n)
+    owners = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)[:starts]
+    inside = np.arange(starts) + n <= np.cumsum(lengths)[owners]
+    return keys[inside], owners[inside]
+
+
+def _ids(tokens: list[str], vocab: dict[str, int]) -> np.ndarray:
+    """Token ids, giving new words the next ids in order of first appearance (as `vocab.setdefault` in a loop)."""
+    for token in dict.fromkeys(tokens):
+        if token not in vocab:
+            vocab[token] = len(vocab) + 1
+    return np.array(list(map(vocab.__getitem__, tokens)), dtype=np.uint64)
+
+
+def _unit_keys(tokens: list[str], lengths: np.ndarray, vocab: dict[str, int], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, owners): each text's distinct n-gram keys, sorted, concatenated in text order.
+
+    Keys are ranked densely first, so each (text, key) pair fits one int64 and one sort finds the distinct pairs."""
+    keys, owners = ngram_keys(_ids(tokens, vocab), lengths, n)
+    ranked, rank = np.unique(keys, return_inverse=True)
+    pairs = np.sort(owners * max(len(ranked), 1) + rank)
+    pairs = pairs[np.append(True, pairs[1:] != pairs[:-1])]  # np.unique hashes plain arrays: slower than a sort
+    return ranked[pairs % max(len(ranked), 1)], pairs // max(len(ranked), 1)
 
 
 def build_coverage_index(questions: Sequence[str], options: Sequence[Options], config: CoverageConfig) -> CoverageIndex:
     """Index rare n-grams of each question (entry i: `questions[i]` with `options[i]`); a question with too few of
-    them is re-indexed with its options (a generic stem). Entries with the same text share one unit."""
+    them is re-indexed with its options (a generic stem). Entries with the same text share one unit.
+
+    Every text is tokenised once and its n-grams are packed for all texts in one numpy pass."""
     vocab: dict[str, int] = {}
     stems = [question_stem(question) for question in questions]
-    keyed = _unit_keys(stems, vocab, config.n)
-    keys, df = _document_frequency(keyed)
+    stem_tokens, stem_lengths = tokenise(stems)
+    stem_keys, stem_of = _unit_keys(stem_tokens, stem_lengths, vocab, config.n)
+    keys, df = np.unique(stem_keys, return_counts=True)
     stock = keys[df > config.stock_df]
-    signatures, short_entries = [], []
-    for entry_options, stem, entry_keys in zip(options, stems, keyed, strict=True):
-        short = np.count_nonzero(~member(stock, entry_keys)) < config.generic_min_rare
-        short_entries.append(short)
+    rare_counts = np.bincount(stem_of[~member(stock, stem_keys)], minlength=len(stems))
+    short_entries = (rare_counts < config.generic_min_rare).tolist()
+    signatures = []
+    for entry_options, stem, short in zip(options, stems, short_entries, strict=True):
         option_lines = "\n".join(text for _, text in entry_options) if short else ""
         signatures.append(f"{stem}\n{option_lines}" if option_lines else stem)
     unit_ids: dict[str, int] = {}
@@ -147,13 +179,25 @@ def build_coverage_index(questions: Sequence[str], options: Sequence[Options], c
             unit_items.append([])
         unit_items[unit].append(entry)
     unit_texts = list(unit_ids)
-    keyed = _unit_keys(unit_texts, vocab, config.n)
+    first_entries = [ids[0] for ids in unit_items]
+    # A unit's text is its first entry's stem unless that entry is short: only those texts are tokenised again.
+    stem_starts = np.concatenate([[0], np.cumsum(stem_lengths)])
+    unit_tokens: list[str] = []
+    unit_lengths = np.empty(len(unit_texts), dtype=np.int64)
+    for unit, entry in enumerate(first_entries):
+        found = (
+            words(unit_texts[unit])
+            if short_entries[entry]
+            else stem_tokens[stem_starts[entry] : stem_starts[entry + 1]]
+        )
+        unit_tokens += found
+        unit_lengths[unit] = len(found)
+    every, unit_of = _unit_keys(unit_tokens, unit_lengths, vocab, config.n)
     if len(vocab) > MAX_VOCAB:
         raise MedrlError(f"the index has {len(vocab)} distinct words; the coverage index supports {MAX_VOCAB}")
-    keys, df = _document_frequency(keyed)
+    keys, df = np.unique(every, return_counts=True)
     stock = keys[df > config.stock_df]
-    unit_of = np.concatenate([np.full(len(k), u, dtype=np.int32) for u, k in enumerate(keyed)]) if keyed else None
-    every = np.concatenate(keyed) if keyed else np.empty(0, dtype=np.uint64)
+    unit_of = unit_of.astype(np.int32)
     rare_mask = ~member(stock, every)
     every, unit_of = every[rare_mask], unit_of[rare_mask]
     order = np.argsort(every, kind="stable")
@@ -171,9 +215,11 @@ def build_coverage_index(questions: Sequence[str], options: Sequence[Options], c
         postings=unit_of,
         stock_keys=stock,
         rare_total=rare_total,
-        short=np.array([short_entries[ids[0]] for ids in unit_items], dtype=bool),
-        unit_questions=tuple(" ".join(words(stems[ids[0]])) for ids in unit_items),
-        unit_options=tuple(folded_options(options[ids[0]]) for ids in unit_items),
+        short=np.array([short_entries[entry] for entry in first_entries], dtype=bool),
+        unit_questions=tuple(
+            " ".join(stem_tokens[stem_starts[entry] : stem_starts[entry + 1]]) for entry in first_entries
+        ),
+        unit_options=tuple(folded_options(options[entry]) for entry in first_entries),
     )
 
 
@@ -195,11 +241,11 @@ class SharedCounts:
 
 def shared_counts(texts: list[str], index: CoverageIndex) -> SharedCounts:
     """Join every row's n-gram keys against the index in one vectorised pass over the batch."""
-    row_keys = [pack_ngrams(index.ids(words(text)), index.config.n) for text in texts]
-    lengths = np.array([len(keys) for keys in row_keys], dtype=np.int64)
-    every = np.concatenate(row_keys) if row_keys else np.empty(0, dtype=np.uint64)
-    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-    row_ngrams = lengths - np.bincount(rows[member(index.stock_keys, every)], minlength=len(texts))
+    tokens, lengths = tokenise(texts)
+    get = index.vocab.get
+    ids = np.array([get(token, 0) for token in tokens], dtype=np.uint64)
+    every, rows = ngram_keys(ids, lengths, index.config.n)
+    row_ngrams = np.bincount(rows[~member(index.stock_keys, every)], minlength=len(texts))
     found = member(index.keys, every)
     position = np.searchsorted(index.keys, every[found])
     # One (row, key) pair per distinct shared key, then one (row, unit) pair per posting.

@@ -34,6 +34,8 @@ def fold(text: str) -> str:
 def words(text: str) -> list[str]:
     """Word tokens of the folded text: runs of letters and digits. Punctuation, quotes of any shape, dashes and
     whitespace of any kind only separate words, so they cannot hide a copy."""
+    if text.isascii():  # folding ASCII only lower-cases it (NFKD leaves it alone; it has no accents)
+        return _WORD.findall(text.lower())
     return _WORD.findall(fold(text))
 
 

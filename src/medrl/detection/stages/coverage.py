@@ -59,22 +59,28 @@ def coverage_hits(
     ) | ((counts.row_coverage() >= config.min_row_coverage) & (counts.shared >= config.min_shared))
     flagged &= ~short
     hits: list[list[Hit]] = [[] for _ in texts]
-    folded: dict[int, tuple[str, frozenset[str]]] = {}
+    row_words: dict[int, str] = {}
+    row_folded_options: dict[int, frozenset[str]] = {}
 
-    def row_view(row: int) -> tuple[str, frozenset[str]]:
-        """The row's folded words (space-padded) and its folded options, computed once per row."""
-        if row not in folded:
-            folded[row] = (f" {' '.join(words(texts[row]))} ", row_options_of(texts[row], row, row_options))
-        return folded[row]
+    def words_of(row: int) -> str:
+        """The row's folded words, space-padded, computed once per row and only for short units."""
+        if row not in row_words:
+            row_words[row] = f" {' '.join(words(texts[row]))} "
+        return row_words[row]
+
+    def options_of(row: int) -> frozenset[str]:
+        if row not in row_folded_options:
+            row_folded_options[row] = row_options_of(texts[row], row, row_options)
+        return row_folded_options[row]
 
     for row, unit, coverage in zip(
         counts.rows[flagged].tolist(), counts.units[flagged].tolist(), item_coverage[flagged].tolist(), strict=True
     ):
-        if _options_disagree(row_view(row)[1], index.unit_options[unit]):
+        if _options_disagree(options_of(row), index.unit_options[unit]):
             continue
         hits[row].append(hit(row, unit, round(coverage * 100, 2)))
     for row, unit in zip(counts.rows[short].tolist(), counts.units[short].tolist(), strict=True):
-        score = _short_unit_score(*row_view(row), unit, index)
+        score = _short_unit_score(words_of(row), options_of(row), unit, index)
         if score is not None:
             hits[row].append(hit(row, unit, score))
     return hits
