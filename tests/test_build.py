@@ -218,13 +218,49 @@ def test_exact_and_near_duplicates_keep_the_first_occurrence_and_name_it() -> No
     assert [r.row_id for r in deduplicate(rows, None, batch_size=2).kept] == [0, 1, 3, 5, 6, *range(7, 7 + len(TOPICS))]
 
 
-def test_exact_copies_of_a_near_duplicate_point_at_the_kept_row() -> None:
+def test_exact_copies_of_a_near_duplicate_stay_exact_and_point_at_the_kept_row() -> None:
     near_copy = VIGNETTE.replace("34-year-old", "36-year-old").replace("two months", "three months")
     rows = [record(0, VIGNETTE), record(1, near_copy), record(2, near_copy)]
     result = deduplicate(rows, CoverageConfig(), batch_size=10)
     assert [r.row_id for r in result.kept] == [0]
-    assert [(d.record.row_id, d.of.row_id, d.method) for d in result.duplicates] == [(1, 0, "near"), (2, 0, "near")]
-    assert result.duplicates[0].score == result.duplicates[1].score
+    assert [(d.record.row_id, d.of.row_id, d.method) for d in result.duplicates] == [(1, 0, "near"), (2, 0, "exact")]
+    assert result.duplicates[1].via.row_id == 1 and result.duplicates[1].score == 100.0
+    assert result.clusters == {0: 0}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    picks=st.lists(st.integers(0, 5), min_size=2, max_size=40),
+    edits=st.lists(st.booleans(), min_size=40, max_size=40),
+)
+def test_byte_identical_copies_are_always_exact_and_point_at_a_kept_row(picks: list[int], edits: list[bool]) -> None:
+    """Whatever else is in the data (near copies of the same vignette in any order), a row byte-identical to an
+    earlier row is labelled `exact`, and every duplicate names a kept row of its own cluster."""
+    variants = [
+        VIGNETTE,
+        VIGNETTE.replace("34-year-old", "36-year-old"),
+        VIGNETTE.replace("two months", "three months"),
+        VIGNETTE.replace("Serum TSH is suppressed and free T4 is raised. ", ""),
+        "Which mineral deficiency causes microcytic anaemia in menstruating women?",
+        "Which mineral deficiency causes microcytic anaemia in menstruating women and children?",
+    ]
+    rows = [
+        record(row, variants[pick], OPTIONS[::-1] if edit else OPTIONS)
+        for row, (pick, edit) in enumerate(zip(picks, edits, strict=False))
+    ]
+    result = deduplicate(rows, CoverageConfig(), batch_size=7)
+    kept = {r.row_id for r in result.kept}
+    seen: set[tuple] = set()
+    methods = {d.record.row_id: d for d in result.duplicates}
+    for row in rows:
+        identical = (row.question, row.options) in seen
+        seen.add((row.question, row.options))
+        if identical:
+            assert methods[row.row_id].method == "exact"
+    assert all(d.of.row_id in kept and d.of.row_id < d.record.row_id for d in result.duplicates)
+    assert len(kept) + len(result.duplicates) == len(rows)
+    # A duplicate and the row it stands for are in one cluster: the kept row's.
+    assert all(result.clusters[d.of.row_id] <= d.record.row_id for d in result.duplicates)
 
 
 def test_a_row_resembling_only_a_dropped_row_is_kept_and_duplicates_point_at_kept_rows() -> None:
@@ -309,11 +345,14 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def assert_accounted(out: Path, summary: dict) -> None:
-    """Files, build.json and the card agree, and every input row is in exactly one place."""
+    """Files, build.json and the card agree, every input row is in exactly one place, and the card names no path."""
     totals = summary["totals"]
-    kept = pq.read_table(out / "verl" / "train.parquet").num_rows if (out / "verl").exists() else totals["kept"]
+    if (out / "verl").exists():
+        split_rows = {split: pq.read_table(out / path).num_rows for split, path in summary["exports"]["verl"].items()}
+        assert split_rows == {name: split["rows"] for name, split in summary["splits"].items()}
+    assert sum(split["rows"] for split in summary["splits"].values()) == totals["kept"]
     side = {name: read_jsonl(out / f"{name}.jsonl") for name in ("rejected", "duplicates", "contaminated")}
-    assert kept == totals["kept"] and all(len(side[name]) == totals[name] for name in side)
+    assert all(len(side[name]) == totals[name] for name in side)
     assert totals["input"] == sum(totals[outcome] for outcome in OUTCOMES)
     ids = [row["row_id"] for rows in side.values() for row in rows]
     assert len(ids) == len(set(ids)) == totals["input"] - totals["kept"]
@@ -322,16 +361,18 @@ def assert_accounted(out: Path, summary: dict) -> None:
     for source in summary["sources"]:
         assert source["rows"] == sum(source[outcome] for outcome in OUTCOMES)
     assert sum(source["rows"] for source in summary["sources"]) == totals["input"]
-    # The card's per-source table: each row's outcomes add up to its rows, and the total row to the input.
+    # The card's sources table: each source's outcomes add up to its rows, and the rows to the input.
     card = (out / "README.md").read_text(encoding="utf-8")
-    table = card.split("### Per source")[1].split("###")[0]
-    lines = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| source")]
-    for line in lines:
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        numbers = [int(cell.replace(",", "")) for cell in cells[3:]]
-        assert numbers[0] == sum(numbers[1:]), line
-    assert lines[-1].startswith("| **total**") and f"| {totals['input']} |" in lines[-1]
+    table = card.split("## Sources")[1].split("\n\n")[1]
+    lines = table.splitlines()[2:]
+    assert len(lines) == len(summary["sources"])
+    numbers = [[int(cell) for cell in line.strip("|").split("|")[4:9]] for line in lines]
+    assert all(row[0] == sum(row[1:]) for row in numbers) and sum(row[0] for row in numbers) == totals["input"]
     assert card == card_markdown(json.loads((out / "build.json").read_text(encoding="utf-8")))
+    # Names and hashes, never a machine-local path.
+    paths = [str(out), str(summary["pack"]["path"]), *(str(s["path"]) for s in summary["sources"]), str(REPO)]
+    assert not [path for path in paths if path in card]
+    assert "/tmp" not in card and "../" not in card
 
 
 VERL_COLUMNS = ["data_source", "prompt", "ability", "reward_model", "extra_info"]
@@ -344,7 +385,7 @@ def test_the_example_config_builds_every_export(tmp_path: Path, example_pack: Pa
         ["build", "--config", str(EXAMPLES / "build.toml"), "--pack", str(example_pack), "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
-    assert re.search(r"156 rows: kept \d+, rejected 0, duplicates \d+, contaminated \d+", result.output)
+    assert re.search(r"156 rows: kept (\d+) \(train \1\), rejected 0, duplicates \d+, contaminated \d+", result.output)
     summary = json.loads((out / "build.json").read_text())
     assert_accounted(out, summary)
     assert summary["config"]["template"] == DEFAULT_TEMPLATE
@@ -492,11 +533,11 @@ def test_cli_flags_choose_sources_preset_and_exports(tmp_path: Path, example_pac
     args = ["build", "--source", str(MEDREASON), "--pack", str(example_pack), "--out", str(out), "--preset", "medrl"]
     result = CliRunner().invoke(app, [*args, "--export", "verl, trl"])
     assert result.exit_code == 0, result.output
-    assert "11 rows: kept 5, rejected 3, duplicates 2, contaminated 1" in result.output
+    assert "11 rows: kept 5 (train 5), rejected 3, duplicates 2, contaminated 1" in result.output
     assert sorted(path.name for path in out.iterdir() if path.is_dir()) == ["trl", "verl"]
     summary = json.loads((out / "build.json").read_text())
-    assert summary["exports"] == {"verl": "verl/train.parquet", "trl": "trl/train.parquet"}
-    assert summary["config"]["preset"] == "medrl" and "configs:" not in (out / "README.md").read_text()
+    assert summary["exports"] == {"verl": {"train": "verl/train.parquet"}, "trl": {"train": "trl/train.parquet"}}
+    assert summary["config"]["preset"] == "medrl" and "config_name: default" not in (out / "README.md").read_text()
 
 
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,10 +26,11 @@ from medrl.dataset.dedup import Duplicate, deduplicate
 from medrl.dataset.exports import EXPORTS, write_exports, write_rows_atomic
 from medrl.dataset.render import DEFAULT_TEMPLATE, check_template, render_problem
 from medrl.dataset.sources import Rejection, Source, SourceFields, TrainingRecord, read_source
+from medrl.dataset.splits import TEST, VAL, HeldOut, assign_splits
 from medrl.detection.decide import Verdict
 from medrl.detection.runner import DetectionRunner
 from medrl.detection.text import folded_options
-from medrl.errors import MedrlError
+from medrl.errors import EmptyResult, MedrlError
 from medrl.io.files import sha256_file, sha256_path
 from medrl.io.output_set import OutputSet, refuse_inputs_in
 from medrl.io.writers import write_json_atomic, write_text_atomic
@@ -52,7 +54,16 @@ class BuildConfig:
     preset: str = DEFAULT_PRESET
     exports: tuple[str, ...] = EXPORTS
     template: str = DEFAULT_TEMPLATE  # the problem prompt: {question} and {options} are filled in
-    split: str = "train"  # the exports' split name (file names, verl extra_info, the DatasetDict key)
+    split: str = "train"  # the train split's name (file names, verl extra_info, the DatasetDict key)
+    # Held-out splits (`val`, `test`), placed by a stable hash of each duplicate cluster (see `medrl.dataset.splits`).
+    val_fraction: float = 0.0
+    val_size: int = 0
+    test_fraction: float = 0.0
+    test_size: int = 0
+    allow_empty: bool = False  # a split with 0 rows is an error (exit 1) unless this is set
+    # The dataset card's `pretty_name` and `language` (Hugging Face card metadata).
+    pretty_name: str = "Medical multiple-choice RL dataset"
+    language: tuple[str, ...] = ("en",)
     fields: tuple[str, ...] = ()  # record texts checked for contamination; () = the preset's (the question)
     near_duplicates: CoverageConfig | None = field(default_factory=CoverageConfig)  # None: exact duplicates only
     batch_size: int = 2048
@@ -69,12 +80,24 @@ class BuildConfig:
             raise MedrlError(f"unknown exports {unknown}; choose from {', '.join(EXPORTS)}")
         if self.batch_size < 1:
             raise MedrlError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not self.split or Path(self.split).name != self.split:
-            raise MedrlError(f"split {self.split!r} must be a plain name (it names files)")
+        if not re.fullmatch(r"\w+", self.split, re.ASCII) or self.split in (VAL, TEST):
+            raise MedrlError(
+                f"split name {self.split!r} must be letters, digits and _ (it names files and the card's splits), "
+                f"and not {VAL!r} or {TEST!r} (the held-out splits' names)"
+            )
+        held_out = self.held_out()  # checks the fractions and sizes
+        if sum(split.fraction for split in held_out) >= 1:
+            raise MedrlError("val_fraction + test_fraction must be below 1 (the train split needs rows)")
+        if not self.language or not all(isinstance(code, str) and code for code in self.language):
+            raise MedrlError(f"language must be a list of language codes, got {list(self.language)}")
         check_template(self.template)
         unknown = [name for name in self.decontamination().fields if name not in RECORD_FIELDS]  # checks the preset
         if unknown:
             raise MedrlError(f"unknown checked fields {unknown}; choose from {', '.join(RECORD_FIELDS)}")
+
+    def held_out(self) -> tuple[HeldOut, HeldOut]:
+        """The held-out splits, test first (it takes the lowest hash positions; see `medrl.dataset.splits`)."""
+        return HeldOut(TEST, self.test_fraction, self.test_size), HeldOut(VAL, self.val_fraction, self.val_size)
 
     def decontamination(self) -> DecontaminationConfig:
         config = preset(self.preset).replace(
@@ -85,6 +108,7 @@ class BuildConfig:
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
         values.update(pack=str(self.pack), out=str(self.out), exports=list(self.exports), fields=list(self.fields))
+        values["language"] = list(self.language)
         values["sources"] = [{**source, "path": str(source["path"])} for source in values["sources"]]
         return values
 
@@ -104,7 +128,14 @@ def _source(entry: object, base: Path, where: str) -> Source:
         # An explicit mapping names only the columns the source has.
         mapping = {"options": None, "answer": None, **mapping}
         mapping = dataclass_table(SourceFields, mapping, f"{where} [sources.fields]")
-    return Source(base / entry["path"], entry.get("name"), entry.get("format"), mapping)
+    return Source(
+        base / entry["path"],
+        entry.get("name"),
+        entry.get("format"),
+        mapping,
+        entry.get("license"),
+        entry.get("citation"),
+    )
 
 
 def _near(value: bool | dict, base: Path, where: str) -> CoverageConfig | None:
@@ -116,10 +147,14 @@ def _near(value: bool | dict, base: Path, where: str) -> CoverageConfig | None:
 BUILD_SETTINGS: dict[str, Setting] = {
     "sources": Setting((list,), convert=lambda value, base, where: tuple(_source(e, base, where) for e in value)),
     **dict.fromkeys(("pack", "out"), Setting((str,), path=True)),
-    **dict.fromkeys(("preset", "template", "split", "engine", "ray_address"), Setting((str,))),
-    **dict.fromkeys(("exports", "fields"), Setting((list,), convert=lambda value, base, where: tuple(value))),
+    **dict.fromkeys(("preset", "template", "split", "engine", "ray_address", "pretty_name"), Setting((str,))),
+    **dict.fromkeys(
+        ("exports", "fields", "language"), Setting((list,), convert=lambda value, base, where: tuple(value))
+    ),
     "near_duplicates": Setting((bool, dict), convert=_near),
-    **dict.fromkeys(("batch_size", "processes"), Setting((int,))),
+    **dict.fromkeys(("batch_size", "processes", "val_size", "test_size"), Setting((int,))),
+    **dict.fromkeys(("val_fraction", "test_fraction"), Setting((float, int))),
+    "allow_empty": Setting((bool,)),
 }
 
 
@@ -141,6 +176,22 @@ def make_config(config_file: str | Path | None = None, **overrides: object) -> B
 # --- the steps -----------------------------------------------------------------------------------------------------
 
 
+class _Timer:
+    """Seconds per step, announcing each step as it starts (progress display)."""
+
+    def __init__(self, on_step: Callable[[str], None] | None) -> None:
+        self.on_step = on_step
+        self.seconds: dict[str, object] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self.on_step:
+            self.on_step(name)
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - started, 4)
+
+
 @dataclass(frozen=True)
 class Contaminated:
     record: TrainingRecord
@@ -149,13 +200,15 @@ class Contaminated:
 
 @dataclass(frozen=True)
 class Partition:
-    """Where every input row went. `stats` holds the decontamination counts and seconds per stage."""
+    """Where every input row went. `stats` holds the decontamination counts and seconds per stage; `splits` the
+    kept rows of each split (train first), which together are `kept`."""
 
     rejected: list[Rejection]
     duplicates: list[Duplicate]
     contaminated: list[Contaminated]
     kept: list[TrainingRecord]
     stats: RunStats
+    splits: dict[str, list[TrainingRecord]]
 
     def row_ids(self, outcome: str) -> list[int]:
         """The input rows (`row_id`s) that ended in `outcome` (one of OUTCOMES)."""
@@ -195,13 +248,20 @@ def decontaminate_records(
     return kept, contaminated, stats
 
 
-def partition(rows: list[TrainingRecord | Rejection], runner: DetectionRunner, config: BuildConfig) -> Partition:
-    """Steps 2-5 on normalised rows: set rejections aside, deduplicate, decontaminate."""
+def partition(
+    rows: list[TrainingRecord | Rejection], runner: DetectionRunner, config: BuildConfig, timer: _Timer | None = None
+) -> Partition:
+    """Steps 2-6 on normalised rows: set rejections aside, deduplicate, decontaminate, split."""
+    timer = timer or _Timer(None)
     records = [row for row in rows if isinstance(row, TrainingRecord)]
     rejected = [row for row in rows if isinstance(row, Rejection)]
-    deduplicated = deduplicate(records, config.near_duplicates, config.batch_size)
-    kept, contaminated, stats = decontaminate_records(deduplicated.kept, runner, config.template)
-    return Partition(rejected, deduplicated.duplicates, contaminated, kept, stats)
+    with timer.step("deduplicate"):
+        deduplicated = deduplicate(records, config.near_duplicates, config.batch_size)
+    with timer.step("decontaminate"):
+        kept, contaminated, stats = decontaminate_records(deduplicated.kept, runner, config.template)
+    by_id = {record.row_id: record for record in records}
+    splits = assign_splits(kept, deduplicated.clusters, by_id, config.split, config.held_out())
+    return Partition(rejected, deduplicated.duplicates, contaminated, kept, stats, splits)
 
 
 # --- the job -------------------------------------------------------------------------------------------------------
@@ -216,6 +276,7 @@ def _side_rows(result: Partition) -> dict[str, list[dict]]:
         "rejected": [rejection.to_dict() for rejection in result.rejected],
         "duplicates": [
             {**shown(d.record), "duplicate_of": d.of.identity(), "method": d.method, "score": d.score}
+            | {"via": d.via.identity() if d.via else None}
             | {"duplicate_of_outcome": "contaminated" if d.of.row_id in contaminated else "kept"}
             for d in result.duplicates
         ],
@@ -252,22 +313,6 @@ def _steps(input_rows: int, result: Partition, config: BuildConfig) -> list[dict
     return steps
 
 
-class _Timer:
-    """Seconds per step, announcing each step as it starts (progress display)."""
-
-    def __init__(self, on_step: Callable[[str], None] | None) -> None:
-        self.on_step = on_step
-        self.seconds: dict[str, object] = {}
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        if self.on_step:
-            self.on_step(name)
-        started = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - started, 4)
-
-
 CARD, SUMMARY = "README.md", "build.json"
 
 
@@ -280,7 +325,11 @@ def owns_output(name: str) -> bool:
 def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> dict:
     """Run every step and write the exports, side files, `README.md` and `build.json` into `config.out` as one
     output set (see `medrl.io.output_set`); return what `build.json` holds. `on_step(name)` is called as each step
-    starts."""
+    starts.
+
+    Sources are read (and their formats checked) before the pack is indexed, so a bad input fails in seconds. A
+    split left with 0 rows raises `EmptyResult` (exit 1) after the outputs are written, so the side files show
+    where every row went, unless `allow_empty` is set."""
     started = time.perf_counter()
     timer = _Timer(on_step)
     missing = [str(source.path) for source in config.sources if not Path(source.path).exists()]
@@ -294,37 +343,54 @@ def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> 
         summary["outputs"] = {"sha256": {str(name): sha256_file(outputs.stage / name) for name in outputs.files()}}
         write_json_atomic(outputs.path(SUMMARY), summary)
         outputs.commit()
+    empty = [name for name, split in summary["splits"].items() if not split["rows"]]
+    if empty and not config.allow_empty:
+        totals = summary["totals"]
+        raise EmptyResult(
+            f"the build kept 0 rows for split(s) {', '.join(empty)} ({totals['input']} input rows: "
+            f"{totals['rejected']} rejected {summary['rejected_by_reason']}, {totals['duplicates']} duplicates, "
+            f"{totals['contaminated']} contaminated); the side files in {config.out} say why each row was removed; "
+            "pass --allow-empty (allow_empty = true) to accept an empty split"
+        )
     return summary
 
 
+def _read_sources(config: BuildConfig) -> tuple[list[TrainingRecord | Rejection], list[dict], list[int]]:
+    """Every source's rows in order (records or rejections), a description of each source, each one's first row."""
+    rows: list[TrainingRecord | Rejection] = []
+    sources, starts = [], []
+    for source in config.sources:
+        starts.append(len(rows))
+        detected, stream = read_source(source, len(rows), config.batch_size)
+        rows.extend(stream)
+        sources.append(
+            {
+                "path": str(source.path),
+                "file": Path(source.path).name,
+                "format": detected,
+                "dataset_name": source.dataset_name,
+                "sha256": sha256_path(Path(source.path)),
+                "license": source.license,
+                "citation": source.citation,
+            }
+        )
+    return rows, sources, starts
+
+
 def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
+    with timer.step("read"):
+        rows, sources, starts = _read_sources(config)
+
     with timer.step("index"):
         decontamination = config.decontamination()
         pack = load_pack(config.pack)
         input_bytes = sum(Path(source.path).stat().st_size for source in config.sources if Path(source.path).is_file())
         runner = DetectionRunner.for_pack(pack, decontamination, input_bytes)
 
-    with timer.step("read"):
-        rows: list[TrainingRecord | Rejection] = []
-        sources, starts = [], []
-        for source in config.sources:
-            starts.append(len(rows))
-            detected, stream = read_source(source, len(rows), config.batch_size)
-            rows.extend(stream)
-            sources.append(
-                {
-                    "path": str(source.path),
-                    "format": detected,
-                    "dataset_name": source.dataset_name,
-                    "sha256": sha256_path(Path(source.path)),
-                }
-            )
-
-    with timer.step("deduplicate and decontaminate"):
-        result = partition(rows, runner, config)
+    result = partition(rows, runner, config, timer)
 
     with timer.step("write"):
-        exports = write_exports(result.kept, outputs.stage, config.exports, config.template, config.split)
+        exports = write_exports(result.splits, outputs.stage, config.exports, config.template)
         for name, side_rows in _side_rows(result).items():
             write_rows_atomic(outputs.path(SIDE_FILES[name]), "jsonl", [side_rows])
         for source, counts in zip(sources, _counts(result, starts, len(sources)), strict=True):
@@ -335,6 +401,10 @@ def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
             "totals": {"input": len(rows)} | {outcome: len(getattr(result, outcome)) for outcome in OUTCOMES},
             "sources": sources,
             "steps": _steps(len(rows), result, config),
+            "splits": {
+                name: {"rows": len(records), "by_dataset": dict(Counter(r.dataset_name for r in records).most_common())}
+                for name, records in result.splits.items()
+            },
             "rejected_by_reason": dict(Counter(rejection.category for rejection in result.rejected).most_common()),
             "labels_by_method": dict(Counter(record.label_method for record in result.kept).most_common()),
             "kept_by_dataset": dict(Counter(record.dataset_name for record in result.kept).most_common()),

@@ -9,6 +9,8 @@
   string would be fed raw, without the generation prompt that starts the assistant turn.
 * `hf`: the II-Medical-RL table as a `datasets` `save_to_disk` DatasetDict, `hf/` (`load_from_disk` gives
   `{split: Dataset}`).
+
+Every export gets every split of the build (`train.parquet`, `val.parquet`, ...; one DatasetDict holding all).
 """
 
 from __future__ import annotations
@@ -125,26 +127,30 @@ def write_rows_atomic(
         raise
 
 
-def _write_hf(table: pa.Table, directory: Path, split: str) -> None:
-    """A DatasetDict directory: the `<split>/` Dataset, then `dataset_dict.json` naming it."""
+def _write_hf(tables: dict[str, pa.Table], directory: Path) -> None:
+    """A DatasetDict directory: one `<split>/` Dataset per split, then `dataset_dict.json` naming them."""
     directory.mkdir(parents=True, exist_ok=True)
-    write_rows_atomic(directory / split, "hf", table.to_batches(), table.schema)
-    write_json_atomic(directory / "dataset_dict.json", {"splits": [split]})
+    for split, table in tables.items():
+        write_rows_atomic(directory / split, "hf", table.to_batches(), table.schema)
+    write_json_atomic(directory / "dataset_dict.json", {"splits": list(tables)})
 
 
 def write_exports(
-    records: list[TrainingRecord], out: Path, exports: tuple[str, ...], template: str, split: str
-) -> dict[str, str]:
-    """Write each requested export of `records` (in order) under `out`; return each export's path relative to it."""
-    written: dict[str, str] = {}
+    splits: dict[str, list[TrainingRecord]], out: Path, exports: tuple[str, ...], template: str
+) -> dict[str, dict[str, str]]:
+    """Write each requested export of every split's records (in order) under `out`; return, per export, each
+    split's path relative to `out`."""
+    written: dict[str, dict[str, str]] = {}
     for export in exports:
-        table = export_table(export, records, template, split)
+        tables = {split: export_table(export, records, template, split) for split, records in splits.items()}
         if export == "hf":
-            _write_hf(table, out / "hf", split)
-            written[export] = "hf"
-        else:
+            _write_hf(tables, out / "hf")
+            written[export] = {split: f"hf/{split}" for split in tables}
+            continue
+        written[export] = {}
+        for split, table in tables.items():
             path = out / export / f"{split}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             write_parquet_atomic(table, path)
-            written[export] = f"{export}/{split}.parquet"
+            written[export][split] = f"{export}/{split}.parquet"
     return written
