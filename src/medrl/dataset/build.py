@@ -96,8 +96,8 @@ class BuildConfig:
             raise MedrlError(f"unknown checked fields {unknown}; choose from {', '.join(RECORD_FIELDS)}")
 
     def held_out(self) -> tuple[HeldOut, HeldOut]:
-        """The held-out splits, test first (it takes the lowest hash positions; see `medrl.dataset.splits`)."""
-        return HeldOut(TEST, self.test_fraction, self.test_size), HeldOut(VAL, self.val_fraction, self.val_size)
+        """The held-out splits in the order they take clusters (see `medrl.dataset.splits`)."""
+        return HeldOut(VAL, self.val_fraction, self.val_size), HeldOut(TEST, self.test_fraction, self.test_size)
 
     def decontamination(self) -> DecontaminationConfig:
         config = preset(self.preset).replace(

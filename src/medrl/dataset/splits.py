@@ -5,8 +5,8 @@ The split key of a row is its exact-duplicate key (`medrl.dataset.dedup.exact_ke
 the sorted normalised option texts), so it depends on the problem alone, not on file names, row order or ids. Each
 duplicate cluster (rows linked by exact or near duplication, directly or through dropped rows) is placed by the
 key of its earliest row: `position = first 8 bytes of sha256(key) / 2**64`, a number in [0, 1) that the same
-problem always gets. With fractions, a cluster goes to `test` when position < test_fraction, else to `val` when
-position < test_fraction + val_fraction, else to the train split: a rerun puts every row where it was, and rows
+problem always gets. With fractions, a cluster goes to `val` when position < val_fraction, else to `test` when
+position < val_fraction + test_fraction, else to the train split: a rerun puts every row where it was, and rows
 of an appended source never move earlier rows (unless a new row links two earlier clusters, which then share the
 earlier one's side). With sizes, each split takes the not yet placed clusters of lowest position while they fit
 (`val_size` rows at most): adding rows can then move a row out of a size-limited split, never into it.
