@@ -10,8 +10,9 @@ reasoning, options = "Answer Choices:\\nA. ...", or "" for open-ended rows; see 
 
 | kind          | share | what |
 |---------------|-------|------|
-| fresh         | 88%   | a new vignette: a sentence of one training question, 2-3 inner sentences of another, the asking sentence and options of a third (same source), numbers edited |
-| exact copy    | 2.5%  | a byte-identical copy of an earlier row under another dataset_name/id (MedReason merges overlapping sources) |
+| fresh         | 88%   | a new vignette: a sentence of one training question, 2-3 inner sentences of another, |
+|               |       | the asking sentence and options of a third (same source), numbers edited              |
+| exact copy    | 2.5%  | a byte-identical copy of an earlier row under another dataset_name and id             |
 | near copy     | 4%    | an earlier row with a word dropped or a number changed and its options shuffled |
 | benchmark     | 4%    | a benchmark item with its options (half verbatim, half lightly edited): contamination |
 | open-ended    | 1.5%  | a fresh question with no options (rejected: RL needs a lettered answer) |
@@ -19,7 +20,8 @@ reasoning, options = "Answer Choices:\\nA. ...", or "" for open-ended rows; see 
 Reasoning texts are HuatuoGPT-o1's Complex_CoT (about 2.3 kB, like MedReason's reasoning paths), so the file is
 about as large as MedReason (over 16 MB: detection uses one worker process per core, as a user's run would).
 Each measured run is `python -m medrl build` in its own process; peak memory is the process tree's summed
-proportional set size (shared pages split), sampled every 50 ms from /proc. Cold runs delete the pack's
+proportional set size (shared pages split), sampled every 50 ms from /proc; CPU s is the tree's user + system
+time (steadier than wall time on a shared machine). Cold runs delete the pack's
 `.index-cache` first; warm runs follow a run that filled it. The table shows medians over `--repeats` runs.
 """
 
@@ -30,6 +32,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -72,7 +75,9 @@ def load_training() -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
     for file, name, _ in (*TRAINING, TRAINING_PUBMEDQA):
         raw = (SHARED / "training" / file).read_bytes()
-        rows = [json.loads(line) for line in raw.split(b"\n") if line.strip()] if file.endswith("l") else json.loads(raw)
+        rows = (
+            [json.loads(line) for line in raw.split(b"\n") if line.strip()] if file.endswith("l") else json.loads(raw)
+        )
         found[name] = []
         for row in rows:
             options = _options_of(row["options"])
@@ -110,7 +115,7 @@ def _light_edit(text: str, rng: random.Random) -> str:
         del words[rng.randrange(len(words))]
         return " ".join(words)
     edited = _edit_numbers(text, rng)
-    return edited if edited != text else " ".join(words[:-1] + ["(revised)", words[-1]])
+    return edited if edited != text else " ".join([*words[:-1], "(revised)", words[-1]])
 
 
 def _fresh(source: list[dict], rng: random.Random) -> dict:
@@ -223,6 +228,7 @@ def measured_build(source: Path, preset: str, out: Path) -> dict:
     command = [sys.executable, "-m", "medrl", "build", "--source", str(source), "--pack", str(PACK)]
     command += ["--out", str(out), "--preset", preset]
     peak, done = [0], threading.Event()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -237,11 +243,13 @@ def measured_build(source: Path, preset: str, out: Path) -> dict:
     done.set()
     sampler.join()
     wall = time.perf_counter() - started
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(getattr(children_after, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime"))
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed (exit {process.returncode}):\n{stderr[-2000:]}")
     summary = json.loads((out / "build.json").read_text())
     seconds = {key: value for key, value in summary["seconds"].items() if isinstance(value, float | int)}
-    return {"seconds": seconds, "wall": wall, "peak_mb": peak[0] / 2**20, "steps": summary["steps"]}
+    return {"seconds": seconds, "wall": wall, "cpu": cpu, "peak_mb": peak[0] / 2**20, "steps": summary["steps"]}
 
 
 def run(source: Path, presets: list[str], repeats: int, keep: Path | None) -> dict[str, dict[str, list[dict]]]:
@@ -267,14 +275,15 @@ def run(source: Path, presets: list[str], repeats: int, keep: Path | None) -> di
 
 def table(results: dict[str, dict[str, list[dict]]]) -> str:
     steps = list(next(iter(next(iter(results.values())).values()))[0]["seconds"])
-    header = ["preset", "run", *(f"{step} s" for step in steps), "peak MB", "runs"]
+    header = ["preset", "run", *(f"{step} s" for step in steps), "CPU s", "peak MB", "runs"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for preset, runs in results.items():
         for temperature, measured in runs.items():
             cells = [statistics.median(result["seconds"].get(step, 0.0) for result in measured) for step in steps]
             peak = statistics.median(result["peak_mb"] for result in measured)
-            row = [preset, temperature, *(f"{cell:.2f}" for cell in cells), f"{peak:.0f}", str(len(measured))]
-            lines.append("| " + " | ".join(row) + " |")
+            cpu = statistics.median(result["cpu"] for result in measured)
+            row = [preset, temperature, *(f"{cell:.2f}" for cell in cells), f"{cpu:.1f}", f"{peak:.0f}"]
+            lines.append("| " + " | ".join([*row, str(len(measured))]) + " |")
     return "\n".join(lines)
 
 
