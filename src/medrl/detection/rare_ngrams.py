@@ -7,6 +7,7 @@ stock phrases and ignored; the rest are "rare" and posted to the units (texts) t
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -135,19 +136,33 @@ def ngram_keys(ids: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray
     return keys[inside], owners[inside]
 
 
-def _ids(tokens: list[str], vocab: dict[str, int]) -> np.ndarray:
-    """Token ids, giving new words the next ids in order of first appearance (as `vocab.setdefault` in a loop)."""
-    for token in dict.fromkeys(tokens):
-        if token not in vocab:
-            vocab[token] = len(vocab) + 1
-    return np.array(list(map(vocab.__getitem__, tokens)), dtype=np.uint64)
+class _Vocabulary(dict):
+    """word -> id >= 1, new words getting the next id in order of first appearance (`vocab.setdefault(word,
+    len(vocab) + 1)` in a loop, but looked up at C speed: only a new word runs Python code)."""
+
+    def __missing__(self, word: str) -> int:
+        self[word] = identity = len(self) + 1
+        return identity
 
 
-def _unit_keys(tokens: list[str], lengths: np.ndarray, vocab: dict[str, int], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _token_ids(texts: Sequence[str], vocab: _Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """Every text's token ids concatenated, and each text's token count. Tokens are turned into ids text by text,
+    so no text's token strings outlive it (they would cost ~50 bytes each over the whole corpus)."""
+    ids = array("Q")
+    lengths = np.empty(len(texts), dtype=np.int64)
+    lookup = vocab.__getitem__
+    for position, text in enumerate(texts):
+        before = len(ids)
+        ids.extend(map(lookup, words(text)))
+        lengths[position] = len(ids) - before
+    return np.frombuffer(ids, dtype=np.uint64) if ids else np.empty(0, dtype=np.uint64), lengths
+
+
+def _unit_keys(ids: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(keys, owners): each text's distinct n-gram keys, sorted, concatenated in text order.
 
     Keys are ranked densely first, so each (text, key) pair fits one int64 and one sort finds the distinct pairs."""
-    keys, owners = ngram_keys(_ids(tokens, vocab), lengths, n)
+    keys, owners = ngram_keys(ids, lengths, n)
     ranked, rank = np.unique(keys, return_inverse=True)
     pairs = np.sort(owners * max(len(ranked), 1) + rank)
     pairs = pairs[np.append(True, pairs[1:] != pairs[:-1])]  # np.unique hashes plain arrays: slower than a sort
@@ -159,10 +174,10 @@ def build_coverage_index(questions: Sequence[str], options: Sequence[Options], c
     them is re-indexed with its options (a generic stem). Entries with the same text share one unit.
 
     Every text is tokenised once and its n-grams are packed for all texts in one numpy pass."""
-    vocab: dict[str, int] = {}
+    vocab = _Vocabulary()
     stems = [question_stem(question) for question in questions]
-    stem_tokens, stem_lengths = tokenise(stems)
-    stem_keys, stem_of = _unit_keys(stem_tokens, stem_lengths, vocab, config.n)
+    stem_ids, stem_lengths = _token_ids(stems, vocab)
+    stem_keys, stem_of = _unit_keys(stem_ids, stem_lengths, config.n)
     keys, df = np.unique(stem_keys, return_counts=True)
     stock = keys[df > config.stock_df]
     rare_counts = np.bincount(stem_of[~member(stock, stem_keys)], minlength=len(stems))
@@ -181,18 +196,16 @@ def build_coverage_index(questions: Sequence[str], options: Sequence[Options], c
     unit_texts = list(unit_ids)
     first_entries = [ids[0] for ids in unit_items]
     # A unit's text is its first entry's stem unless that entry is short: only those texts are tokenised again.
-    stem_starts = np.concatenate([[0], np.cumsum(stem_lengths)])
-    unit_tokens: list[str] = []
-    unit_lengths = np.empty(len(unit_texts), dtype=np.int64)
-    for unit, entry in enumerate(first_entries):
-        found = (
-            words(unit_texts[unit])
-            if short_entries[entry]
-            else stem_tokens[stem_starts[entry] : stem_starts[entry + 1]]
-        )
-        unit_tokens += found
-        unit_lengths[unit] = len(found)
-    every, unit_of = _unit_keys(unit_tokens, unit_lengths, vocab, config.n)
+    stem_starts = np.concatenate([[0], np.cumsum(stem_lengths)]).tolist()
+    stem_slices = [stem_ids[stem_starts[entry] : stem_starts[entry + 1]] for entry in first_entries]
+    short_units = [unit for unit, entry in enumerate(first_entries) if short_entries[entry]]
+    short_ids, short_lengths = _token_ids([unit_texts[unit] for unit in short_units], vocab)
+    short_starts = np.concatenate([[0], np.cumsum(short_lengths)]).tolist()
+    for position, unit in enumerate(short_units):
+        stem_slices[unit] = short_ids[short_starts[position] : short_starts[position + 1]]
+    unit_lengths = np.array([len(ids) for ids in stem_slices], dtype=np.int64)
+    joined = np.concatenate(stem_slices) if stem_slices else np.empty(0, dtype=np.uint64)
+    every, unit_of = _unit_keys(joined, unit_lengths, config.n)
     if len(vocab) > MAX_VOCAB:
         raise MedrlError(f"the index has {len(vocab)} distinct words; the coverage index supports {MAX_VOCAB}")
     keys, df = np.unique(every, return_counts=True)
@@ -205,9 +218,10 @@ def build_coverage_index(questions: Sequence[str], options: Sequence[Options], c
     rare_keys, starts = np.unique(every, return_index=True)
     offsets = np.append(starts, len(every)).astype(np.int64)
     rare_total = np.bincount(unit_of, minlength=len(unit_texts)).astype(np.int64)
+    word_of = ["", *vocab]  # id -> word
     return CoverageIndex(
         config=config,
-        vocab=vocab,
+        vocab=dict(vocab),
         unit_texts=tuple(unit_texts),
         unit_items=tuple(tuple(ids) for ids in unit_items),
         keys=rare_keys,
@@ -217,7 +231,8 @@ def build_coverage_index(questions: Sequence[str], options: Sequence[Options], c
         rare_total=rare_total,
         short=np.array([short_entries[entry] for entry in first_entries], dtype=bool),
         unit_questions=tuple(
-            " ".join(stem_tokens[stem_starts[entry] : stem_starts[entry + 1]]) for entry in first_entries
+            " ".join(map(word_of.__getitem__, stem_ids[stem_starts[entry] : stem_starts[entry + 1]].tolist()))
+            for entry in first_entries
         ),
         unit_options=tuple(folded_options(options[entry]) for entry in first_entries),
     )
