@@ -327,7 +327,7 @@ def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> 
     output set (see `medrl.io.output_set`); return what `build.json` holds. `on_step(name)` is called as each step
     starts.
 
-    Sources are read (and their formats checked) before the pack is indexed, so a bad input fails in seconds. A
+    Sources are opened (and their formats checked) before the pack is indexed, so a bad input fails in seconds. A
     split left with 0 rows raises `EmptyResult` (exit 1) after the outputs are written, so the side files show
     where every row went, unless `allow_empty` is set."""
     started = time.perf_counter()
@@ -355,6 +355,14 @@ def build(config: BuildConfig, on_step: Callable[[str], None] | None = None) -> 
     return summary
 
 
+def _check_sources(config: BuildConfig) -> None:
+    """Open each source and detect its format from its first rows, so missing columns, unknown layouts and
+    unreadable files fail in seconds, before the pack is indexed. The rows are read after the index, so building
+    the index and holding every row never happen at once."""
+    for source in config.sources:
+        read_source(source, 0, config.batch_size)
+
+
 def _read_sources(config: BuildConfig) -> tuple[list[TrainingRecord | Rejection], list[dict], list[int]]:
     """Every source's rows in order (records or rejections), a description of each source, each one's first row."""
     rows: list[TrainingRecord | Rejection] = []
@@ -378,14 +386,17 @@ def _read_sources(config: BuildConfig) -> tuple[list[TrainingRecord | Rejection]
 
 
 def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
-    with timer.step("read"):
-        rows, sources, starts = _read_sources(config)
+    with timer.step("check sources"):
+        _check_sources(config)
 
     with timer.step("index"):
         decontamination = config.decontamination()
         pack = load_pack(config.pack)
         input_bytes = sum(Path(source.path).stat().st_size for source in config.sources if Path(source.path).is_file())
         runner = DetectionRunner.for_pack(pack, decontamination, input_bytes)
+
+    with timer.step("read"):
+        rows, sources, starts = _read_sources(config)
 
     result = partition(rows, runner, config, timer)
 

@@ -100,12 +100,11 @@ ROWS: dict[str, tuple[pa.Schema, Callable[[TrainingRecord, str, int, str], dict]
 }
 
 
-def export_table(export: str, records: list[TrainingRecord], template: str, split: str) -> pa.Table:
+def export_table(export: str, records: list[TrainingRecord], problems: list[str], split: str) -> pa.Table:
+    """One export's table of `records`, whose rendered prompts are `problems` (rendered once for every export)."""
     schema, row = ROWS[export]
-    rows = [
-        row(record, render_problem(record.question, record.options, template), index, split)
-        for index, record in enumerate(records)
-    ]
+    pairs = enumerate(zip(records, problems, strict=True))
+    rows = [row(record, problem, index, split) for index, (record, problem) in pairs]
     try:
         return pa.Table.from_pylist(rows, schema=schema)
     except UnicodeEncodeError:  # a lone surrogate in the source text: Parquet strings are UTF-8
@@ -141,8 +140,12 @@ def write_exports(
     """Write each requested export of every split's records (in order) under `out`; return, per export, each
     split's path relative to `out`."""
     written: dict[str, dict[str, str]] = {}
+    problems = {
+        split: [render_problem(record.question, record.options, template) for record in records]
+        for split, records in splits.items()
+    }
     for export in exports:
-        tables = {split: export_table(export, records, template, split) for split, records in splits.items()}
+        tables = {split: export_table(export, records, problems[split], split) for split, records in splits.items()}
         if export == "hf":
             _write_hf(tables, out / "hf")
             written[export] = {split: f"hf/{split}" for split in tables}
