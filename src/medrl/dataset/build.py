@@ -9,12 +9,14 @@ file (`--config`) fills with the same keys as the command's flags.
 from __future__ import annotations
 
 import bisect
+import ctypes
+import ctypes.util
 import dataclasses
 import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,6 +250,16 @@ def decontaminate_records(
     return kept, contaminated, stats
 
 
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc `malloc_trim`; a no-op where there is none).
+
+    Dedup's large numpy temporaries raise glibc's mmap threshold, after which freed blocks stay in the heap and the
+    next steps' memory is stacked on top of them: on a 32,682-row MedReason-shaped build with `ii-medical-rl`
+    this takes the peak from about 1,025 MB to 925 MB (bench/perf/build_scale.py)."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+
+
 def partition(
     rows: list[TrainingRecord | Rejection], runner: DetectionRunner, config: BuildConfig, timer: _Timer | None = None
 ) -> Partition:
@@ -257,6 +269,7 @@ def partition(
     rejected = [row for row in rows if isinstance(row, Rejection)]
     with timer.step("deduplicate"):
         deduplicated = deduplicate(records, config.near_duplicates, config.batch_size)
+        release_free_memory()
     with timer.step("decontaminate"):
         kept, contaminated, stats = decontaminate_records(deduplicated.kept, runner, config.template)
     by_id = {record.row_id: record for record in records}

@@ -126,34 +126,26 @@ def write_rows_atomic(
         raise
 
 
-def _write_hf(tables: dict[str, pa.Table], directory: Path) -> None:
-    """A DatasetDict directory: one `<split>/` Dataset per split, then `dataset_dict.json` naming them."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for split, table in tables.items():
-        write_rows_atomic(directory / split, "hf", table.to_batches(), table.schema)
-    write_json_atomic(directory / "dataset_dict.json", {"splits": list(tables)})
-
-
 def write_exports(
     splits: dict[str, list[TrainingRecord]], out: Path, exports: tuple[str, ...], template: str
 ) -> dict[str, dict[str, str]]:
     """Write each requested export of every split's records (in order) under `out`; return, per export, each
-    split's path relative to `out`."""
-    written: dict[str, dict[str, str]] = {}
-    problems = {
-        split: [render_problem(record.question, record.options, template) for record in records]
-        for split, records in splits.items()
-    }
-    for export in exports:
-        tables = {split: export_table(export, records, problems[split], split) for split, records in splits.items()}
-        if export == "hf":
-            _write_hf(tables, out / "hf")
-            written[export] = {split: f"hf/{split}" for split in tables}
-            continue
-        written[export] = {}
-        for split, table in tables.items():
-            path = out / export / f"{split}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_parquet_atomic(table, path)
-            written[export][split] = f"{export}/{split}.parquet"
+    split's path relative to `out`. One split's prompts and one table are in memory at a time."""
+    written: dict[str, dict[str, str]] = {export: {} for export in exports}
+    for split, records in splits.items():
+        problems = [render_problem(record.question, record.options, template) for record in records]
+        for export in exports:
+            table = export_table(export, records, problems, split)
+            if export == "hf":  # a DatasetDict directory: one `<split>/` Dataset per split
+                (out / "hf").mkdir(parents=True, exist_ok=True)
+                write_rows_atomic(out / "hf" / split, "hf", table.to_batches(), table.schema)
+                written[export][split] = f"hf/{split}"
+            else:
+                path = out / export / f"{split}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_parquet_atomic(table, path)
+                written[export][split] = f"{export}/{split}.parquet"
+            del table
+    if "hf" in exports:
+        write_json_atomic(out / "hf" / "dataset_dict.json", {"splits": list(splits)})
     return written

@@ -158,15 +158,26 @@ def _token_ids(texts: Sequence[str], vocab: _Vocabulary) -> tuple[np.ndarray, np
     return np.frombuffer(ids, dtype=np.uint64) if ids else np.empty(0, dtype=np.uint64), lengths
 
 
-def _unit_keys(ids: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _unit_keys(ids: np.ndarray, lengths: np.ndarray, n: int, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """(keys, owners): each text's distinct n-gram keys, sorted, concatenated in text order.
 
-    Keys are ranked densely first, so each (text, key) pair fits one int64 and one sort finds the distinct pairs."""
-    keys, owners = ngram_keys(ids, lengths, n)
-    ranked, rank = np.unique(keys, return_inverse=True)
-    pairs = np.sort(owners * max(len(ranked), 1) + rank)
-    pairs = pairs[np.append(True, pairs[1:] != pairs[:-1])]  # np.unique hashes plain arrays: slower than a sort
-    return ranked[pairs % max(len(ranked), 1)], pairs // max(len(ranked), 1)
+    Texts are taken `chunk` at a time (bounded temporaries); in a chunk, keys are ranked densely, so each
+    (text, key) pair fits one int64 and one sort finds the distinct pairs."""
+    found_keys, found_owners = [], []
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    for first in range(0, len(lengths), chunk):
+        last = min(first + chunk, len(lengths))
+        keys, owners = ngram_keys(ids[bounds[first] : bounds[last]], lengths[first:last], n)
+        ranked, rank = np.unique(keys, return_inverse=True)
+        pairs = np.sort(owners * max(len(ranked), 1) + rank)
+        distinct = np.ones(len(pairs), dtype=bool)  # np.unique hashes plain arrays: slower than a sort
+        distinct[1:] = pairs[1:] != pairs[:-1]
+        pairs = pairs[distinct]
+        found_keys.append(ranked[pairs % max(len(ranked), 1)])
+        found_owners.append(pairs // max(len(ranked), 1) + first)
+    if not found_keys:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    return np.concatenate(found_keys), np.concatenate(found_owners)
 
 
 def build_coverage_index(questions: Sequence[str], options: Sequence[Options], config: CoverageConfig) -> CoverageIndex:
