@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from functools import cache
 from pathlib import Path
 
@@ -21,11 +22,12 @@ from medrl.benchmarks.pack import import_benchmarks
 from medrl.cli import app
 from medrl.config import CoverageConfig
 from medrl.dataset.build import OUTCOMES, BuildConfig, build, make_config, partition
-from medrl.dataset.card import card_markdown
+from medrl.dataset.card import MEASURED_QUALITY, card_license, card_markdown
 from medrl.dataset.dedup import deduplicate, near_pairs
 from medrl.dataset.labels import LabelError, derive_label
 from medrl.dataset.render import DEFAULT_TEMPLATE, check_template, render_problem
 from medrl.dataset.sources import SOURCE_FORMATS, Source, SourceFields, TrainingRecord, read_source, to_record
+from medrl.dataset.splits import HeldOut, assign_splits
 from medrl.detection.index import build_index
 from medrl.detection.runner import DetectionRunner
 from medrl.errors import MedrlError
@@ -218,13 +220,49 @@ def test_exact_and_near_duplicates_keep_the_first_occurrence_and_name_it() -> No
     assert [r.row_id for r in deduplicate(rows, None, batch_size=2).kept] == [0, 1, 3, 5, 6, *range(7, 7 + len(TOPICS))]
 
 
-def test_exact_copies_of_a_near_duplicate_point_at_the_kept_row() -> None:
+def test_exact_copies_of_a_near_duplicate_stay_exact_and_point_at_the_kept_row() -> None:
     near_copy = VIGNETTE.replace("34-year-old", "36-year-old").replace("two months", "three months")
     rows = [record(0, VIGNETTE), record(1, near_copy), record(2, near_copy)]
     result = deduplicate(rows, CoverageConfig(), batch_size=10)
     assert [r.row_id for r in result.kept] == [0]
-    assert [(d.record.row_id, d.of.row_id, d.method) for d in result.duplicates] == [(1, 0, "near"), (2, 0, "near")]
-    assert result.duplicates[0].score == result.duplicates[1].score
+    assert [(d.record.row_id, d.of.row_id, d.method) for d in result.duplicates] == [(1, 0, "near"), (2, 0, "exact")]
+    assert result.duplicates[1].via.row_id == 1 and result.duplicates[1].score == 100.0
+    assert result.clusters == {0: 0}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    picks=st.lists(st.integers(0, 5), min_size=2, max_size=40),
+    edits=st.lists(st.booleans(), min_size=40, max_size=40),
+)
+def test_byte_identical_copies_are_always_exact_and_point_at_a_kept_row(picks: list[int], edits: list[bool]) -> None:
+    """Whatever else is in the data (near copies of the same vignette in any order), a row byte-identical to an
+    earlier row is labelled `exact`, and every duplicate names a kept row of its own cluster."""
+    variants = [
+        VIGNETTE,
+        VIGNETTE.replace("34-year-old", "36-year-old"),
+        VIGNETTE.replace("two months", "three months"),
+        VIGNETTE.replace("Serum TSH is suppressed and free T4 is raised. ", ""),
+        "Which mineral deficiency causes microcytic anaemia in menstruating women?",
+        "Which mineral deficiency causes microcytic anaemia in menstruating women and children?",
+    ]
+    rows = [
+        record(row, variants[pick], OPTIONS[::-1] if edit else OPTIONS)
+        for row, (pick, edit) in enumerate(zip(picks, edits, strict=False))
+    ]
+    result = deduplicate(rows, CoverageConfig(), batch_size=7)
+    kept = {r.row_id for r in result.kept}
+    seen: set[tuple] = set()
+    methods = {d.record.row_id: d for d in result.duplicates}
+    for row in rows:
+        identical = (row.question, row.options) in seen
+        seen.add((row.question, row.options))
+        if identical:
+            assert methods[row.row_id].method == "exact"
+    assert all(d.of.row_id in kept and d.of.row_id < d.record.row_id for d in result.duplicates)
+    assert len(kept) + len(result.duplicates) == len(rows)
+    # A duplicate and the row it stands for are in one cluster: the kept row's.
+    assert all(result.clusters[d.of.row_id] <= d.record.row_id for d in result.duplicates)
 
 
 def test_a_row_resembling_only_a_dropped_row_is_kept_and_duplicates_point_at_kept_rows() -> None:
@@ -309,11 +347,14 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def assert_accounted(out: Path, summary: dict) -> None:
-    """Files, build.json and the card agree, and every input row is in exactly one place."""
+    """Files, build.json and the card agree, every input row is in exactly one place, and the card names no path."""
     totals = summary["totals"]
-    kept = pq.read_table(out / "verl" / "train.parquet").num_rows if (out / "verl").exists() else totals["kept"]
+    if (out / "verl").exists():
+        split_rows = {split: pq.read_table(out / path).num_rows for split, path in summary["exports"]["verl"].items()}
+        assert split_rows == {name: split["rows"] for name, split in summary["splits"].items()}
+    assert sum(split["rows"] for split in summary["splits"].values()) == totals["kept"]
     side = {name: read_jsonl(out / f"{name}.jsonl") for name in ("rejected", "duplicates", "contaminated")}
-    assert kept == totals["kept"] and all(len(side[name]) == totals[name] for name in side)
+    assert all(len(side[name]) == totals[name] for name in side)
     assert totals["input"] == sum(totals[outcome] for outcome in OUTCOMES)
     ids = [row["row_id"] for rows in side.values() for row in rows]
     assert len(ids) == len(set(ids)) == totals["input"] - totals["kept"]
@@ -322,16 +363,18 @@ def assert_accounted(out: Path, summary: dict) -> None:
     for source in summary["sources"]:
         assert source["rows"] == sum(source[outcome] for outcome in OUTCOMES)
     assert sum(source["rows"] for source in summary["sources"]) == totals["input"]
-    # The card's per-source table: each row's outcomes add up to its rows, and the total row to the input.
+    # The card's sources table: each source's outcomes add up to its rows, and the rows to the input.
     card = (out / "README.md").read_text(encoding="utf-8")
-    table = card.split("### Per source")[1].split("###")[0]
-    lines = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| source")]
-    for line in lines:
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        numbers = [int(cell.replace(",", "")) for cell in cells[3:]]
-        assert numbers[0] == sum(numbers[1:]), line
-    assert lines[-1].startswith("| **total**") and f"| {totals['input']} |" in lines[-1]
+    table = card.split("## Sources")[1].split("\n\n")[1]
+    lines = table.splitlines()[2:]
+    assert len(lines) == len(summary["sources"])
+    numbers = [[int(cell) for cell in line.strip("|").split("|")[4:9]] for line in lines]
+    assert all(row[0] == sum(row[1:]) for row in numbers) and sum(row[0] for row in numbers) == totals["input"]
     assert card == card_markdown(json.loads((out / "build.json").read_text(encoding="utf-8")))
+    # Names and hashes, never a machine-local path.
+    paths = [str(out), str(summary["pack"]["path"]), *(str(s["path"]) for s in summary["sources"]), str(REPO)]
+    assert not [path for path in paths if path in card]
+    assert "/tmp" not in card and "../" not in card
 
 
 VERL_COLUMNS = ["data_source", "prompt", "ability", "reward_model", "extra_info"]
@@ -344,7 +387,7 @@ def test_the_example_config_builds_every_export(tmp_path: Path, example_pack: Pa
         ["build", "--config", str(EXAMPLES / "build.toml"), "--pack", str(example_pack), "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
-    assert re.search(r"156 rows: kept \d+, rejected 0, duplicates \d+, contaminated \d+", result.output)
+    assert re.search(r"156 rows: kept (\d+) \(train \1\), rejected 0, duplicates \d+, contaminated \d+", result.output)
     summary = json.loads((out / "build.json").read_text())
     assert_accounted(out, summary)
     assert summary["config"]["template"] == DEFAULT_TEMPLATE
@@ -492,11 +535,11 @@ def test_cli_flags_choose_sources_preset_and_exports(tmp_path: Path, example_pac
     args = ["build", "--source", str(MEDREASON), "--pack", str(example_pack), "--out", str(out), "--preset", "medrl"]
     result = CliRunner().invoke(app, [*args, "--export", "verl, trl"])
     assert result.exit_code == 0, result.output
-    assert "11 rows: kept 5, rejected 3, duplicates 2, contaminated 1" in result.output
+    assert "11 rows: kept 5 (train 5), rejected 3, duplicates 2, contaminated 1" in result.output
     assert sorted(path.name for path in out.iterdir() if path.is_dir()) == ["trl", "verl"]
     summary = json.loads((out / "build.json").read_text())
-    assert summary["exports"] == {"verl": "verl/train.parquet", "trl": "trl/train.parquet"}
-    assert summary["config"]["preset"] == "medrl" and "configs:" not in (out / "README.md").read_text()
+    assert summary["exports"] == {"verl": {"train": "verl/train.parquet"}, "trl": {"train": "trl/train.parquet"}}
+    assert summary["config"]["preset"] == "medrl" and "config_name: default" not in (out / "README.md").read_text()
 
 
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
@@ -506,3 +549,182 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
         app, ["build", "--source", str(MEDREASON), "--pack", str(tmp_path), "--out", str(tmp_path / "o")]
     )
     assert result.exit_code == 2 and "not a benchmark pack" in result.output
+
+
+# --- splits, the card, flags ---------------------------------------------------------------------------------------
+
+
+def split_of(out: Path, summary: dict) -> dict[tuple[str, str], str]:
+    """(dataset_name, id_in_dataset) -> split, read back from the Parquet export."""
+    found = {}
+    for split, path in summary["exports"]["parquet"].items():
+        for row in pq.read_table(out / path, columns=["dataset_name", "id_in_dataset"]).to_pylist():
+            found[(row["dataset_name"], row["id_in_dataset"])] = split
+    return found
+
+
+def test_splits_are_stable_across_reruns_and_appended_sources(tmp_path: Path, example_pack: Path) -> None:
+    medqa, huatuo = Source(TRAINING / "medqa_dev.json"), Source(TRAINING / "huatuogpt_o1_demo.json")
+    common = {"pack": example_pack, "val_fraction": 0.2, "test_fraction": 0.1, "exports": ("parquet", "verl", "hf")}
+    first = build(make_config(sources=(medqa,), out=tmp_path / "a", **common))
+    assert_accounted(tmp_path / "a", first)
+    rows = {name: split["rows"] for name, split in first["splits"].items()}
+    assert list(rows) == ["train", "val", "test"] and abs(rows["val"] / first["totals"]["kept"] - 0.2) < 0.05
+    assert abs(rows["test"] / first["totals"]["kept"] - 0.1) < 0.04
+    again = build(make_config(sources=(medqa,), out=tmp_path / "b", **common))
+    assert split_of(tmp_path / "a", first) == split_of(tmp_path / "b", again)
+    appended = build(make_config(sources=(medqa, huatuo), out=tmp_path / "c", **common))
+    before, after = split_of(tmp_path / "a", first), split_of(tmp_path / "c", appended)
+    assert {key: after[key] for key in before if key in after} == {key: before[key] for key in before if key in after}
+    # Every export holds every split; the DatasetDict too.
+    exported = sorted(path.name for path in (tmp_path / "a" / "verl").iterdir())
+    assert exported == ["test.parquet", "train.parquet", "val.parquet"]
+    loaded = datasets.load_from_disk(str(tmp_path / "a" / "hf"))
+    assert {name: len(loaded[name]) for name in loaded} == rows
+    verl_val = pq.read_table(tmp_path / "a" / "verl" / "val.parquet").to_pylist()
+    assert {row["extra_info"]["split"] for row in verl_val} == {"val"}
+
+
+def test_sizes_take_at_most_that_many_rows_and_mixing_a_fraction_with_a_size_is_refused(
+    tmp_path: Path, example_pack: Path
+) -> None:
+    summary = build(
+        make_config(
+            sources=(Source(TRAINING / "huatuogpt_o1_demo.json"),), pack=example_pack, out=tmp_path, val_size=25
+        )
+    )
+    assert 20 <= summary["splits"]["val"]["rows"] <= 25
+    with pytest.raises(MedrlError, match="val_fraction or val_size, not both"):
+        make_config(sources=(Source(MEDREASON),), pack=tmp_path, out=tmp_path, val_fraction=0.1, val_size=3)
+    with pytest.raises(MedrlError, match="must be below 1"):
+        make_config(sources=(Source(MEDREASON),), pack=tmp_path, out=tmp_path, val_fraction=0.6, test_fraction=0.4)
+    with pytest.raises(MedrlError, match="not 'val' or 'test'"):
+        make_config(sources=(Source(MEDREASON),), pack=tmp_path, out=tmp_path, split="val")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    roots=st.lists(st.integers(0, 12), min_size=1, max_size=40),
+    val=st.floats(0, 0.6),
+    test_size=st.integers(0, 10),
+)
+def test_a_duplicate_cluster_never_straddles_two_splits(roots: list[int], val: float, test_size: int) -> None:
+    """Kept rows of one cluster (linked through dropped rows) always land in the same split."""
+    kept = [record(100 + i, f"question {root}") for i, root in enumerate(roots)]
+    clusters = {row.row_id: root for row, root in zip(kept, roots, strict=True)}
+    records = {root: record(root, f"question {root}") for root in roots} | {row.row_id: row for row in kept}
+    held_out = (HeldOut("test", size=test_size), HeldOut("val", fraction=val))
+    splits = assign_splits(kept, clusters, records, "train", held_out)
+    side = {row.row_id: name for name, rows in splits.items() for row in rows}
+    assert sorted(side) == [row.row_id for row in kept]
+    for root in set(roots):
+        assert len({side[row.row_id] for row in kept if clusters[row.row_id] == root}) == 1
+    assert len(splits.get("test", [])) <= test_size
+
+
+def test_a_row_linked_only_through_a_dropped_row_shares_its_cluster() -> None:
+    base = VIGNETTE
+    middle = base.replace("palpitations, heat intolerance and a 5-kg weight loss", "tremor and a 5-kg weight loss")
+    third = middle.replace("proptosis and pretibial myxoedema", "x")
+    result = deduplicate([record(0, base), record(1, middle), record(2, third)], CoverageConfig(), batch_size=10)
+    assert set(result.clusters.values()) == {0}
+
+
+def test_the_card_is_valid_hugging_face_metadata_and_the_directory_loads(tmp_path: Path, example_pack: Path) -> None:
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    config_file = tmp_path / "build.toml"
+    config_file.write_text(
+        f'pack = "{example_pack}"\nout = "out"\nval_fraction = 0.25\npretty_name = "Demo medical RL"\n'
+        f'[[sources]]\npath = "{MEDREASON}"\nlicense = "apache-2.0"\n'
+        'citation = "@misc{medreason, title={MedReason}}"\n'
+        f'[[sources]]\npath = "{TRAINING / "medqa_dev.json"}"\nlicense = "MIT"\n'
+    )
+    summary = build(make_config(config_file))
+    out = tmp_path / "out"
+    card = DatasetCard.load(out / "README.md")
+    data = card.data.to_dict()
+    assert isinstance(card.data, DatasetCardData)
+    assert data["license"] == "other" and "medreason_sample.jsonl: apache-2.0" in data["license_details"]
+    assert data["pretty_name"] == "Demo medical RL" and data["language"] == ["en"]
+    assert data["size_categories"] == ["1K<n<10K"] and "question-answering" in data["task_categories"]
+    default = next(config for config in data["configs"] if config["config_name"] == "default")
+    assert default["data_files"] == [
+        {"split": "train", "path": "parquet/train.parquet"},
+        {"split": "val", "path": "parquet/val.parquet"},
+    ]
+    assert "@misc{medreason, title={MedReason}}" in card.text and "not declared" not in card.text.split("## Sources")[1]
+    for benchmark in summary["pack"]["benchmarks"].values():
+        assert benchmark["content_sha256"] in card.text
+    assert f"recall {MEASURED_QUALITY['medrl']['recall']}%" in card.text
+    assert_accounted(out, summary)
+
+    loaded = datasets.load_dataset(str(out))
+    assert {name: len(loaded[name]) for name in loaded} == {n: s["rows"] for n, s in summary["splits"].items()}
+    assert loaded["val"].to_list() == pq.read_table(out / "parquet" / "val.parquet").to_pylist()
+    verl = datasets.load_dataset(str(out), "verl")
+    assert verl["train"].column_names == VERL_COLUMNS
+
+
+def test_one_licence_shared_by_every_source_is_the_card_licence() -> None:
+    sources = [{"file": "a.json", "license": "MIT"}, {"file": "b.json", "license": "mit"}]
+    assert card_license(sources) == ("mit", ["a.json: mit", "b.json: mit"])
+    assert card_license([*sources, {"file": "c.json", "license": None}])[0] == "other"
+
+
+def test_the_cards_measured_quality_is_the_readmes() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+
+    def cells(label: str) -> list[str]:
+        line = next(line for line in readme.splitlines() if line.startswith(f"| {label} "))
+        return [cell.strip() for cell in line.strip("|").split("|")]
+
+    header = cells("kind")
+    recall, fpr = cells("overall recall"), cells("overall FPR")
+    for preset, column in (("medrl", "default"), ("ii-medical-rl", "ii-medical-rl")):
+        measured = MEASURED_QUALITY[preset]
+        assert recall[header.index(column)] == f"{measured['recall']}%"
+        assert fpr[header.index(column)] == f"{measured['false_positive_rate']}%"
+
+
+def test_cli_build_flags_set_field_template_and_splits(tmp_path: Path, example_pack: Path) -> None:
+    out = tmp_path / "out"
+    template = "Q: {question}\nChoices:\n{options}\nAnswer in \\boxed{}."
+    args = ["build", "--source", str(TRAINING / "huatuogpt_o1_demo.json"), "--pack", str(example_pack)]
+    args += ["--out", str(out), "--field", "problem", "--template", template, "--split-name", "training"]
+    result = CliRunner().invoke(app, [*args, "--val-fraction", "0.2", "--export", "trl,parquet"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "build.json").read_text())
+    assert summary["decontamination"]["fields"] == ["problem"] and list(summary["splits"]) == ["training", "val"]
+    problems = pq.read_table(out / "parquet" / "training.parquet").column("problem").to_pylist()
+    assert all(problem.startswith("Q: ") and problem.endswith("Answer in \\boxed{}.") for problem in problems)
+    assert summary["exports"]["trl"] == {"training": "trl/training.parquet", "val": "trl/val.parquet"}
+
+
+def test_an_empty_result_exits_1_with_a_message_unless_allowed(tmp_path: Path, example_pack: Path) -> None:
+    # A benchmark file as the source: every row is contaminated.
+    source = EXAMPLES / "benchmarks" / "medqa" / "test.jsonl"
+    args = ["build", "--source", str(source), "--pack", str(example_pack), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "kept 0 rows for split(s) train" in result.output and "--allow-empty" in result.output
+    assert len(read_jsonl(tmp_path / "o" / "contaminated.jsonl")) == 200  # written, so the side files say why
+    result = CliRunner().invoke(app, [*args, "--allow-empty"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_bad_source_fails_before_the_pack_is_indexed(tmp_path: Path, example_pack: Path) -> None:
+    shutil.rmtree(example_pack / ".index-cache", ignore_errors=True)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"stem": "x"}\n')
+    result = CliRunner().invoke(
+        app, ["build", "--source", str(bad), "--pack", str(example_pack), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2 and "cannot tell the source format" in result.output
+    assert not (example_pack / ".index-cache").exists()
+
+
+@pytest.mark.parametrize("command", [["fetch", "medqa"], ["add", "exam", "--file", "x.jsonl"]])
+def test_every_benchmarks_command_requires_pack(command: list[str]) -> None:
+    result = CliRunner().invoke(app, ["benchmarks", *command])
+    assert result.exit_code == 2 and "--pack" in result.output

@@ -1,6 +1,10 @@
 # ruff: noqa: E402
 # (E402: the imports that need verl and TRL come after the explicit check that skips without them.)
-"""medrl.reward inside the real RL clients: verl 0.9.1's dataset, config and reward loop, and TRL's GRPOTrainer.
+"""A real `medrl build` inside the real RL clients: verl 0.9.1's dataset, config and reward loop on the verl export's
+train and val files, and 2 TRL `GRPOTrainer` steps on the TRL export, both scored with medrl.reward.
+
+The build is of the three shared training files (../shared/data/training) against the full shared benchmark pack,
+with a 10% validation split, exactly as `medrl build` writes it.
 
 These tests need verl and TRL, which the main virtualenv does not have (verl pins a CUDA torch). Install them in a
 separate one with ``bash tests/rl_clients_install.sh .venv-rl/bin/python``, then run
@@ -8,7 +12,7 @@ separate one with ``bash tests/rl_clients_install.sh .venv-rl/bin/python``, then
 Without verl or TRL installed the whole module is skipped, saying which is missing; with
 ``MEDRL_REQUIRE_RL_CLIENTS=1`` (for a CI job that ran the install script) a missing client fails instead.
 
-Nothing is fetched: the tokenizer is a byte-level BPE trained here on the test prompts and wrapped in
+Nothing is fetched: the tokenizer is a byte-level BPE trained here on the build's prompts and wrapped in
 ``transformers.PreTrainedTokenizerFast`` with a ChatML chat template, and the policy is a randomly initialised
 two-layer Llama with hidden size 16.
 """
@@ -42,11 +46,10 @@ if _MISSING:
 import inspect
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 import verl
-from datasets import Dataset
+from datasets import load_dataset
 from hydra import compose, initialize_config_dir
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -59,21 +62,12 @@ from verl.utils import hf_tokenizer
 from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
 
 import medrl.reward
+from conftest import TRAINING, TRAINING_FILES
+from medrl.dataset.build import build, make_config
+from medrl.dataset.sources import Source
 
 REWARD_PATH = Path(medrl.reward.__file__).resolve()
-INSTRUCTION = "Please reason step by step, and put your final answer (the letter only) within \\boxed{}."
-ROWS = [
-    {
-        "problem": "Which drug is an anticoagulant?\nA. Aspirin\nB. Heparin\nC. Ibuprofen\nD. Paracetamol\n"
-        + INSTRUCTION,
-        "label": "B",
-    },
-    {
-        "problem": "Lack of which vitamin causes scurvy?\nA. Vitamin C\nB. Vitamin D\nC. Vitamin K\nD. Vitamin A\n"
-        + INSTRUCTION,
-        "label": "A",
-    },
-]
+MAX_PROMPT_TOKENS = 4096  # no real prompt is filtered as over-long (checked: every row is loaded)
 CHATML = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -89,21 +83,36 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """A byte-level BPE (lossless for any text) trained on the test prompts, with ChatML special tokens, the
+@pytest.fixture(scope="module")
+def built(full_pack_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """`medrl build` of the shared training files with a 10% validation split: (output directory, build.json)."""
+    out = tmp_path_factory.mktemp("build")
+    sources = tuple(Source(TRAINING / name) for name in TRAINING_FILES)
+    summary = build(make_config(sources=sources, pack=full_pack_dir, out=out, val_fraction=0.1))
+    assert list(summary["splits"]) == ["train", "val"] and all(s["rows"] > 100 for s in summary["splits"].values())
+    return out, summary
+
+
+def build_tokenizer(out: Path) -> PreTrainedTokenizerFast:
+    """A byte-level BPE (lossless for any text) trained on the build's prompts, with ChatML special tokens, the
     reasoning tags as non-special added tokens (as reasoning models have them, so decoding keeps them) and
     ``\\boxed{B}`` as one token."""
-    corpus = [row["problem"] for row in ROWS] + ["<think>Heparin.</think>The answer is \\boxed{B}."]
+    problems = [
+        problem
+        for split in ("train", "val")
+        for problem in pq.read_table(out / "parquet" / f"{split}.parquet").column("problem").to_pylist()
+    ]
+    corpus = [*problems, "<think>Heparin.</think>The answer is \\boxed{B}."]
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400,
+        vocab_size=4000,
         special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(corpus * 4, trainer)
+    tokenizer.train_from_iterator(corpus, trainer)
     tokenizer.add_tokens(
         [AddedToken(text, special=False, normalized=False) for text in ("<think>", "</think>", BOXED_B)]
     )
@@ -113,32 +122,17 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
 
 
 @pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tokenizer_dir(built: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tokenizer saved as a model directory, as verl loads it (``actor_rollout_ref.model.path``)."""
     path = tmp_path_factory.mktemp("tokenizer")
-    build_tokenizer().save_pretrained(path)
+    build_tokenizer(built[0]).save_pretrained(path)
     return path
 
 
 # --- verl ----------------------------------------------------------------------------------------------------------
 
 
-def write_verl_parquet(path: Path) -> Path:
-    """The verl RL format medrl targets: data_source, chat prompt, ability, rule reward_model, extra_info."""
-    table = pa.table(
-        {
-            "data_source": ["ii_medical_rl"] * len(ROWS),
-            "prompt": [[{"role": "user", "content": row["problem"]}] for row in ROWS],
-            "ability": ["medical"] * len(ROWS),
-            "reward_model": [{"style": "rule", "ground_truth": row["label"]} for row in ROWS],
-            "extra_info": [{"split": "train", "index": i, "question_id": f"q{i}"} for i in range(len(ROWS))],
-        }
-    )
-    pq.write_table(table, path)
-    return path
-
-
-def verl_config(train_file: Path, tokenizer_dir: Path, *extra: str):
+def verl_config(train_file: Path, val_file: Path, tokenizer_dir: Path, *extra: str):
     """verl's own PPO trainer config (its Hydra YAML), with the overrides a user passes on the command line."""
     config_dir = Path(verl.__file__).parent / "trainer" / "config"
     with initialize_config_dir(config_dir=str(config_dir), version_base=None):
@@ -146,8 +140,8 @@ def verl_config(train_file: Path, tokenizer_dir: Path, *extra: str):
             config_name="ppo_trainer",
             overrides=[
                 f"data.train_files={train_file}",
-                f"data.val_files={train_file}",
-                "data.max_prompt_length=256",
+                f"data.val_files={val_file}",
+                f"data.max_prompt_length={MAX_PROMPT_TOKENS}",
                 "data.max_response_length=64",
                 "data.filter_overlong_prompts=True",
                 f"actor_rollout_ref.model.path={tokenizer_dir}",
@@ -161,12 +155,15 @@ def verl_config(train_file: Path, tokenizer_dir: Path, *extra: str):
 def rollout_batch(dataset: RLHFDataset, tokenizer, rows: list[int], responses: list[str]) -> DataProto:
     """What verl's rollout hands the reward loop: left-padded prompts, right-padded responses, attention mask over
     both, and the dataset row's non-tensor fields (data_source, reward_model, extra_info, ...)."""
-    prompt_len, response_len = 256, 64
+    response_len = 64
     prompts, responses_ids, masks = [], [], []
     items = [dataset[i] for i in rows]
-    for item, response in zip(items, responses, strict=True):
-        prompt = tokenizer.apply_chat_template(item["raw_prompt"], add_generation_prompt=True, tokenize=False)
-        prompt_ids = tokenizer.encode(prompt, add_special_tokens=False)
+    chats = [
+        tokenizer.apply_chat_template(item["raw_prompt"], add_generation_prompt=True, tokenize=False) for item in items
+    ]
+    prompt_len = max(len(tokenizer.encode(chat, add_special_tokens=False)) for chat in chats)
+    for chat, response in zip(chats, responses, strict=True):
+        prompt_ids = tokenizer.encode(chat, add_special_tokens=False)
         response_ids = [*tokenizer.encode(response, add_special_tokens=False), tokenizer.eos_token_id]
         assert len(prompt_ids) <= prompt_len and len(response_ids) <= response_len
         prompts.append([tokenizer.pad_token_id] * (prompt_len - len(prompt_ids)) + prompt_ids)
@@ -189,62 +186,77 @@ def rollout_batch(dataset: RLHFDataset, tokenizer, rows: list[int], responses: l
     )
 
 
-# Responses for rows [0, 0, 1, 1, 0] (labels B, B, A, A, B) and the score each must get.
-RESPONSES = [
-    "<think>Aspirin is antiplatelet: \\boxed{A}? No, heparin.</think>The answer is \\boxed{\\text{B}}.",
-    "The answer is \\boxed{C}.",
-    "<think>Scurvy is vitamin C, so \\boxed{A}.</think>Vitamin C.",  # boxed only inside the reasoning
-    "\\boxed{(a)} Vitamin C",
-    "<think>x</think>\\boxed{B} ... no, \\boxed{D}",
-]
-RESPONSE_ROWS = [0, 0, 1, 1, 0]
-EXPECTED = [1.0, 0.0, 0.0, 1.0, 0.0]
+def responses_for(labels: list[str]) -> tuple[list[str], list[float]]:
+    """Five completions for rows with these labels, in the forms the reward must read or refuse, and their scores."""
+    right = labels
+    wrong = ["A" if label != "A" else "B" for label in labels]
+    responses = [
+        f"<think>First guess \\boxed{{{wrong[0]}}}? No.</think>The answer is \\boxed{{\\text{{{right[0]}}}}}.",
+        f"The answer is \\boxed{{{wrong[1]}}}.",
+        f"<think>So \\boxed{{{right[2]}}}.</think>That one.",  # boxed only inside the reasoning
+        f"\\boxed{{({right[3].lower()})}} as reasoned",
+        f"<think>x</think>\\boxed{{{right[4]}}} ... no, \\boxed{{{wrong[4]}}}",
+    ]
+    return responses, [1.0, 0.0, 0.0, 1.0, 0.0]
 
 
-def test_verl_loads_the_parquet_and_scores_through_its_reward_loop(tmp_path: Path, tokenizer_dir: Path) -> None:
-    train_file = write_verl_parquet(tmp_path / "train.parquet")
-    config = verl_config(train_file, tokenizer_dir)
-
-    # The tokenizer and dataset as verl's trainer builds them.
+def verl_dataset(built: tuple[Path, dict], tokenizer_dir: Path, split: str, *extra: str):
+    """(config, tokenizer, RLHFDataset) for one split of the verl export, as verl's trainer builds them."""
+    out, summary = built
+    paths = summary["exports"]["verl"]
+    config = verl_config(out / paths["train"], out / paths["val"], tokenizer_dir, *extra)
     tokenizer = hf_tokenizer(str(tokenizer_dir))
-    dataset = create_rl_dataset(config.data.train_files, config.data, tokenizer, None)
+    files = config.data.train_files if split == "train" else config.data.val_files
+    return config, tokenizer, create_rl_dataset(files, config.data, tokenizer, None, is_train=split == "train")
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_verl_loads_the_built_split_and_scores_through_its_reward_loop(
+    built: tuple[Path, dict], tokenizer_dir: Path, split: str
+) -> None:
+    out, summary = built
+    config, tokenizer, dataset = verl_dataset(built, tokenizer_dir, split)
     assert isinstance(dataset, RLHFDataset)
-    assert len(dataset) == len(ROWS)  # none filtered as over-long
-    item = dataset[0]
-    assert item["data_source"] == "ii_medical_rl"
-    assert item["raw_prompt"] == [{"role": "user", "content": ROWS[0]["problem"]}]
-    assert item["reward_model"] == {"style": "rule", "ground_truth": "B"}
-    assert item["extra_info"]["question_id"] == "q0" and item["index"] == 0
+    exported = pq.read_table(out / summary["exports"]["verl"][split]).to_pylist()
+    assert len(dataset) == len(exported) == summary["splits"][split]["rows"]  # none filtered as over-long
+    for position in (0, len(exported) - 1):
+        item, row = dataset[position], exported[position]
+        assert item["data_source"] == row["data_source"] and item["data_source"].startswith("medrl/")
+        assert item["raw_prompt"] == row["prompt"] and item["raw_prompt"][0]["content"].endswith("within \\boxed{}.")
+        assert item["reward_model"] == {"style": "rule", "ground_truth": row["reward_model"]["ground_truth"]}
+        assert item["extra_info"]["split"] == split and item["index"] == position
 
     # The custom reward hook loads medrl/reward.py by path and calls compute_score.
     compute_score = get_custom_reward_fn(config)
     assert compute_score is not None
-    right = "<think>Heparin.</think>\\boxed{B}"
-    wrong = "<think>Heparin.</think>\\boxed{A}"
-    kwargs = {"data_source": item["data_source"], "ground_truth": item["reward_model"]["ground_truth"]}
-    assert compute_score(solution_str=right, extra_info=item["extra_info"], **kwargs) == 1.0
-    assert compute_score(solution_str=wrong, extra_info=item["extra_info"], **kwargs) == 0.0
+    item = dataset[0]
+    label = item["reward_model"]["ground_truth"]
+    kwargs = {"data_source": item["data_source"], "ground_truth": label, "extra_info": item["extra_info"]}
+    assert compute_score(solution_str=f"<think>.</think>\\boxed{{{label}}}", **kwargs) == 1.0
+    assert compute_score(solution_str=f"<think>.</think>\\boxed{{{'A' if label != 'A' else 'B'}}}", **kwargs) == 0.0
 
     # The whole reward loop in process: verl's RewardLoopWorker (the Ray actor's class, without Ray) decodes the
     # response tokens and runs the "naive" reward manager with the custom function; the manager class then places
     # each score on the response's last token.
-    batch = rollout_batch(dataset, tokenizer, RESPONSE_ROWS, RESPONSES)
+    rows = list(range(5))
+    responses, expected = responses_for([dataset[row]["reward_model"]["ground_truth"] for row in rows])
+    batch = rollout_batch(dataset, tokenizer, rows, responses)
     worker = RewardLoopWorker(config)
     outputs = worker.loop.run_until_complete(worker.compute_score_batch(batch))
-    assert [output["reward_score"] for output in outputs] == EXPECTED
-    assert [output["reward_extra_info"]["acc"] for output in outputs] == EXPECTED
-    rm_scores = resolve_reward_manager_cls(config).assemble_rm_scores(batch, EXPECTED)
-    assert rm_scores.sum(dim=-1).tolist() == EXPECTED
+    assert [output["reward_score"] for output in outputs] == expected
+    assert [output["reward_extra_info"]["acc"] for output in outputs] == expected
+    rm_scores = resolve_reward_manager_cls(config).assemble_rm_scores(batch, expected)
+    assert rm_scores.sum(dim=-1).tolist() == expected
 
 
-def test_verl_reward_kwargs_turn_the_format_reward_on(tmp_path: Path, tokenizer_dir: Path) -> None:
-    train_file = write_verl_parquet(tmp_path / "train.parquet")
-    config = verl_config(train_file, tokenizer_dir, "+reward.custom_reward_function.reward_kwargs.format_weight=0.5")
-    tokenizer = hf_tokenizer(str(tokenizer_dir))
-    dataset = create_rl_dataset(config.data.train_files, config.data, tokenizer, None)
+def test_verl_reward_kwargs_turn_the_format_reward_on(built: tuple[Path, dict], tokenizer_dir: Path) -> None:
+    extra = "+reward.custom_reward_function.reward_kwargs.format_weight=0.5"
+    config, tokenizer, dataset = verl_dataset(built, tokenizer_dir, "train", extra)
+    rows = list(range(5))
+    responses, _ = responses_for([dataset[row]["reward_model"]["ground_truth"] for row in rows])
     worker = RewardLoopWorker(config)
     outputs = worker.loop.run_until_complete(
-        worker.compute_score_batch(rollout_batch(dataset, tokenizer, RESPONSE_ROWS, RESPONSES))
+        worker.compute_score_batch(rollout_batch(dataset, tokenizer, rows, responses))
     )
     # + 0.5 * format: only response 0 has one </think> then exactly one boxed letter (response 4 has two boxes).
     assert [output["reward_score"] for output in outputs] == [1.5, 0.0, 0.0, 1.0, 0.0]
@@ -262,7 +274,7 @@ def tiny_policy(tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=MAX_PROMPT_TOKENS + 64,
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -271,19 +283,15 @@ def tiny_policy(tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
     return LlamaForCausalLM(config)
 
 
-@pytest.mark.parametrize("conversational", [True, False], ids=["conversational", "plain"])
-def test_trl_grpo_trains_two_steps_with_trl_reward(tmp_path: Path, conversational: bool) -> None:
-    tokenizer = build_tokenizer()
-    prompts = [
-        [{"role": "user", "content": row["problem"]}] if conversational else row["problem"] + "\n" for row in ROWS
-    ]
-    dataset = Dataset.from_list(
-        [
-            {"prompt": prompt, "label": row["label"], "data_source": "ii_medical_rl"}
-            for prompt, row in zip(prompts, ROWS, strict=True)
-        ]
-        * 2
-    )
+def test_trl_grpo_trains_two_steps_on_the_trl_export(built: tuple[Path, dict], tmp_path: Path) -> None:
+    out, summary = built
+    tokenizer = build_tokenizer(out)
+    dataset = load_dataset("parquet", data_files=str(out / summary["exports"]["trl"]["train"]), split="train")
+    assert dataset.column_names == ["prompt", "label"] and len(dataset) == summary["splits"]["train"]["rows"]
+    # Four rows of the export, two labelled B: the 2 steps of 2 prompts each see all of them.
+    labels = dataset["label"]
+    b_rows = [row for row, label in enumerate(labels) if label == "B"][:2]
+    dataset = dataset.select(b_rows + [row for row, label in enumerate(labels) if label != "B"][:2])
     seen: list[dict] = []
 
     def spy(completions, label, **kwargs) -> list[float]:
@@ -291,13 +299,13 @@ def test_trl_grpo_trains_two_steps_with_trl_reward(tmp_path: Path, conversationa
         seen.append({"completions": completions, "label": label, **kwargs})
         return [0.0] * len(completions)
 
-    # A random policy would never write a box: a strong bias on the single "\boxed{B}" token makes every completion
-    # a run of \boxed{B}, so trl_reward must give 1.0 to label-B rows and 0.0 to label-A rows.
+    # A random policy would never write a box: a strong bias on the single "\\boxed{B}" token makes every completion
+    # a run of \\boxed{B}, so trl_reward must give 1.0 to label-B rows and 0.0 to the others.
     boxed_b = tokenizer.convert_tokens_to_ids(BOXED_B)
     args = GRPOConfig(
         output_dir=str(tmp_path / "grpo"),
         max_steps=2,
-        per_device_train_batch_size=2,
+        per_device_train_batch_size=4,
         num_generations=2,
         max_completion_length=8,
         generation_kwargs={"sequence_bias": {(boxed_b,): 50.0}},
@@ -323,19 +331,19 @@ def test_trl_grpo_trains_two_steps_with_trl_reward(tmp_path: Path, conversationa
     assert len(seen) == 2  # one reward call per step
     steps = [entry for entry in trainer.state.log_history if "rewards/trl_reward/mean" in entry]
     assert [entry["step"] for entry in steps] == [1, 2]
+    problems = {row["prompt"][0]["content"] for row in dataset}
     for call, logged in zip(seen, steps, strict=True):
         # TRL's call shape: completions, every dataset column but the prompt, and its own extras.
-        assert {"prompts", "completions", "completion_ids", "label", "data_source", "trainer_state"} <= set(call)
-        assert call["data_source"] == ["ii_medical_rl"] * len(call["label"])
+        assert {"prompts", "completions", "completion_ids", "label", "trainer_state"} <= set(call)
+        assert all(prompt[-1]["content"] in problems for prompt in call["prompts"])  # rows of the export
+        assert all(completion[-1]["role"] == "assistant" for completion in call["completions"])
         texts = [medrl.reward.completion_text(completion) for completion in call["completions"]]
-        if conversational:
-            assert all(completion[-1]["role"] == "assistant" for completion in call["completions"])
-        else:
-            assert all(isinstance(completion, str) for completion in call["completions"])
         assert all(text.startswith(BOXED_B) for text in texts)
         expected = [1.0 if label == "B" else 0.0 for label in call["label"]]
         assert medrl.reward.trl_reward(**call) == expected
         assert logged["rewards/trl_reward/mean"] == pytest.approx(sum(expected) / len(expected))
+    # Every row was sampled, so both rewards (1.0 for B, 0.0 for the others) were exercised.
+    assert sorted(label for call in seen for label in call["label"][::2]) == sorted(dataset["label"])
 
 
 def test_the_reward_file_loads_standalone_as_verl_does() -> None:

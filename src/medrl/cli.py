@@ -96,7 +96,7 @@ class _OneLineErrors(TyperGroup):
                 raise  # usage errors and exits are the command line's own; they print themselves
             message = str(error) if isinstance(error, MedrlError) else _one_line(error)
             console.print(f"[bold red]error:[/] {' '.join(message.split())}", highlight=False)
-            raise typer.Exit(2) from None
+            raise typer.Exit(getattr(error, "exit_code", 2)) from None
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
@@ -179,8 +179,8 @@ def benchmarks_import(
 
 @benchmarks_app.command("fetch")
 def benchmarks_fetch(
+    pack: PackOption,
     names: Annotated[list[str] | None, typer.Argument(help="Registry names (default: every one on the hub).")] = None,
-    pack: PackOption = Path("pack"),
     split: SplitOption = None,
     revision: Annotated[list[str] | None, typer.Option(help="Pin a hub revision, BENCHMARK=REV; repeatable.")] = None,
     mirror: Annotated[
@@ -197,8 +197,8 @@ def benchmarks_fetch(
 
 @benchmarks_app.command("add")
 def benchmarks_add(
+    pack: PackOption,
     name: Annotated[str | None, typer.Argument(help="Benchmark name in the pack.")] = None,
-    pack: PackOption = Path("pack"),
     file: Annotated[Path | None, typer.Option(help="The benchmark's rows (.jsonl/.json/.csv/.parquet).")] = None,
     question_field: Annotated[
         str | None, typer.Option(help="Column with the question text (default: question).")
@@ -380,6 +380,29 @@ def build(
     config: Annotated[
         Path | None, typer.Option("--config", help="A TOML file with these settings; flags override it.")
     ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            help="Record text checked for contamination (repeatable): question, problem, answer, "
+            "reasoning. Default: the preset's (question).",
+        ),
+    ] = None,
+    template: Annotated[
+        str | None, typer.Option(help="The problem prompt; {question} and {options} are filled in, other braces kept.")
+    ] = None,
+    split_name: Annotated[
+        str | None, typer.Option("--split-name", help="Name of the train split (default: train).")
+    ] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option(help="Share of duplicate clusters held out as the val split (stable hash).")
+    ] = None,
+    val_size: Annotated[int | None, typer.Option(help="Rows held out as the val split (at most; stable hash).")] = None,
+    test_fraction: Annotated[float | None, typer.Option(help="Share of duplicate clusters held out as test.")] = None,
+    test_size: Annotated[int | None, typer.Option(help="Rows held out as the test split (at most).")] = None,
+    allow_empty: Annotated[
+        bool | None, typer.Option("--allow-empty", help="Exit 0 even when a split keeps 0 rows.")
+    ] = None,
     processes: ProcessesOption = None,
     engine: EngineOption = None,
     ray_address: RayAddressOption = None,
@@ -394,6 +417,14 @@ def build(
         out=out,
         preset=preset_name,
         exports=tuple(name.strip() for name in export.split(",") if name.strip()) if export else None,
+        fields=tuple(field) if field else None,
+        template=template,
+        split=split_name,
+        val_fraction=val_fraction,
+        val_size=val_size,
+        test_fraction=test_fraction,
+        test_size=test_size,
+        allow_empty=allow_empty,
         processes=processes,
         engine=engine,
         ray_address=ray_address,
@@ -410,10 +441,11 @@ def build(
         highlight=False,
     )
     totals = summary["totals"]
+    splits = ", ".join(f"{name} {split['rows']}" for name, split in summary["splits"].items())
     console.print(
-        f"{totals['input']} rows: kept {totals['kept']}, rejected {totals['rejected']}, duplicates "
-        f"{totals['duplicates']}, contaminated {totals['contaminated']}; exports "
-        f"{', '.join(summary['exports'].values())} and README.md in {settings.out}",
+        f"{totals['input']} rows: kept {totals['kept']} ({splits}), rejected {totals['rejected']}, duplicates "
+        f"{totals['duplicates']}, contaminated {totals['contaminated']}; exports {', '.join(summary['exports'])} "
+        f"and README.md in {settings.out}",
         highlight=False,
     )
 

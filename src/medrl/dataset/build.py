@@ -9,11 +9,14 @@ file (`--config`) fills with the same keys as the command's flags.
 from __future__ import annotations
 
 import bisect
+import ctypes
+import ctypes.util
 import dataclasses
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +28,11 @@ from medrl.dataset.dedup import Duplicate, deduplicate
 from medrl.dataset.exports import EXPORTS, write_exports, write_rows_atomic
 from medrl.dataset.render import DEFAULT_TEMPLATE, check_template, render_problem
 from medrl.dataset.sources import Rejection, Source, SourceFields, TrainingRecord, read_source
+from medrl.dataset.splits import TEST, VAL, HeldOut, assign_splits
 from medrl.detection.decide import Verdict
 from medrl.detection.runner import DetectionRunner
 from medrl.detection.text import folded_options
-from medrl.errors import MedrlError
+from medrl.errors import EmptyResult, MedrlError
 from medrl.io.files import sha256_file, sha256_path
 from medrl.io.output_set import OutputSet, refuse_inputs_in
 from medrl.io.readers import estimate_rows, open_source
@@ -56,7 +60,16 @@ class BuildConfig:
     preset: str = DEFAULT_PRESET
     exports: tuple[str, ...] = EXPORTS
     template: str = DEFAULT_TEMPLATE  # the problem prompt: {question} and {options} are filled in
-    split: str = "train"  # the exports' split name (file names, verl extra_info, the DatasetDict key)
+    split: str = "train"  # the train split's name (file names, verl extra_info, the DatasetDict key)
+    # Held-out splits (`val`, `test`), placed by a stable hash of each duplicate cluster (see `medrl.dataset.splits`).
+    val_fraction: float = 0.0
+    val_size: int = 0
+    test_fraction: float = 0.0
+    test_size: int = 0
+    allow_empty: bool = False  # a split with 0 rows is an error (exit 1) unless this is set
+    # The dataset card's `pretty_name` and `language` (Hugging Face card metadata).
+    pretty_name: str = "Medical multiple-choice RL dataset"
+    language: tuple[str, ...] = ("en",)
     fields: tuple[str, ...] = ()  # record texts checked for contamination; () = the preset's (the question)
     near_duplicates: CoverageConfig | None = field(default_factory=CoverageConfig)  # None: exact duplicates only
     batch_size: int = 2048
@@ -73,12 +86,24 @@ class BuildConfig:
             raise MedrlError(f"unknown exports {unknown}; choose from {', '.join(EXPORTS)}")
         if self.batch_size < 1:
             raise MedrlError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not self.split or Path(self.split).name != self.split:
-            raise MedrlError(f"split {self.split!r} must be a plain name (it names files)")
+        if not re.fullmatch(r"\w+", self.split, re.ASCII) or self.split in (VAL, TEST):
+            raise MedrlError(
+                f"split name {self.split!r} must be letters, digits and _ (it names files and the card's splits), "
+                f"and not {VAL!r} or {TEST!r} (the held-out splits' names)"
+            )
+        held_out = self.held_out()  # checks the fractions and sizes
+        if sum(split.fraction for split in held_out) >= 1:
+            raise MedrlError("val_fraction + test_fraction must be below 1 (the train split needs rows)")
+        if not self.language or not all(isinstance(code, str) and code for code in self.language):
+            raise MedrlError(f"language must be a list of language codes, got {list(self.language)}")
         check_template(self.template)
         unknown = [name for name in self.decontamination().fields if name not in RECORD_FIELDS]  # checks the preset
         if unknown:
             raise MedrlError(f"unknown checked fields {unknown}; choose from {', '.join(RECORD_FIELDS)}")
+
+    def held_out(self) -> tuple[HeldOut, HeldOut]:
+        """The held-out splits in the order they take clusters (see `medrl.dataset.splits`)."""
+        return HeldOut(VAL, self.val_fraction, self.val_size), HeldOut(TEST, self.test_fraction, self.test_size)
 
     def decontamination(self) -> DecontaminationConfig:
         config = preset(self.preset).replace(
@@ -89,6 +114,7 @@ class BuildConfig:
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
         values.update(pack=str(self.pack), out=str(self.out), exports=list(self.exports), fields=list(self.fields))
+        values["language"] = list(self.language)
         values["sources"] = [{**source, "path": str(source["path"])} for source in values["sources"]]
         return values
 
@@ -108,7 +134,14 @@ def _source(entry: object, base: Path, where: str) -> Source:
         # An explicit mapping names only the columns the source has.
         mapping = {"options": None, "answer": None, **mapping}
         mapping = dataclass_table(SourceFields, mapping, f"{where} [sources.fields]")
-    return Source(base / entry["path"], entry.get("name"), entry.get("format"), mapping)
+    return Source(
+        base / entry["path"],
+        entry.get("name"),
+        entry.get("format"),
+        mapping,
+        entry.get("license"),
+        entry.get("citation"),
+    )
 
 
 def _near(value: bool | dict, base: Path, where: str) -> CoverageConfig | None:
@@ -120,10 +153,14 @@ def _near(value: bool | dict, base: Path, where: str) -> CoverageConfig | None:
 BUILD_SETTINGS: dict[str, Setting] = {
     "sources": Setting((list,), convert=lambda value, base, where: tuple(_source(e, base, where) for e in value)),
     **dict.fromkeys(("pack", "out"), Setting((str,), path=True)),
-    **dict.fromkeys(("preset", "template", "split", "engine", "ray_address"), Setting((str,))),
-    **dict.fromkeys(("exports", "fields"), Setting((list,), convert=lambda value, base, where: tuple(value))),
+    **dict.fromkeys(("preset", "template", "split", "engine", "ray_address", "pretty_name"), Setting((str,))),
+    **dict.fromkeys(
+        ("exports", "fields", "language"), Setting((list,), convert=lambda value, base, where: tuple(value))
+    ),
     "near_duplicates": Setting((bool, dict), convert=_near),
-    **dict.fromkeys(("batch_size", "processes"), Setting((int,))),
+    **dict.fromkeys(("batch_size", "processes", "val_size", "test_size"), Setting((int,))),
+    **dict.fromkeys(("val_fraction", "test_fraction"), Setting((float, int))),
+    "allow_empty": Setting((bool,)),
 }
 
 
@@ -153,13 +190,15 @@ class Contaminated:
 
 @dataclass(frozen=True)
 class Partition:
-    """Where every input row went. `stats` holds the decontamination counts and seconds per stage."""
+    """Where every input row went. `stats` holds the decontamination counts and seconds per stage; `splits` the
+    kept rows of each split (train first), which together are `kept`."""
 
     rejected: list[Rejection]
     duplicates: list[Duplicate]
     contaminated: list[Contaminated]
     kept: list[TrainingRecord]
     stats: RunStats
+    splits: dict[str, list[TrainingRecord]]
 
     def row_ids(self, outcome: str) -> list[int]:
         """The input rows (`row_id`s) that ended in `outcome` (one of OUTCOMES)."""
@@ -201,18 +240,31 @@ def decontaminate_records(
     return kept, contaminated, stats
 
 
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc `malloc_trim`; a no-op where there is none).
+
+    Dedup's large numpy temporaries raise glibc's mmap threshold, after which freed blocks stay in the heap and the
+    next steps' memory is stacked on top of them: on a 32,682-row MedReason-shaped build with `ii-medical-rl`
+    this takes the peak from about 1,025 MB to 925 MB (bench/perf/build_scale.py)."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+
+
 def partition(
     rows: list[TrainingRecord | Rejection], runner: DetectionRunner, config: BuildConfig, timer: _Timer | None = None
 ) -> Partition:
-    """Steps 2-5 on normalised rows: set rejections aside, deduplicate, decontaminate (each a timed step)."""
+    """Steps 2-6 on normalised rows: set rejections aside, deduplicate, decontaminate, split (each a timed step)."""
     timer = timer or _Timer(Progress())
     records = [row for row in rows if isinstance(row, TrainingRecord)]
     rejected = [row for row in rows if isinstance(row, Rejection)]
     with timer.step("deduplicate", len(records)) as progress:
         deduplicated = deduplicate(records, config.near_duplicates, config.batch_size, progress.advance)
+        release_free_memory()
     with timer.step("decontaminate", len(deduplicated.kept)) as progress:
         kept, contaminated, stats = decontaminate_records(deduplicated.kept, runner, config.template, progress)
-    return Partition(rejected, deduplicated.duplicates, contaminated, kept, stats)
+    by_id = {record.row_id: record for record in records}
+    splits = assign_splits(kept, deduplicated.clusters, by_id, config.split, config.held_out())
+    return Partition(rejected, deduplicated.duplicates, contaminated, kept, stats, splits)
 
 
 # --- the job -------------------------------------------------------------------------------------------------------
@@ -227,6 +279,7 @@ def _side_rows(result: Partition, matched_items: MatchedItems) -> dict[str, list
         "rejected": [rejection.to_dict() for rejection in result.rejected],
         "duplicates": [
             {**shown(d.record), "duplicate_of": d.of.identity(), "method": d.method, "score": d.score}
+            | {"via": d.via.identity() if d.via else None}
             | {"duplicate_of_outcome": "contaminated" if d.of.row_id in contaminated else "kept"}
             for d in result.duplicates
         ],
@@ -290,7 +343,11 @@ def owns_output(name: str) -> bool:
 def build(config: BuildConfig, progress: Progress | None = None) -> dict:
     """Run every step and write the exports, side files, `README.md`, `build.json` and `report.html` into
     `config.out` as one output set (see `medrl.io.output_set`); return what `build.json` holds. `progress` is told
-    each step and its rows."""
+    each step and its rows.
+
+    Sources are opened (and their formats checked) before the pack is indexed, so a bad input fails in seconds. A
+    split left with 0 rows raises `EmptyResult` (exit 1) after the outputs are written, so the side files show
+    where every row went, unless `allow_empty` is set."""
     started = time.perf_counter()
     timer = _Timer(progress or Progress())
     missing = [str(source.path) for source in config.sources if not Path(source.path).exists()]
@@ -305,10 +362,52 @@ def build(config: BuildConfig, progress: Progress | None = None) -> dict:
         write_json_atomic(outputs.path(SUMMARY), summary)
         write_html_report(outputs.stage, timer.progress)  # a view of the set, re-rendered by `medrl report`: not hashed
         outputs.commit()
+    empty = [name for name, split in summary["splits"].items() if not split["rows"]]
+    if empty and not config.allow_empty:
+        totals = summary["totals"]
+        raise EmptyResult(
+            f"the build kept 0 rows for split(s) {', '.join(empty)} ({totals['input']} input rows: "
+            f"{totals['rejected']} rejected {summary['rejected_by_reason']}, {totals['duplicates']} duplicates, "
+            f"{totals['contaminated']} contaminated); the side files in {config.out} say why each row was removed; "
+            "pass --allow-empty (allow_empty = true) to accept an empty split"
+        )
     return summary
 
 
+def _check_sources(config: BuildConfig) -> None:
+    """Open each source and detect its format from its first rows, so missing columns, unknown layouts and
+    unreadable files fail in seconds, before the pack is indexed. The rows are read after the index, so building
+    the index and holding every row never happen at once."""
+    for source in config.sources:
+        read_source(source, 0, config.batch_size)
+
+
+def _read_sources(config: BuildConfig) -> tuple[list[TrainingRecord | Rejection], list[dict], list[int]]:
+    """Every source's rows in order (records or rejections), a description of each source, each one's first row."""
+    rows: list[TrainingRecord | Rejection] = []
+    sources, starts = [], []
+    for source in config.sources:
+        starts.append(len(rows))
+        detected, stream = read_source(source, len(rows), config.batch_size)
+        rows.extend(stream)
+        sources.append(
+            {
+                "path": str(source.path),
+                "file": Path(source.path).name,
+                "format": detected,
+                "dataset_name": source.dataset_name,
+                "sha256": sha256_path(Path(source.path)),
+                "license": source.license,
+                "citation": source.citation,
+            }
+        )
+    return rows, sources, starts
+
+
 def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
+    with timer.step("check sources"):
+        _check_sources(config)
+
     with timer.step("index"):
         decontamination = config.decontamination()
         pack = load_pack(config.pack)
@@ -318,29 +417,13 @@ def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
     estimates = [estimate_rows(open_source(source.path)) for source in config.sources]
     total, exact = sum(rows for rows, _ in estimates), all(exact for _, exact in estimates)
     with timer.step("read", total, not exact) as progress:
-        rows: list[TrainingRecord | Rejection] = []
-        sources, starts = [], []
-        for source in config.sources:
-            starts.append(len(rows))
-            detected, stream = read_source(source, len(rows), config.batch_size)
-            for row in stream:
-                rows.append(row)
-                if len(rows) % config.batch_size == 0:
-                    progress.advance(config.batch_size)
-            sources.append(
-                {
-                    "path": str(source.path),
-                    "format": detected,
-                    "dataset_name": source.dataset_name,
-                    "sha256": sha256_path(Path(source.path)),
-                }
-            )
-        progress.advance(len(rows) % config.batch_size)
+        rows, sources, starts = _read_sources(config)
+        progress.advance(len(rows))
 
     result = partition(rows, runner, config, timer)
 
     with timer.step("write"):
-        exports = write_exports(result.kept, outputs.stage, config.exports, config.template, config.split)
+        exports = write_exports(result.splits, outputs.stage, config.exports, config.template)
         matched_items = MatchedItems(pack.items)
         for name, side_rows in _side_rows(result, matched_items).items():
             write_rows_atomic(outputs.path(SIDE_FILES[name]), "jsonl", [side_rows])
@@ -353,6 +436,10 @@ def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
             "totals": {"input": len(rows)} | {outcome: len(getattr(result, outcome)) for outcome in OUTCOMES},
             "sources": sources,
             "steps": _steps(len(rows), result, config),
+            "splits": {
+                name: {"rows": len(records), "by_dataset": dict(Counter(r.dataset_name for r in records).most_common())}
+                for name, records in result.splits.items()
+            },
             "rejected_by_reason": dict(Counter(rejection.category for rejection in result.rejected).most_common()),
             "labels_by_method": dict(Counter(record.label_method for record in result.kept).most_common()),
             "kept_by_dataset": dict(Counter(record.dataset_name for record in result.kept).most_common()),

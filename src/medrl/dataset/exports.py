@@ -9,6 +9,8 @@
   string would be fed raw, without the generation prompt that starts the assistant turn.
 * `hf`: the II-Medical-RL table as a `datasets` `save_to_disk` DatasetDict, `hf/` (`load_from_disk` gives
   `{split: Dataset}`).
+
+Every export gets every split of the build (`train.parquet`, `val.parquet`, ...; one DatasetDict holding all).
 """
 
 from __future__ import annotations
@@ -98,12 +100,11 @@ ROWS: dict[str, tuple[pa.Schema, Callable[[TrainingRecord, str, int, str], dict]
 }
 
 
-def export_table(export: str, records: list[TrainingRecord], template: str, split: str) -> pa.Table:
+def export_table(export: str, records: list[TrainingRecord], problems: list[str], split: str) -> pa.Table:
+    """One export's table of `records`, whose rendered prompts are `problems` (rendered once for every export)."""
     schema, row = ROWS[export]
-    rows = [
-        row(record, render_problem(record.question, record.options, template), index, split)
-        for index, record in enumerate(records)
-    ]
+    pairs = enumerate(zip(records, problems, strict=True))
+    rows = [row(record, problem, index, split) for index, (record, problem) in pairs]
     try:
         return pa.Table.from_pylist(rows, schema=schema)
     except UnicodeEncodeError:  # a lone surrogate in the source text: Parquet strings are UTF-8
@@ -125,26 +126,26 @@ def write_rows_atomic(
         raise
 
 
-def _write_hf(table: pa.Table, directory: Path, split: str) -> None:
-    """A DatasetDict directory: the `<split>/` Dataset, then `dataset_dict.json` naming it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    write_rows_atomic(directory / split, "hf", table.to_batches(), table.schema)
-    write_json_atomic(directory / "dataset_dict.json", {"splits": [split]})
-
-
 def write_exports(
-    records: list[TrainingRecord], out: Path, exports: tuple[str, ...], template: str, split: str
-) -> dict[str, str]:
-    """Write each requested export of `records` (in order) under `out`; return each export's path relative to it."""
-    written: dict[str, str] = {}
-    for export in exports:
-        table = export_table(export, records, template, split)
-        if export == "hf":
-            _write_hf(table, out / "hf", split)
-            written[export] = "hf"
-        else:
-            path = out / export / f"{split}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_parquet_atomic(table, path)
-            written[export] = f"{export}/{split}.parquet"
+    splits: dict[str, list[TrainingRecord]], out: Path, exports: tuple[str, ...], template: str
+) -> dict[str, dict[str, str]]:
+    """Write each requested export of every split's records (in order) under `out`; return, per export, each
+    split's path relative to `out`. One split's prompts and one table are in memory at a time."""
+    written: dict[str, dict[str, str]] = {export: {} for export in exports}
+    for split, records in splits.items():
+        problems = [render_problem(record.question, record.options, template) for record in records]
+        for export in exports:
+            table = export_table(export, records, problems, split)
+            if export == "hf":  # a DatasetDict directory: one `<split>/` Dataset per split
+                (out / "hf").mkdir(parents=True, exist_ok=True)
+                write_rows_atomic(out / "hf" / split, "hf", table.to_batches(), table.schema)
+                written[export][split] = f"hf/{split}"
+            else:
+                path = out / export / f"{split}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_parquet_atomic(table, path)
+                written[export][split] = f"{export}/{split}.parquet"
+            del table
+    if "hf" in exports:
+        write_json_atomic(out / "hf" / "dataset_dict.json", {"splits": list(splits)})
     return written

@@ -66,12 +66,16 @@ SOURCE_FORMATS: dict[str, SourceFields] = {
 
 @dataclass(frozen=True)
 class Source:
-    """One training file. `name` is the dataset_name of rows that carry none (default: the file's stem)."""
+    """One training file. `name` is the dataset_name of rows that carry none (default: the file's stem).
+    `license` (a Hugging Face licence id such as `mit`, `apache-2.0`, `cc-by-4.0`) and `citation` go into the
+    dataset card; medrl cannot know them, so a source without them is shown as "not declared"."""
 
     path: Path
     name: str | None = None
     format: str | None = None  # a SOURCE_FORMATS key; None: detect from the columns
     fields: SourceFields | None = None  # an explicit mapping, instead of a format
+    license: str | None = None
+    citation: str | None = None
 
     def __post_init__(self) -> None:
         if self.format is not None and self.format not in SOURCE_FORMATS:

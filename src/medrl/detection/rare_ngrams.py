@@ -8,6 +8,7 @@ stock phrases and ignored; the rest are "rare" and posted to the units (texts) t
 from __future__ import annotations
 
 import functools
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -123,31 +124,88 @@ class CoverageIndex:
         )
 
 
-def _unit_keys(texts: list[str], vocab: dict[str, int], n: int) -> list[np.ndarray]:
-    keyed = []
-    for text in texts:
-        ids = np.fromiter((vocab.setdefault(t, len(vocab) + 1) for t in words(text)), dtype=np.uint64)
-        keyed.append(np.unique(pack_ngrams(ids, n)))
-    return keyed
+def tokenise(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Every text's word tokens (`text.words`) concatenated, and each text's token count."""
+    tokens: list[str] = []
+    lengths = np.empty(len(texts), dtype=np.int64)
+    for position, text in enumerate(texts):
+        found = words(text)
+        tokens += found
+        lengths[position] = len(found)
+    return tokens, lengths
 
 
-def _document_frequency(keyed: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    every = np.concatenate(keyed) if keyed else np.empty(0, dtype=np.uint64)
-    return np.unique(every, return_counts=True)
+def ngram_keys(ids: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, owners): `pack_ngrams` of each text of a concatenated token-id array (text i has `lengths[i]`
+    tokens), concatenated in text order, and the text each key came from. No n-gram spans two texts."""
+    starts = len(ids) - n + 1
+    if starts < 1:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    keys = pack_ngrams(ids, n)
+    owners = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)[:starts]
+    inside = np.arange(starts) + n <= np.cumsum(lengths)[owners]
+    return keys[inside], owners[inside]
+
+
+class _Vocabulary(dict):
+    """word -> id >= 1, new words getting the next id in order of first appearance (`vocab.setdefault(word,
+    len(vocab) + 1)` in a loop, but looked up at C speed: only a new word runs Python code)."""
+
+    def __missing__(self, word: str) -> int:
+        self[word] = identity = len(self) + 1
+        return identity
+
+
+def _token_ids(texts: Sequence[str], vocab: _Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """Every text's token ids concatenated, and each text's token count. Tokens are turned into ids text by text,
+    so no text's token strings outlive it (they would cost ~50 bytes each over the whole corpus)."""
+    ids = array("Q")
+    lengths = np.empty(len(texts), dtype=np.int64)
+    lookup = vocab.__getitem__
+    for position, text in enumerate(texts):
+        before = len(ids)
+        ids.extend(map(lookup, words(text)))
+        lengths[position] = len(ids) - before
+    return np.frombuffer(ids, dtype=np.uint64) if ids else np.empty(0, dtype=np.uint64), lengths
+
+
+def _unit_keys(ids: np.ndarray, lengths: np.ndarray, n: int, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, owners): each text's distinct n-gram keys, sorted, concatenated in text order.
+
+    Texts are taken `chunk` at a time (bounded temporaries); in a chunk, keys are ranked densely, so each
+    (text, key) pair fits one int64 and one sort finds the distinct pairs."""
+    found_keys, found_owners = [], []
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    for first in range(0, len(lengths), chunk):
+        last = min(first + chunk, len(lengths))
+        keys, owners = ngram_keys(ids[bounds[first] : bounds[last]], lengths[first:last], n)
+        ranked, rank = np.unique(keys, return_inverse=True)
+        pairs = np.sort(owners * max(len(ranked), 1) + rank)
+        distinct = np.ones(len(pairs), dtype=bool)  # np.unique hashes plain arrays: slower than a sort
+        distinct[1:] = pairs[1:] != pairs[:-1]
+        pairs = pairs[distinct]
+        found_keys.append(ranked[pairs % max(len(ranked), 1)])
+        found_owners.append(pairs // max(len(ranked), 1) + first)
+    if not found_keys:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    return np.concatenate(found_keys), np.concatenate(found_owners)
 
 
 def build_coverage_index(questions: Sequence[str], options: Sequence[Options], config: CoverageConfig) -> CoverageIndex:
     """Index rare n-grams of each question (entry i: `questions[i]` with `options[i]`); a question with too few of
-    them is re-indexed with its options (a generic stem). Entries with the same text share one unit."""
-    vocab: dict[str, int] = {}
+    them is re-indexed with its options (a generic stem). Entries with the same text share one unit.
+
+    Every text is tokenised once and its n-grams are packed for all texts in one numpy pass."""
+    vocab = _Vocabulary()
     stems = [question_stem(question) for question in questions]
-    keyed = _unit_keys(stems, vocab, config.n)
-    keys, df = _document_frequency(keyed)
+    stem_ids, stem_lengths = _token_ids(stems, vocab)
+    stem_keys, stem_of = _unit_keys(stem_ids, stem_lengths, config.n)
+    keys, df = np.unique(stem_keys, return_counts=True)
     stock = keys[df > config.stock_df]
-    signatures, short_entries = [], []
-    for entry_options, stem, entry_keys in zip(options, stems, keyed, strict=True):
-        short = np.count_nonzero(~member(stock, entry_keys)) < config.generic_min_rare
-        short_entries.append(short)
+    rare_counts = np.bincount(stem_of[~member(stock, stem_keys)], minlength=len(stems))
+    short_entries = (rare_counts < config.generic_min_rare).tolist()
+    signatures = []
+    for entry_options, stem, short in zip(options, stems, short_entries, strict=True):
         option_lines = "\n".join(text for _, text in entry_options) if short else ""
         signatures.append(f"{stem}\n{option_lines}" if option_lines else stem)
     unit_ids: dict[str, int] = {}
@@ -158,13 +216,23 @@ def build_coverage_index(questions: Sequence[str], options: Sequence[Options], c
             unit_items.append([])
         unit_items[unit].append(entry)
     unit_texts = list(unit_ids)
-    keyed = _unit_keys(unit_texts, vocab, config.n)
+    first_entries = [ids[0] for ids in unit_items]
+    # A unit's text is its first entry's stem unless that entry is short: only those texts are tokenised again.
+    stem_starts = np.concatenate([[0], np.cumsum(stem_lengths)]).tolist()
+    stem_slices = [stem_ids[stem_starts[entry] : stem_starts[entry + 1]] for entry in first_entries]
+    short_units = [unit for unit, entry in enumerate(first_entries) if short_entries[entry]]
+    short_ids, short_lengths = _token_ids([unit_texts[unit] for unit in short_units], vocab)
+    short_starts = np.concatenate([[0], np.cumsum(short_lengths)]).tolist()
+    for position, unit in enumerate(short_units):
+        stem_slices[unit] = short_ids[short_starts[position] : short_starts[position + 1]]
+    unit_lengths = np.array([len(ids) for ids in stem_slices], dtype=np.int64)
+    joined = np.concatenate(stem_slices) if stem_slices else np.empty(0, dtype=np.uint64)
+    every, unit_of = _unit_keys(joined, unit_lengths, config.n)
     if len(vocab) > MAX_VOCAB:
         raise MedrlError(f"the index has {len(vocab)} distinct words; the coverage index supports {MAX_VOCAB}")
-    keys, df = _document_frequency(keyed)
+    keys, df = np.unique(every, return_counts=True)
     stock = keys[df > config.stock_df]
-    unit_of = np.concatenate([np.full(len(k), u, dtype=np.int32) for u, k in enumerate(keyed)]) if keyed else None
-    every = np.concatenate(keyed) if keyed else np.empty(0, dtype=np.uint64)
+    unit_of = unit_of.astype(np.int32)
     rare_mask = ~member(stock, every)
     every, unit_of = every[rare_mask], unit_of[rare_mask]
     order = np.argsort(every, kind="stable")
@@ -172,9 +240,10 @@ def build_coverage_index(questions: Sequence[str], options: Sequence[Options], c
     rare_keys, starts = np.unique(every, return_index=True)
     offsets = np.append(starts, len(every)).astype(np.int64)
     rare_total = np.bincount(unit_of, minlength=len(unit_texts)).astype(np.int64)
+    word_of = ["", *vocab]  # id -> word
     return CoverageIndex(
         config=config,
-        vocab=vocab,
+        vocab=dict(vocab),
         unit_texts=tuple(unit_texts),
         unit_items=tuple(tuple(ids) for ids in unit_items),
         keys=rare_keys,
@@ -182,9 +251,12 @@ def build_coverage_index(questions: Sequence[str], options: Sequence[Options], c
         postings=unit_of,
         stock_keys=stock,
         rare_total=rare_total,
-        short=np.array([short_entries[ids[0]] for ids in unit_items], dtype=bool),
-        unit_questions=tuple(" ".join(words(stems[ids[0]])) for ids in unit_items),
-        unit_options=tuple(folded_options(options[ids[0]]) for ids in unit_items),
+        short=np.array([short_entries[entry] for entry in first_entries], dtype=bool),
+        unit_questions=tuple(
+            " ".join(map(word_of.__getitem__, stem_ids[stem_starts[entry] : stem_starts[entry + 1]].tolist()))
+            for entry in first_entries
+        ),
+        unit_options=tuple(folded_options(options[entry]) for entry in first_entries),
     )
 
 
@@ -206,11 +278,11 @@ class SharedCounts:
 
 def shared_counts(texts: list[str], index: CoverageIndex) -> SharedCounts:
     """Join every row's n-gram keys against the index in one vectorised pass over the batch."""
-    row_keys = [pack_ngrams(index.ids(words(text)), index.config.n) for text in texts]
-    lengths = np.array([len(keys) for keys in row_keys], dtype=np.int64)
-    every = np.concatenate(row_keys) if row_keys else np.empty(0, dtype=np.uint64)
-    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-    row_ngrams = lengths - np.bincount(rows[member(index.stock_keys, every)], minlength=len(texts))
+    tokens, lengths = tokenise(texts)
+    get = index.vocab.get
+    ids = np.array([get(token, 0) for token in tokens], dtype=np.uint64)
+    every, rows = ngram_keys(ids, lengths, index.config.n)
+    row_ngrams = np.bincount(rows[~member(index.stock_keys, every)], minlength=len(texts))
     found = member(index.keys, every)
     position = np.searchsorted(index.keys, every[found])
     # One (row, key) pair per distinct shared key, then one (row, unit) pair per posting.

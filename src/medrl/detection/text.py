@@ -41,6 +41,8 @@ def words(text: str) -> list[str]:
 @functools.lru_cache(maxsize=8192)
 def _words(text: str) -> tuple[str, ...]:
     """Several stages tokenise the same rows of a batch (and dedup the same questions): fold each text once."""
+    if text.isascii():  # folding ASCII only lower-cases it (NFKD leaves it alone; it has no accents)
+        return tuple(_WORD.findall(text.lower()))
     return tuple(_WORD.findall(fold(text)))
 
 

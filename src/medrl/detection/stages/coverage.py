@@ -62,19 +62,24 @@ def coverage_hits(
     ) | ((counts.row_coverage() >= config.min_row_coverage) & (counts.shared >= config.min_shared))
     flagged &= ~short
     hits: list[list[Hit]] = [[] for _ in texts]
-    folded: dict[int, tuple[str, frozenset[str]]] = {}
+    row_words: dict[int, str] = {}
+    row_folded_options: dict[int, frozenset[str]] = {}
 
-    def row_view(row: int) -> tuple[str, frozenset[str]]:
-        """The row's folded words (space-padded) and its folded options, computed once per row."""
-        if row not in folded:
-            stem = question_stem(texts[row])
-            folded[row] = (f" {' '.join(words(stem))} ", row_options_of(texts[row], row, row_options))
-        return folded[row]
+    def words_of(row: int) -> str:
+        """The row's folded stem words, space-padded, computed once per row and only for short units."""
+        if row not in row_words:
+            row_words[row] = f" {' '.join(words(question_stem(texts[row])))} "
+        return row_words[row]
+
+    def options_of(row: int) -> frozenset[str]:
+        if row not in row_folded_options:
+            row_folded_options[row] = row_options_of(texts[row], row, row_options)
+        return row_folded_options[row]
 
     for row, unit, coverage in zip(
         counts.rows[flagged].tolist(), counts.units[flagged].tolist(), item_coverage[flagged].tolist(), strict=True
     ):
-        if _options_disagree(row_view(row)[1], index.unit_options[unit]):
+        if _options_disagree(options_of(row), index.unit_options[unit]):
             continue
         hits[row].append(hit(row, unit, round(coverage * 100, 2)))
     pairs = [
@@ -83,7 +88,7 @@ def coverage_hits(
     ]
     pairs += [(row, unit, _TINY_SLACK) for row, unit in _tiny_question_pairs(texts, index)]
     for row, unit, slack in pairs:
-        score = _short_unit_score(*row_view(row), unit, index, slack)
+        score = _short_unit_score(words_of(row), options_of(row), unit, index, slack)
         if score is not None:
             hits[row].append(hit(row, unit, score))
     return hits
