@@ -83,3 +83,13 @@ def ensure_pack(data: Path, pack: Path) -> Path:
 
         import_benchmarks(data / "benchmarks", pack)
     return pack
+
+
+def markdown_table(head: list[str], lines: list[list[str]]) -> str:
+    """A padded markdown table (the benchmark scripts print theirs this way, for the READMEs)."""
+    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
+
+    def fmt(row: list[str]) -> str:
+        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |"
+
+    return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, lines)])

@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, DEFAULT_PACK, DEFAULT_SET, ensure_pack
+from common import DEFAULT_DATA, DEFAULT_PACK, DEFAULT_SET, ensure_pack, markdown_table
 
 
 def methods(extra: list[str]) -> dict[str, object]:
@@ -139,9 +139,7 @@ def render(result: dict, names: list[str]) -> str:
         hit = f"{entry['target_hit_rate']:.1%}" if "target_hit_rate" in entry else ""
         lines.append([name, "", str(entry["count"]), *[f"{entry['rates'][n]:.1%}" for n in names], hit])
         lines.append([name.replace("overall", "macro"), "", "", *[f"{entry['macro'][n]:.1%}" for n in names], ""])
-    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
-    fmt = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"  # noqa: E731
-    return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, lines)])
+    return markdown_table(head, lines)
 
 
 def main(argv: list[str] | None = None) -> dict:

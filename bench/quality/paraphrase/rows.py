@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.append(str(HERE.parent))  # bench/quality's common.py; this directory's modules stay first
-from common import DEFAULT_DATA, DEFAULT_PACK, ensure_pack, load_training, norm, stem  # noqa: E402
+from common import DEFAULT_DATA, DEFAULT_PACK, ensure_pack, load_training, markdown_table, norm, stem  # noqa: E402, F401
 
 CACHE = HERE / ".cache"
 ADJUDICATION = HERE / "adjudication.csv"

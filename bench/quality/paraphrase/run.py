@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from rows import DEFAULT_DATA, DEFAULT_PACK, DEFAULT_SET, ensure_pack
+from rows import DEFAULT_DATA, DEFAULT_PACK, DEFAULT_SET, ensure_pack, markdown_table
 
 PRESETS = ("medrl", "ii-medical-rl")
 MODES = ("stem", "options")
@@ -126,9 +126,7 @@ def render(results: dict) -> str:
                     f"{r['negative_fpr']:.2%} (n={r['n_negative']})",
                 ]
             )
-    widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
-    fmt = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"  # noqa: E731
-    return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, lines)])
+    return markdown_table(head, lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
