@@ -71,6 +71,13 @@ def test_a_rewrite_without_options_is_found_by_its_case_numbers(index, row: int)
     assert found.matches[0].evidence.startswith("numbers: ")
 
 
+def test_a_rewrite_without_options_or_many_numbers_is_found_by_its_patient(index) -> None:
+    """medqa_dev 497 (a MedXpertQA rewrite, Text-708) has two numbers: the same patient and its words tie it."""
+    found = detect_batch({"question": [MEDQA_DEV[497]["question"]]}, index, preset("medrl"), [frozenset()])[0][0]
+    assert ("medxpertqa", "Text-708") in {(m.benchmark, m.item_id) for m in found.matches}
+    assert found.matches[0].evidence.startswith("patient: ")
+
+
 @pytest.mark.parametrize("case", FALSE_POSITIVE_PATTERNS)
 def test_a_different_patient_without_options_is_not_flagged(index, case: str) -> None:
     rows, row = FALSE_POSITIVE_PATTERNS[case]

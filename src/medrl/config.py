@@ -110,7 +110,9 @@ class RewriteConfig(StageSettings):
     3. or the case's numbers match: at least `fingerprint_numbers` shared numbers, and at least
        `fingerprint_agreement` of each side's numbers shared (a rewrite that reworded nearly everything but the
        patient; a different patient on the same topic shares a few stock values, not most of a case's numbers).
-    A row with no options at all (open-ended or reformatted training data) is flagged by rule 3 alone.
+    A row with no options at all (open-ended or reformatted training data) is flagged by rule 3, or when it
+    describes the same patient (age and sex) as the item and shares at least `min_word_overlap_same_patient` of the
+    rarer words.
     Matches of this stage are `review` class: a person can check them (see `--review`). The thresholds were set on
     bench/quality's adjudicated real reuse (see its README for which figures are in-sample).
     """
@@ -125,10 +127,12 @@ class RewriteConfig(StageSettings):
     words_override: float = 0.75
     fingerprint_numbers: int = 3
     fingerprint_agreement: float = 0.6
+    min_word_overlap_same_patient: float = 0.35
 
     def __post_init__(self) -> None:
         fractions = ("min_words", "min_word_overlap", "min_option_overlap", "min_word_overlap_one_option")
-        for name in (*fractions, "min_number_agreement", "words_override", "fingerprint_agreement"):
+        fractions += ("min_number_agreement", "words_override", "fingerprint_agreement")
+        for name in (*fractions, "min_word_overlap_same_patient"):
             if not 0 < getattr(self, name) <= 1:
                 raise MedrlError(f"rewrite.{name} must be in (0, 1], got {getattr(self, name)}")
         if min(self.stock_df, self.stock_option_df, self.fingerprint_numbers) < 1:

@@ -20,6 +20,18 @@ from medrl.detection.stages.coverage import row_options_of
 from medrl.detection.text import question_stem
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_AGE = re.compile(r"\b(\d+)[- ](year|yr|month|week|day)s?[- ]old\b", re.IGNORECASE)
+_SEX = re.compile(r"\b(man|woman|male|female|boy|girl|gentleman|lady|he|she)\b", re.IGNORECASE)
+_SEXES = {"man": "m", "male": "m", "boy": "m", "gentleman": "m", "he": "m"}
+
+
+def case_patient(text: str) -> tuple[str, str] | None:
+    """The patient of a case as (age with its unit, sex) from its stem, or None when either is not stated."""
+    stem = question_stem(text)
+    age, sex = _AGE.search(stem), _SEX.search(stem)
+    if age is None or sex is None:
+        return None
+    return f"{age.group(1)} {age.group(2).lower()}", _SEXES.get(sex.group(1).lower(), "f")
 
 
 def case_numbers(text: str) -> frozenset[float]:
@@ -49,6 +61,9 @@ class RewriteIndex:
     @property
     def unit_items(self) -> tuple[tuple[int, ...], ...]:
         return self.words.unit_items
+
+    def unit_patient(self, unit: int) -> tuple[str, str] | None:
+        return case_patient(self.words.unit_texts[unit])
 
     @classmethod
     def build(cls, words: CoverageIndex, unit_numbers: tuple[frozenset[float], ...]) -> RewriteIndex:
@@ -120,6 +135,7 @@ def rewrite_hits(
     candidates = overlap >= config.min_words
     options_of: dict[int, frozenset[str]] = {}
     numbers_of: dict[int, frozenset[float]] = {}
+    patients_of: dict[int, tuple[str, str] | None] = {}
     for row, unit, words in zip(
         counts.rows[candidates].tolist(), counts.units[candidates].tolist(), overlap[candidates].tolist(), strict=True
     ):
@@ -129,10 +145,17 @@ def rewrite_hits(
         options = options_of[row]
         shared = options & words_index.unit_options[unit]
         row_numbers, unit_numbers = numbers_of[row], index.unit_numbers[unit]
-        if not options and _same_case_numbers(row_numbers, unit_numbers, config):
-            # A row without options (open-ended or reformatted) can only be tied to a case by its numbers.
-            numbers = ", ".join(f"{number:g}" for number in sorted(_specific(row_numbers & unit_numbers)))
-            hits[row].append(Hit(unit, round(100 * words, 2), f"numbers: {numbers}"))
+        if not options:
+            # A row without options (open-ended or reformatted) is tied to a case by its numbers, or by its patient
+            # (the same age and sex) and many of its rarer words.
+            patient = patients_of.setdefault(row, case_patient(texts[row]))
+            same_patient = patient is not None and words >= config.min_word_overlap_same_patient
+            same_patient = same_patient and patient == index.unit_patient(unit)
+            if same_patient or _same_case_numbers(row_numbers, unit_numbers, config):
+                numbers = ", ".join(f"{number:g}" for number in sorted(_specific(row_numbers & unit_numbers)))
+                found = [f"patient: {' '.join(patient)}"] if same_patient else []
+                found += [f"numbers: {numbers}"] if numbers else []
+                hits[row].append(Hit(unit, round(100 * words, 2), "; ".join(found)))
             continue
         if len(options) < 2 or not shared:
             continue
