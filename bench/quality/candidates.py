@@ -21,7 +21,6 @@ rows can be shown to be far).
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from collections import Counter, defaultdict
@@ -31,7 +30,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CACHE, DEFAULT_DATA, DEFAULT_PACK, ensure_pack, load_training, norm, stem
+from common import CACHE, DEFAULT_DATA, DEFAULT_PACK, ensure_pack, load_training, norm, stem, write_csv
 
 N = 6
 RARE_DF = 3
@@ -136,11 +135,7 @@ def main(argv: list[str] | None = None) -> None:
                 s["candidate"] = int(is_candidate)
                 s["best"] = int(s is best)
                 out_rows.append(s)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(out_rows[0]))
-        writer.writeheader()
-        writer.writerows(out_rows)
+    write_csv(args.out, out_rows)
     print(f"{args.out}: {len(out_rows)} pairs, {sum(s['candidate'] for s in out_rows)} candidates", file=sys.stderr)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
+import csv
 import json
 import re
 import unicodedata
@@ -93,3 +95,22 @@ def markdown_table(head: list[str], lines: list[list[str]]) -> str:
         return "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |"
 
     return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, lines)])
+
+
+def harness_parser(doc: str, default_set: Path, default_pack: Path) -> argparse.ArgumentParser:
+    """The options every quality harness takes: the labelled set, the pack, the shared data, a JSON output."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", type=Path, default=default_set)
+    parser.add_argument("--pack", type=Path, default=default_pack)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data, to build a missing set/pack")
+    parser.add_argument("--json", type=Path, help="write the numbers here")
+    return parser
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows (dicts with the same keys) as a CSV file with a header, its directory created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

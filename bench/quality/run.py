@@ -13,7 +13,6 @@ looking at it) and `held-out` (never used to choose a threshold). The tables are
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -22,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_DATA, DEFAULT_PACK, DEFAULT_SET, ensure_pack, markdown_table
+from common import DEFAULT_PACK, DEFAULT_SET, ensure_pack, harness_parser, markdown_table
 
 
 def methods(extra: list[str]) -> dict[str, object]:
@@ -143,12 +142,8 @@ def render(result: dict, names: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", type=Path, default=DEFAULT_SET)
-    parser.add_argument("--pack", type=Path, default=DEFAULT_PACK)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data, to build a missing set/pack")
+    parser = harness_parser(__doc__, DEFAULT_SET, DEFAULT_PACK)
     parser.add_argument("--preset", action="append", default=[], help="extra preset to measure (repeatable)")
-    parser.add_argument("--json", type=Path, help="write the numbers here")
     parser.add_argument("--misses", metavar="METHOD", help="list the rows METHOD gets wrong")
     args = parser.parse_args(argv)
 

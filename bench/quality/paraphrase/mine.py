@@ -11,7 +11,6 @@ count of shared numbers, each pair scored with its case fingerprint (age, sex, n
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from collections import Counter, defaultdict
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from rapidfuzz import fuzz
-from rows import CACHE, DEFAULT_DATA, DEFAULT_PACK, TRAIN_FILES, Entry, age, load_entries, norm, numbers, sex
+from rows import CACHE, DEFAULT_DATA, DEFAULT_PACK, TRAIN_FILES, Entry, age, load_entries, norm, numbers, sex, write_csv
 
 TOP = 5
 TOP_NUMBERS = 3
@@ -150,11 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         show(args.show, args.data, args.pack, args.width)
         return
     out = mine(args.data, args.pack)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(out[0]))
-        writer.writeheader()
-        writer.writerows(out)
+    write_csv(args.out, out)
     print(f"{args.out}: {len(out)} pairs", file=sys.stderr)
 
 

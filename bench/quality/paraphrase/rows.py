@@ -14,7 +14,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.append(str(HERE.parent))  # bench/quality's common.py; this directory's modules stay first
-from common import DEFAULT_DATA, DEFAULT_PACK, ensure_pack, load_training, markdown_table, norm, stem  # noqa: E402, F401
+from common import (  # noqa: E402, F401
+    DEFAULT_DATA,
+    DEFAULT_PACK,
+    ensure_pack,
+    harness_parser,
+    load_training,
+    markdown_table,
+    norm,
+    stem,
+    write_csv,
+)
 
 CACHE = HERE / ".cache"
 ADJUDICATION = HERE / "adjudication.csv"

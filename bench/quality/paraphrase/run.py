@@ -13,14 +13,13 @@ to be a copy of any pack item. `--flagged PRESET` lists the negatives and siblin
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from rows import DEFAULT_DATA, DEFAULT_PACK, DEFAULT_SET, ensure_pack, markdown_table
+from rows import DEFAULT_PACK, DEFAULT_SET, ensure_pack, harness_parser, markdown_table
 
 PRESETS = ("medrl", "ii-medical-rl")
 MODES = ("stem", "options")
@@ -130,12 +129,8 @@ def render(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", type=Path, default=DEFAULT_SET)
-    parser.add_argument("--pack", type=Path, default=DEFAULT_PACK)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data, to build a missing set/pack")
+    parser = harness_parser(__doc__, DEFAULT_SET, DEFAULT_PACK)
     parser.add_argument("--preset", action="append", help=f"repeatable; default: {', '.join(PRESETS)})")
-    parser.add_argument("--json", type=Path, help="write the numbers here")
     parser.add_argument("--flagged", metavar="PRESET", help="list the negatives and siblings PRESET flags (both modes)")
     args = parser.parse_args(argv)
 
