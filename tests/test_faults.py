@@ -617,6 +617,15 @@ def test_full_disk_leaves_the_previous_set(world: World) -> None:
     assert snapshot(world.out) == before
 
 
+def test_an_out_that_is_a_symlink_keeps_its_link(world: World) -> None:
+    link = world.tmp / "link"
+    link.symlink_to(world.out, target_is_directory=True)
+    result = runner.invoke(app, ["decontaminate", str(TRAIN), "--pack", str(world.pack), "--out", str(link)])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and (world.out / "report.json").is_file()
+    assert not [p for p in world.tmp.iterdir() if p.name.startswith(".")]  # nothing staged is left behind
+
+
 def test_a_cache_that_is_not_an_index_is_rebuilt_not_run(world: World) -> None:
     cache = world.pack / ".index-cache"
     for entry in cache.iterdir():

@@ -79,7 +79,8 @@ class OutputSet:
     """
 
     def __init__(self, out: str | Path, owns: Callable[[str], bool], what: str = "--out") -> None:
-        self.out = Path(os.path.abspath(out))
+        # Through symlinks: an --out that links to a directory keeps its link, and the directory gets the new set.
+        self.out = Path(os.path.realpath(out))
         self.owns = owns
         if self.out.exists() and not self.out.is_dir():
             raise MedrlError(f"{what} {self.out} is a file; give a directory (it is created if missing)")
