@@ -7,6 +7,7 @@ can be reproduced and diffed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass, field
 
@@ -203,6 +204,7 @@ class DecontaminationConfig:
         return dataclasses.asdict(self)
 
 
+@functools.cache
 def stage_classes() -> dict[str, type[StageSettings]]:
     """`DecontaminationConfig`'s stage fields (typed `SomeStageSettings | None`) and their settings classes."""
     hints = typing.get_type_hints(DecontaminationConfig)

@@ -23,7 +23,7 @@ from medrl.detection.records import (
 from medrl.detection.runner import DetectionRunner, Payload
 from medrl.detection.text import option_texts
 from medrl.errors import MedrlError
-from medrl.io.files import sha256_file, sha256_path
+from medrl.io.files import sha256_file, sha256_path, size_of
 from medrl.io.output_set import OutputSet, refuse_inputs_in
 from medrl.io.readers import FORMATS, RowBatch, estimate_rows, open_source
 from medrl.io.writers import OUTPUT_SUFFIX, open_writer, output_name, write_json_atomic
@@ -102,10 +102,6 @@ class OptionsChoice:
         return {"field": field, "how": self.how}
 
 
-def _input_bytes(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def _timed(batches: Iterator[RowBatch], stats: RunStats) -> Iterator[RowBatch]:
     """Count the time spent reading into stats.seconds["read"]."""
     while True:
@@ -150,7 +146,7 @@ def decontaminate(
         index_started = time.perf_counter()
         with progress.stage("index"):
             benchmark_pack = load_pack(pack)
-            runner = DetectionRunner.for_pack(benchmark_pack, config, _input_bytes(source.path))
+            runner = DetectionRunner.for_pack(benchmark_pack, config, size_of(source.path))
         stats.seconds["index"] = time.perf_counter() - index_started
         matched_items = MatchedItems(benchmark_pack.items)
 

@@ -33,7 +33,7 @@ from medrl.detection.decide import Verdict
 from medrl.detection.runner import DetectionRunner
 from medrl.detection.text import folded_options
 from medrl.errors import EmptyResult, MedrlError
-from medrl.io.files import sha256_file, sha256_path
+from medrl.io.files import sha256_file, sha256_path, size_of
 from medrl.io.output_set import OutputSet, refuse_inputs_in
 from medrl.io.readers import estimate_rows, open_source
 from medrl.io.writers import write_json_atomic, write_text_atomic
@@ -411,7 +411,7 @@ def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
     with timer.step("index"):
         decontamination = config.decontamination()
         pack = load_pack(config.pack)
-        input_bytes = sum(Path(source.path).stat().st_size for source in config.sources if Path(source.path).is_file())
+        input_bytes = sum(size_of(Path(source.path)) for source in config.sources)
         runner = DetectionRunner.for_pack(pack, decontamination, input_bytes)
 
     estimates = [estimate_rows(open_source(source.path)) for source in config.sources]

@@ -113,24 +113,24 @@ class DetectionRunner:
     """
 
     def __init__(
-        self, config: DecontaminationConfig, index: PackIndex | None = None, pack: BenchmarkPack | None = None
+        self,
+        config: DecontaminationConfig,
+        index: PackIndex | None = None,
+        pack: BenchmarkPack | None = None,
+        processes: int = 1,
     ) -> None:
         self.config = config
-        self.index = index
+        self.index = index  # None: batches go to `processes` workers, which load the index of `pack`
         self.pack = pack
-        self.processes = 1 if index is not None else resolve_processes(config, 0)
-        self.distributed = False
+        self.processes = processes
 
     @classmethod
     def for_pack(cls, pack: BenchmarkPack, config: DecontaminationConfig, input_bytes: int) -> DetectionRunner:
-        runner = cls(config, pack=pack)
-        runner.processes = resolve_processes(config, input_bytes)
-        runner.distributed = config.engine == "ray" or runner.processes > 1
-        if runner.distributed:  # workers load the index from the pack's cache; this process never needs it
-            ensure_index_cached(pack, config)
-        else:
-            runner.index = load_or_build_index(pack, config)
-        return runner
+        processes = resolve_processes(config, input_bytes)
+        if config.engine == "ray" or processes > 1:  # workers load the index from the pack's cache; this process
+            ensure_index_cached(pack, config)  # never needs it
+            return cls(config, pack=pack, processes=processes)
+        return cls(config, load_or_build_index(pack, config), pack)
 
     def run(self, batches: Iterable[tuple[Key, Payload]]) -> Iterator[tuple[Key, Result]]:
         """(key, (verdicts, seconds per stage)) for each (key, payload), in input order; keys stay here."""

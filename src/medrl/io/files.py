@@ -22,3 +22,10 @@ def sha256_path(path: Path) -> str:
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(f"{file.relative_to(path)}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
+
+
+def size_of(path: Path) -> int:
+    """Bytes of a file, or of every file under a directory (a Hugging Face dataset)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())

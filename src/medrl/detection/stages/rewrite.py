@@ -56,19 +56,19 @@ class RewriteIndex:
 
     words: CoverageIndex
     unit_numbers: tuple[frozenset[float], ...]
+    unit_patients: tuple[tuple[str, str] | None, ...]  # per unit: (age, sex) of its case, see `case_patient`
     option_df: dict[str, int]
 
     @property
     def unit_items(self) -> tuple[tuple[int, ...], ...]:
         return self.words.unit_items
 
-    def unit_patient(self, unit: int) -> tuple[str, str] | None:
-        return case_patient(self.words.unit_texts[unit])
-
     @classmethod
     def build(cls, words: CoverageIndex, unit_numbers: tuple[frozenset[float], ...]) -> RewriteIndex:
+        """The index from its stored parts; the patients and option counts are derived from them (not stored)."""
         options = Counter(option for options in words.unit_options for option in options)
-        return cls(words, unit_numbers, dict(options))
+        patients = tuple(case_patient(text) for text in words.unit_texts)
+        return cls(words, unit_numbers, patients, dict(options))
 
     def to_arrays(self) -> Arrays:
         flat = [number for numbers in self.unit_numbers for number in sorted(numbers)]
@@ -150,7 +150,7 @@ def rewrite_hits(
             # (the same age and sex) and many of its rarer words.
             patient = patients_of.setdefault(row, case_patient(texts[row]))
             same_patient = patient is not None and words >= config.min_word_overlap_same_patient
-            same_patient = same_patient and patient == index.unit_patient(unit)
+            same_patient = same_patient and patient == index.unit_patients[unit]
             if same_patient or _same_case_numbers(row_numbers, unit_numbers, config):
                 numbers = ", ".join(f"{number:g}" for number in sorted(_specific(row_numbers & unit_numbers)))
                 found = [f"patient: {' '.join(patient)}"] if same_patient else []
