@@ -12,7 +12,6 @@ out) and otherwise treated as negatives (every other row is either adjudicated n
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import random
@@ -25,13 +24,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     ADJUDICATION,
-    DEFAULT_DATA,
     DEFAULT_PACK,
     DEFAULT_SET,
     TrainingRow,
+    builder_parser,
     ensure_pack,
     load_training,
     stem,
+    write_jsonl,
 )
 
 SEED = 0
@@ -372,19 +372,11 @@ def build(data: Path, pack: Path, per_kind: int = 150, adjudication: Path = ADJU
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=Path, default=DEFAULT_SET)
-    parser.add_argument("--pack", type=Path, default=DEFAULT_PACK)
+    parser = builder_parser(__doc__, DEFAULT_SET, DEFAULT_PACK)
     parser.add_argument("--per-kind", type=int, default=150)
     args = parser.parse_args(argv)
     rows = build(args.data, args.pack, args.per_kind)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(args.out)
+    write_jsonl(args.out, rows)
     counts = defaultdict(int)
     for row in rows:
         counts[(row["label"], row["kind"])] += 1

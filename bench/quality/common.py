@@ -114,3 +114,22 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def builder_parser(doc: str, default_set: Path, default_pack: Path) -> argparse.ArgumentParser:
+    """The options every labelled-set builder takes: the shared data, where the set goes, the pack."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=default_set)
+    parser.add_argument("--pack", type=Path, default=default_pack)
+    return parser
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Rows as JSON lines, written beside and renamed into place (a killed build leaves no half set)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)

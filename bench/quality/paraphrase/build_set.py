@@ -12,15 +12,22 @@ negatives. `exclude` names the benchmarks the row comes from, which the evaluati
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
-import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from rows import ADJUDICATION, DEFAULT_DATA, DEFAULT_PACK, DEFAULT_SET, HERE, TRAIN_FILES, load_entries
+from rows import (
+    ADJUDICATION,
+    DEFAULT_PACK,
+    DEFAULT_SET,
+    HERE,
+    TRAIN_FILES,
+    builder_parser,
+    load_entries,
+    write_jsonl,
+)
 
 # bench/quality's adjudication found these training rows reused verbatim in a benchmark outside this set's targets
 # (HuatuoGPT-o1 demo rows copied from MedMCQA): not paraphrases, not negatives either.
@@ -80,18 +87,9 @@ def build(data: Path, pack: Path, adjudication: Path = ADJUDICATION) -> list[dic
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=Path, default=DEFAULT_SET)
-    parser.add_argument("--pack", type=Path, default=DEFAULT_PACK)
-    args = parser.parse_args(argv)
+    args = builder_parser(__doc__, DEFAULT_SET, DEFAULT_PACK).parse_args(argv)
     rows = build(args.data, args.pack)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(args.out)
+    write_jsonl(args.out, rows)
     counts = Counter((row["label"], row["half"]) for row in rows)
     for (label, which), count in sorted(counts.items()):
         print(f"{label:11} {which:9} {count}", file=sys.stderr)

@@ -17,6 +17,7 @@ sys.path.append(str(HERE.parent))  # bench/quality's common.py; this directory's
 from common import (  # noqa: E402, F401
     DEFAULT_DATA,
     DEFAULT_PACK,
+    builder_parser,
     ensure_pack,
     harness_parser,
     load_training,
@@ -24,6 +25,7 @@ from common import (  # noqa: E402, F401
     norm,
     stem,
     write_csv,
+    write_jsonl,
 )
 
 CACHE = HERE / ".cache"
