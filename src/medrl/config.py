@@ -141,6 +141,44 @@ class RewriteConfig(StageSettings):
 
 
 @dataclass(frozen=True)
+class SemanticConfig(StageSettings):
+    """The same case reworded, found by meaning and kept only when its case fingerprint agrees (the `semantic`
+    extra: sentence-transformers).
+
+    For each row no earlier stage flagged, the `candidates` benchmark questions sharing the most rarer words (in at
+    most `stock_df` questions; at least `min_words` of the shorter text's) are candidates. A candidate is dropped
+    when the fingerprints disagree: both state the patient (age and sex) and the patients differ, or both have
+    specific numbers (above 10, or with decimals) and fewer than `min_number_agreement` of the smaller set are
+    shared. The rest are compared by meaning: the cosine similarity of the two question stems' embeddings (model
+    `model`, a Hugging Face id or a local directory, at `revision`; texts cut at `max_seq_length` tokens) must be
+    at least `min_similarity`. Generic embeddings see every vignette as alike, so the fingerprint, not the
+    similarity alone, separates a reworded case from another patient on the same topic. Thresholds were chosen on
+    the tune half of bench/quality/paraphrase. Matches are `review` class. `device`: None picks a GPU when one is
+    present; `batch_size` is the embedding batch (neither changes which rows match beyond float rounding).
+    """
+
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    revision: str | None = None
+    device: str | None = None
+    max_seq_length: int = 128
+    batch_size: int = 64
+    stock_df: int = 20
+    candidates: int = 3
+    min_words: float = 0.15
+    min_number_agreement: float = 0.5
+    min_similarity: float = 0.75
+
+    def __post_init__(self) -> None:
+        for name in ("min_words", "min_number_agreement", "min_similarity"):
+            if not 0 < getattr(self, name) <= 1:
+                raise MedrlError(f"semantic.{name} must be in (0, 1], got {getattr(self, name)}")
+        if min(self.max_seq_length, self.batch_size, self.stock_df, self.candidates) < 1:
+            raise MedrlError("semantic.max_seq_length, batch_size, stock_df and candidates must be >= 1")
+        if not self.model:
+            raise MedrlError("semantic.model must name a Hugging Face model id or a local directory")
+
+
+@dataclass(frozen=True)
 class DecontaminationConfig:
     """A complete decontamination run configuration (what a preset resolves to)."""
 
@@ -148,11 +186,12 @@ class DecontaminationConfig:
     # Training columns whose text is checked; each is checked on its own and a match in any flags the row.
     fields: tuple[str, ...] = ("question",)
     # Each stage's settings, None = off. Stages run in the order of `medrl.detection.stages.STAGES` (coverage,
-    # rewrite, ngram, fuzzy), whatever the order here.
+    # rewrite, ngram, fuzzy, semantic), whatever the order here.
     ngram: NgramConfig | None = field(default_factory=NgramConfig)
     fuzzy: FuzzyConfig | None = field(default_factory=FuzzyConfig)
     coverage: CoverageConfig | None = None
     rewrite: RewriteConfig | None = None
+    semantic: SemanticConfig | None = None
     # Where each row's options are, for option-aware matching: "auto" (default) finds an options column by name
     # (see `medrl.detection.records.detect_options_field`); a column name (dict, list or "A. ..." lines) or a tuple
     # of one column per option; None: no column. Rows without column options use the options written in their text.
@@ -224,6 +263,16 @@ PRESETS: dict[str, DecontaminationConfig] = {
     # medrl's own method: rare word n-gram coverage after Unicode/case/punctuation folding (see CoverageConfig).
     "medrl": DecontaminationConfig(
         preset="medrl", ngram=None, fuzzy=None, coverage=CoverageConfig(), rewrite=RewriteConfig()
+    ),
+    # medrl plus the semantic stage: reworded cases found by meaning and verified by their case fingerprint. Needs
+    # the `semantic` extra (sentence-transformers) and an embedding model.
+    "medrl-semantic": DecontaminationConfig(
+        preset="medrl-semantic",
+        ngram=None,
+        fuzzy=None,
+        coverage=CoverageConfig(),
+        rewrite=RewriteConfig(),
+        semantic=SemanticConfig(),
     ),
 }
 # medrl beats the seed method on the labelled set in bench/quality (see the README's table).

@@ -24,6 +24,7 @@ from common import (  # noqa: E402, F401
     markdown_table,
     norm,
     stem,
+    with_embedding_model,
     write_csv,
     write_jsonl,
 )

@@ -19,9 +19,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from rows import DEFAULT_PACK, DEFAULT_SET, ensure_pack, harness_parser, markdown_table
+from rows import DEFAULT_PACK, DEFAULT_SET, ensure_pack, harness_parser, markdown_table, with_embedding_model
 
-PRESETS = ("medrl", "ii-medical-rl")
+PRESETS = ("medrl", "medrl-semantic", "ii-medical-rl")
 MODES = ("stem", "options")
 HALVES = ("tune", "held-out", "all")
 # Row labels that enter the metrics (unsure, not_read and other_copy rows are left out).
@@ -38,15 +38,13 @@ def load_rows(path: Path, data: Path, pack: Path) -> list[dict]:
     return [row for row in map(json.loads, filter(None, lines)) if row["label"] in MEASURED]
 
 
-def detect(rows: list[dict], pack: Path, name: str, mode: str) -> list[tuple[bool, set[tuple[str, str]]]]:
+def detect(rows: list[dict], pack: Path, config, mode: str) -> list[tuple[bool, set[tuple[str, str]]]]:
     """(flagged, matched (benchmark, item_id)s) per row, each group of rows against its own pack."""
     from medrl.benchmarks.pack import load_pack
-    from medrl.config import preset
     from medrl.detection.index import build_index
     from medrl.detection.runner import detect_batch
     from medrl.detection.text import folded_options
 
-    config = preset(name)
     items = load_pack(pack).items
     groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
@@ -129,6 +127,8 @@ def render(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    from medrl.config import preset
+
     parser = harness_parser(__doc__, DEFAULT_SET, DEFAULT_PACK)
     parser.add_argument("--preset", action="append", help=f"repeatable; default: {', '.join(PRESETS)})")
     parser.add_argument("--flagged", metavar="PRESET", help="list the negatives and siblings PRESET flags (both modes)")
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.preset or PRESETS:
         for mode in MODES:
             started = time.perf_counter()
-            found = detect(rows, args.pack, name, mode)
+            found = detect(rows, args.pack, with_embedding_model(preset(name), args.embedding_model), mode)
             print(f"{name} / {mode}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
             results[(name, mode)] = rates(rows, found, twins)
             flagged[(name, mode)] = found

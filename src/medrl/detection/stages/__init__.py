@@ -12,8 +12,9 @@ from medrl.detection.stages.coverage import CoverageStage
 from medrl.detection.stages.fuzzy import FuzzyStage
 from medrl.detection.stages.ngram import NgramStage
 from medrl.detection.stages.rewrite import RewriteStage
+from medrl.detection.stages.semantic import SemanticStage
 
-STAGES: tuple[Stage, ...] = (CoverageStage(), RewriteStage(), NgramStage(), FuzzyStage())
+STAGES: tuple[Stage, ...] = (CoverageStage(), RewriteStage(), NgramStage(), FuzzyStage(), SemanticStage())
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 __all__ = ["STAGES", "STAGE_NAMES", "Hit", "RowHits", "Stage", "StageBatch", "StageIndex", "TextTable"]

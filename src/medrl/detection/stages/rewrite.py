@@ -39,20 +39,21 @@ def case_numbers(text: str) -> frozenset[float]:
     return frozenset(float(number) for number in _NUMBER.findall(question_stem(text)))
 
 
-def _specific(numbers: frozenset[float]) -> frozenset[float]:
+def specific_numbers(numbers: frozenset[float]) -> frozenset[float]:
     """Numbers that say something about a case: above 10 or with decimals (1-10 are counts, grades, steps)."""
     return frozenset(number for number in numbers if number > 10 or number != int(number))
 
 
-def word_index_config(rewrite: RewriteConfig) -> CoverageConfig:
-    """The rewrite stage indexes rare single words; no question is treated as short."""
-    return CoverageConfig(n=1, stock_df=rewrite.stock_df, generic_min_rare=0)
+def word_index_config(stock_df: int) -> CoverageConfig:
+    """Case indexes hold rare single words (in at most `stock_df` questions); no question is treated as short."""
+    return CoverageConfig(n=1, stock_df=stock_df, generic_min_rare=0)
 
 
 @dataclass(frozen=True)
-class RewriteIndex:
-    """Rare single words per unit (`words`), each unit's case numbers, and how many units carry each option (stock
-    options say little about which case a row is)."""
+class CaseIndex:
+    """What identifies each benchmark case: its rare single words (`words`), its numbers and patient, and how many
+    units carry each option (stock options say little about which case a row is). The rewrite and semantic stages
+    retrieve and verify candidates with it."""
 
     words: CoverageIndex
     unit_numbers: tuple[frozenset[float], ...]
@@ -64,7 +65,7 @@ class RewriteIndex:
         return self.words.unit_items
 
     @classmethod
-    def build(cls, words: CoverageIndex, unit_numbers: tuple[frozenset[float], ...]) -> RewriteIndex:
+    def build(cls, words: CoverageIndex, unit_numbers: tuple[frozenset[float], ...]) -> CaseIndex:
         """The index from its stored parts; the patients and option counts are derived from them (not stored)."""
         options = Counter(option for options in words.unit_options for option in options)
         patients = tuple(case_patient(text) for text in words.unit_texts)
@@ -80,28 +81,37 @@ class RewriteIndex:
         }
 
 
+def build_case_index(items: Sequence[BenchmarkItem], stock_df: int) -> CaseIndex:
+    questions, options = [item.question for item in items], [item.options for item in items]
+    words = build_coverage_index(questions, options, word_index_config(stock_df))
+    numbers = tuple(case_numbers(items[entries[0]].question) for entries in words.unit_items)
+    return CaseIndex.build(words, numbers)
+
+
+def load_case_index(reader: ArrayReader, stock_df: int, item_count: int) -> CaseIndex:
+    """The `CaseIndex` stored by `to_arrays`, validated (raises `CacheInvalid`)."""
+    words = CoverageIndex.from_arrays(reader, word_index_config(stock_df), item_count)
+    values = reader.array("numbers.values", "f")
+    offsets = reader.offsets("numbers.offsets", len(values), len(words.unit_texts)).tolist()
+    if not np.all(np.isfinite(values)):
+        raise CacheInvalid("case numbers are not finite")
+    flat = values.tolist()
+    numbers = tuple(frozenset(flat[start:end]) for start, end in itertools.pairwise(offsets))
+    return CaseIndex.build(words, numbers)
+
+
 class RewriteStage:
     name = "rewrite"
     evidence_rank = 2
     confidence = "review"  # a reworded case: weaker evidence a person may want to check
 
-    def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: RewriteConfig) -> RewriteIndex:
-        questions, options = [item.question for item in items], [item.options for item in items]
-        words = build_coverage_index(questions, options, word_index_config(config))
-        numbers = tuple(case_numbers(items[entries[0]].question) for entries in words.unit_items)
-        return RewriteIndex.build(words, numbers)
+    def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: RewriteConfig) -> CaseIndex:
+        return build_case_index(items, config.stock_df)
 
-    def load_index(self, reader: ArrayReader, table: TextTable, config: RewriteConfig, item_count: int) -> RewriteIndex:
-        words = CoverageIndex.from_arrays(reader, word_index_config(config), item_count)
-        values = reader.array("numbers.values", "f")
-        offsets = reader.offsets("numbers.offsets", len(values), len(words.unit_texts)).tolist()
-        if not np.all(np.isfinite(values)):
-            raise CacheInvalid("rewrite numbers are not finite")
-        flat = values.tolist()
-        numbers = tuple(frozenset(flat[start:end]) for start, end in itertools.pairwise(offsets))
-        return RewriteIndex.build(words, numbers)
+    def load_index(self, reader: ArrayReader, table: TextTable, config: RewriteConfig, item_count: int) -> CaseIndex:
+        return load_case_index(reader, config.stock_df, item_count)
 
-    def hits(self, batch: StageBatch, index: RewriteIndex, config: RewriteConfig) -> list[RowHits]:
+    def hits(self, batch: StageBatch, index: CaseIndex, config: RewriteConfig) -> list[RowHits]:
         return [RowHits.of(hits) for hits in rewrite_hits(batch.texts, index, config, batch.options)]
 
 
@@ -109,7 +119,7 @@ def _numbers_agree(
     row: frozenset[float], unit: frozenset[float], words: float, config: RewriteConfig
 ) -> tuple[bool, bool]:
     """(the case's specific numbers agree, either side has none)."""
-    row_specific, unit_specific = _specific(row), _specific(unit)
+    row_specific, unit_specific = specific_numbers(row), specific_numbers(unit)
     if not row_specific or not unit_specific:
         return True, True
     shared = len(row_specific & unit_specific) / min(len(row_specific), len(unit_specific))
@@ -124,7 +134,7 @@ def _same_case_numbers(row: frozenset[float], unit: frozenset[float], config: Re
 
 
 def rewrite_hits(
-    texts: list[str], index: RewriteIndex, config: RewriteConfig, row_options: list[frozenset[str]] | None = None
+    texts: list[str], index: CaseIndex, config: RewriteConfig, row_options: list[frozenset[str]] | None = None
 ) -> list[list[Hit]]:
     """Benchmark items a row rewrites (see `RewriteConfig`). Score: the percentage of rarer words shared; evidence:
     the shared options and the shared case numbers."""
@@ -152,7 +162,7 @@ def rewrite_hits(
             same_patient = patient is not None and words >= config.min_word_overlap_same_patient
             same_patient = same_patient and patient == index.unit_patients[unit]
             if same_patient or _same_case_numbers(row_numbers, unit_numbers, config):
-                numbers = ", ".join(f"{number:g}" for number in sorted(_specific(row_numbers & unit_numbers)))
+                numbers = ", ".join(f"{number:g}" for number in sorted(specific_numbers(row_numbers & unit_numbers)))
                 found = [f"patient: {' '.join(patient)}"] if same_patient else []
                 found += [f"numbers: {numbers}"] if numbers else []
                 hits[row].append(Hit(unit, round(100 * words, 2), "; ".join(found)))
@@ -168,7 +178,7 @@ def rewrite_hits(
             or _same_case_numbers(row_numbers, unit_numbers, config)
         )
         if flagged:
-            numbers = ", ".join(f"{number:g}" for number in sorted(_specific(row_numbers & unit_numbers)))
+            numbers = ", ".join(f"{number:g}" for number in sorted(specific_numbers(row_numbers & unit_numbers)))
             evidence = "; ".join(sorted(shared)) + (f" | numbers: {numbers}" if numbers else "")
             hits[row].append(Hit(unit, round(100 * words, 2), evidence))
     return hits

