@@ -233,3 +233,32 @@ def test_without_the_extra_the_preset_fails_with_one_line(tiny_pack: Path, tmp_p
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'medrl[semantic]'" in lines[0], done.stderr
     assert not out.exists()
+
+
+def test_build_runs_the_semantic_preset_with_a_local_model(tiny_pack: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from medrl.cli import app
+
+    sample = Path(__file__).parent / "data" / "medreason_sample.jsonl"
+    out = tmp_path / "build"
+    args = ["build", "--source", str(sample), "--pack", str(tiny_pack), "--out", str(out), "--preset", "medrl-semantic"]
+    result = CliRunner().invoke(app, [*args, "--embedding-model", str(MODEL_DIR), "--quiet"])
+    assert result.exit_code == 0, result.output
+    decontamination = json.loads((out / "build.json").read_text())["decontamination"]
+    assert decontamination["preset"] == "medrl-semantic"
+    assert decontamination["config"]["semantic"]["model"] == str(MODEL_DIR)
+
+
+@pytest.mark.parametrize("command", ["decontaminate", "build"])
+def test_an_embedding_model_without_the_semantic_stage_is_one_line_error(tmp_path: Path, command: str) -> None:
+    from typer.testing import CliRunner
+
+    from medrl.cli import app
+
+    train = _training(tmp_path)
+    source = ["--source", str(train)] if command == "build" else [str(train)]
+    args = [command, *source, "--pack", str(tmp_path), "--out", str(tmp_path / "o"), "--preset", "medrl"]
+    result = CliRunner().invoke(app, [*args, "--embedding-model", str(MODEL_DIR)])
+    assert result.exit_code == 2
+    assert "only used by the semantic stage" in result.output and len(result.output.strip().splitlines()) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -17,10 +18,15 @@ from common import iter_jsonl, read_questions, sample_order, sample_sizes
 
 def run_medrl(args: argparse.Namespace) -> dict:
     import medrl
+    from medrl.config import preset
     from medrl.pipeline import decontaminate
 
+    sys.path.append(str(Path(__file__).resolve().parents[1]))  # bench/embedding_model.py
+    from embedding_model import default_embedding_model, with_embedding_model
+
+    config = with_embedding_model(preset(args.preset), default_embedding_model())
     started = time.perf_counter()
-    report = decontaminate(args.workload, args.pack, args.out, args.preset)
+    report = decontaminate(args.workload, args.pack, args.out, args.preset, config=config)
     wall = time.perf_counter() - started
     return {
         "kind": "medrl",

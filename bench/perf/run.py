@@ -407,13 +407,15 @@ def warm_index_cache(presets: list[str]) -> str:
     every later child's peak RSS (a forked child starts with its parent's pages). Returns the header line."""
     code = (
         "import sys, time\n"
+        f"sys.path.append({str(HERE.parent)!r})\n"
+        "from embedding_model import default_embedding_model, with_embedding_model\n"
         "from medrl.config import preset\n"
         "from medrl.detection.index import load_or_build_index\n"
         "from medrl.benchmarks.pack import load_pack\n"
         "pack = load_pack(sys.argv[1])\n"
         "for name in sys.argv[2:]:\n"
         "    started = time.perf_counter()\n"
-        "    load_or_build_index(pack, preset(name))\n"
+        "    load_or_build_index(pack, with_embedding_model(preset(name), default_embedding_model()))\n"
         "    print(f'{name} {time.perf_counter() - started:.1f} s')\n"
     )
     done = subprocess.run(

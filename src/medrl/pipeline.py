@@ -264,7 +264,7 @@ def decontaminate_settings(config_file: str | Path | None = None, **overrides: o
         "input": Path(values["input"]),
         "pack": Path(values["pack"]),
         "out": Path(values["out"]),
-        "config": preset(name).replace(**changes),
+        "config": preset(name).replace(**changes).with_embedding_model(values.get("embedding_model")),
         "input_format": values.get("input_format"),
         "output_format": values.get("format"),
     }

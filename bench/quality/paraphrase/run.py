@@ -8,7 +8,8 @@ trivially in the pack as MedQA; MedBullets rows leave out op4 and op5). Per half
 recall on paraphrases (any flag) and the share flagged on a right item (an adjudicated target, or an item with the
 same question text), recall on near-verbatim copies, and the false-positive rate on siblings and on all negatives.
 A flag on a sibling or a negative counts as a false positive whatever item it names: none of these rows was found
-to be a copy of any pack item. `--flagged PRESET` lists the negatives and siblings that PRESET flags, to re-read.
+to be a copy of any pack item. `--flagged PRESET` lists the negatives and siblings that PRESET flags, and the
+paraphrases it misses, to re-read.
 """
 
 from __future__ import annotations
@@ -131,7 +132,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     parser = harness_parser(__doc__, DEFAULT_SET, DEFAULT_PACK)
     parser.add_argument("--preset", action="append", help=f"repeatable; default: {', '.join(PRESETS)})")
-    parser.add_argument("--flagged", metavar="PRESET", help="list the negatives and siblings PRESET flags (both modes)")
+    parser.add_argument(
+        "--flagged",
+        metavar="PRESET",
+        help="list the negatives and siblings PRESET flags and the paraphrases it misses (both modes)",
+    )
     args = parser.parse_args(argv)
 
     ensure_pack(args.data, args.pack)
@@ -156,6 +161,10 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"\n{args.flagged} / {mode}: {len(wrong)} negatives or siblings flagged")
             for row, matched in wrong:
                 print(f"{row['id']}\t{row['label']}\t{sorted(matched)[:3]}\t{' '.join(row['text'].split())[:120]}")
+            missed = [r for i, r in enumerate(rows) if not found[i][0] and r["label"] == "paraphrase"]
+            print(f"\n{args.flagged} / {mode}: {len(missed)} paraphrases missed")
+            for row in missed:
+                print(f"{row['id']}\t{row['half']}\t{row['targets'][0]['item_id']}\t{'; '.join(row['reasons'])[:150]}")
     return results
 
 

@@ -77,6 +77,7 @@ class BuildConfig:
     processes: int = 0
     engine: str = "local"
     ray_address: str | None = None
+    embedding_model: str | None = None  # the semantic stage's model (preset medrl-semantic); None: the preset's
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -109,6 +110,7 @@ class BuildConfig:
         config = preset(self.preset).replace(
             batch_size=self.batch_size, processes=self.processes, engine=self.engine, ray_address=self.ray_address
         )
+        config = config.with_embedding_model(self.embedding_model)
         return config.replace(fields=self.fields) if self.fields else config
 
     def to_dict(self) -> dict:
@@ -154,6 +156,7 @@ BUILD_SETTINGS: dict[str, Setting] = {
     "sources": Setting((list,), convert=lambda value, base, where: tuple(_source(e, base, where) for e in value)),
     **dict.fromkeys(("pack", "out"), Setting((str,), path=True)),
     **dict.fromkeys(("preset", "template", "split", "engine", "ray_address", "pretty_name"), Setting((str,))),
+    "embedding_model": Setting((str,)),
     **dict.fromkeys(
         ("exports", "fields", "language"), Setting((list,), convert=lambda value, base, where: tuple(value))
     ),

@@ -98,15 +98,18 @@ class SemanticStage:
         return [RowHits.of(hits) for hits in semantic_hits(batch.texts, index, config, batch.options)]
 
 
-def _fingerprints_agree(row: str, unit: int, index: CaseIndex, config: SemanticConfig) -> bool:
-    """Neither the patient nor the specific numbers contradict (a side that states none contradicts nothing)."""
+def fingerprint_check(row: str, unit: int, index: CaseIndex, config: SemanticConfig) -> tuple[bool, bool]:
+    """(nothing contradicts, something agrees) between a row's case and a unit's: the patients (age and sex) and the
+    specific numbers. A side that states none contradicts nothing; agreement is the same patient, or at least 2 of
+    the specific numbers shared."""
     patient, unit_patient = case_patient(row), index.unit_patients[unit]
     if patient is not None and unit_patient is not None and patient != unit_patient:
-        return False
+        return False, False
     row_numbers, unit_numbers = specific_numbers(case_numbers(row)), specific_numbers(index.unit_numbers[unit])
-    if not row_numbers or not unit_numbers:
-        return True
-    return len(row_numbers & unit_numbers) >= config.min_number_agreement * min(len(row_numbers), len(unit_numbers))
+    shared = len(row_numbers & unit_numbers)
+    if row_numbers and unit_numbers and shared < config.min_number_agreement * min(len(row_numbers), len(unit_numbers)):
+        return False, False
+    return True, (patient is not None and patient == unit_patient) or shared >= 2
 
 
 def _evidence(similarity: float, words: float, row: str, row_options: frozenset[str], unit: int, index: SemanticIndex):
@@ -143,20 +146,22 @@ def semantic_hits(
     first = np.searchsorted(rows, rows, side="left")
     top = (np.arange(len(rows)) - first) < config.candidates
     stems = {}
-    candidates: list[tuple[int, int, float]] = []
+    candidates: list[tuple[int, int, float, float]] = []  # (row, unit, words, the similarity needed)
     for row, unit, words in zip(rows[top].tolist(), units[top].tolist(), overlap[top].tolist(), strict=True):
         stem = stems.setdefault(row, question_stem(texts[row]))
-        if _fingerprints_agree(stem, unit, case, config):
-            candidates.append((row, unit, words))
+        consistent, agrees = fingerprint_check(stem, unit, case, config)
+        if consistent:
+            needed = config.min_similarity if agrees else config.min_similarity_without_fingerprint
+            candidates.append((row, unit, words, needed))
     hits: list[list[Hit]] = [[] for _ in texts]
     if not candidates:
         return hits
-    embedded = sorted({row for row, _, _ in candidates})
+    embedded = sorted({row for row, *_ in candidates})
     vectors = embedder_for(config).encode([stems[row] for row in embedded], config.batch_size)
     position = {row: i for i, row in enumerate(embedded)}
-    for row, unit, words in candidates:
+    for row, unit, words, needed in candidates:
         similarity = float(vectors[position[row]] @ index.embeddings[unit])
-        if similarity >= config.min_similarity:
+        if similarity >= needed:
             options = row_options_of(texts[row], row, row_options)
             evidence = _evidence(similarity, words, stems[row], options, unit, index)
             hits[row].append(Hit(unit, round(100 * similarity, 2), evidence))

