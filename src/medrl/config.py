@@ -153,10 +153,11 @@ class SemanticConfig(StageSettings):
     `model`, a Hugging Face id or a local directory, at `revision`; texts cut at `max_seq_length` tokens) must be
     at least `min_similarity` when the fingerprints agree (the same patient, or at least 2 specific numbers
     shared), and at least `min_similarity_without_fingerprint` when neither side's fingerprint says anything (no
-    patient or numbers to compare: short questions, cases without numbers). Generic embeddings see every vignette
-    as alike, so the fingerprint, not the similarity alone, separates a reworded case from another patient on the
-    same topic. Thresholds were chosen on
-    the tune half of bench/quality/paraphrase. Matches are `review` class. `device`: None picks a GPU when one is
+    patient or numbers to compare: short questions, cases without numbers); such a candidate is also dropped when
+    both sides list options and share none (the same generic stem asking another question). Generic embeddings see
+    every vignette as alike, so the fingerprint, not the similarity alone, separates a reworded case from another
+    patient on the same topic. Thresholds were chosen on the tune half of bench/quality/paraphrase (and the options
+    rule on bench/quality's generic stems). Matches are `review` class. `device`: None picks a GPU when one is
     present; `batch_size` is the embedding batch (neither changes which rows match beyond float rounding).
     """
 

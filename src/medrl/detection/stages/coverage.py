@@ -79,7 +79,7 @@ def coverage_hits(
     for row, unit, coverage in zip(
         counts.rows[flagged].tolist(), counts.units[flagged].tolist(), item_coverage[flagged].tolist(), strict=True
     ):
-        if _options_disagree(options_of(row), index.unit_options[unit]):
+        if options_disagree(options_of(row), index.unit_options[unit]):
             continue
         hits[row].append(hit(row, unit, round(coverage * 100, 2)))
     pairs = [
@@ -128,7 +128,7 @@ def row_options_of(text: str, row: int, row_options: list[frozenset[str]] | None
     return folded_options(enumerate(option_texts(text)))
 
 
-def _options_disagree(row_options: frozenset[str], unit_options: frozenset[str]) -> bool:
+def options_disagree(row_options: frozenset[str], unit_options: frozenset[str]) -> bool:
     """Both sides list options and not one is shared: the row asks a different question with the same stem."""
     return len(row_options) >= 2 and len(unit_options) >= 2 and not row_options & unit_options
 

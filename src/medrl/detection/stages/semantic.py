@@ -20,7 +20,7 @@ from medrl.detection.arrays import ArrayReader, Arrays, CacheInvalid, encode_str
 from medrl.detection.embeddings import Embedder, load_embedder, set_threads
 from medrl.detection.rare_ngrams import shared_counts
 from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
-from medrl.detection.stages.coverage import row_options_of
+from medrl.detection.stages.coverage import options_disagree, row_options_of
 from medrl.detection.stages.rewrite import (
     CaseIndex,
     build_case_index,
@@ -147,9 +147,14 @@ def semantic_hits(
     top = (np.arange(len(rows)) - first) < config.candidates
     stems = {}
     candidates: list[tuple[int, int, float, float]] = []  # (row, unit, words, the similarity needed)
+    options: dict[int, frozenset[str]] = {}
     for row, unit, words in zip(rows[top].tolist(), units[top].tolist(), overlap[top].tolist(), strict=True):
         stem = stems.setdefault(row, question_stem(texts[row]))
+        if row not in options:
+            options[row] = row_options_of(texts[row], row, row_options)
         consistent, agrees = fingerprint_check(stem, unit, case, config)
+        if not agrees and options_disagree(options[row], case.words.unit_options[unit]):
+            continue  # a stem that says nothing specific, asking another question ("Which of the following is true?")
         if consistent:
             needed = config.min_similarity if agrees else config.min_similarity_without_fingerprint
             candidates.append((row, unit, words, needed))
@@ -162,7 +167,6 @@ def semantic_hits(
     for row, unit, words, needed in candidates:
         similarity = float(vectors[position[row]] @ index.embeddings[unit])
         if similarity >= needed:
-            options = row_options_of(texts[row], row, row_options)
-            evidence = _evidence(similarity, words, stems[row], options, unit, index)
+            evidence = _evidence(similarity, words, stems[row], options[row], unit, index)
             hits[row].append(Hit(unit, round(100 * similarity, 2), evidence))
     return hits
