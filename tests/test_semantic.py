@@ -279,3 +279,28 @@ def test_the_same_stem_with_other_options_is_another_question(full_pack) -> None
     verdicts, _ = detect_batch({"question": [edited, edited]}, index, config, [own, others])
     assert matched_ids(index, verdicts[0]) == {item.item_id}
     assert not verdicts[1].contaminated
+
+
+def test_a_model_naming_foreign_modules_is_refused(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, model)
+    modules = json.loads((model / "modules.json").read_text())
+    modules[1]["type"] = "os.system"
+    (model / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(MedrlError, match=r"modules \['os.system'\] are not sentence-transformers' own"):
+        load_embedder(str(model), None, "cpu", 128)
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_outputs(tiny_pack: Path, tmp_path: Path) -> None:
+    """Each worker process loads the model and the cached embeddings itself; the removed rows are the same."""
+    config = _semantic_config(tmp_path, str(MODEL_DIR))
+    train = _training(tmp_path)
+    outputs = {}
+    for processes in ("1", "2"):
+        out = tmp_path / f"p{processes}"
+        args = ["decontaminate", str(train), "--pack", str(tiny_pack), "--out", str(out), "--config", str(config)]
+        done = _run_cli(*args, "--processes", processes, "--batch-size", "3", "--quiet")
+        assert done.returncode == 0, done.stderr
+        outputs[processes] = (out / "removed.jsonl").read_bytes()
+    assert outputs["1"] == outputs["2"] and outputs["1"].count(b"\n") == len(PARAPHRASES)

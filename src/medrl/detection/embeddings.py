@@ -4,16 +4,18 @@ Why sentence-transformers: it loads any Hugging Face sentence model by id (trans
 ones through its backends), picks a GPU when one is present, and on these CPUs its PyTorch path embedded MedQA
 vignettes as fast as an int8 ONNX export of the same model through onnxruntime (bench figures in the README).
 
-A model is named by a Hugging Face id (fetched once into the Hugging Face cache; offline, `HF_HUB_OFFLINE=1` uses
-that cache) or a local directory. Only safetensors weights are loaded and no model code is run from the model's
-files. A model's identity for caches is a sha256 over its files, so embeddings cached in a pack can never outlive
-the model that made them.
+A model is named by a Hugging Face id (fetched once into the Hugging Face cache, without pickled weights or other
+runtimes' exports; offline, `HF_HUB_OFFLINE=1` uses that cache) or a local directory. Only safetensors weights are
+loaded, no code from the model's files is run, and its module list may name sentence-transformers' modules only.
+A model's identity for caches is a sha256 over its files, so embeddings cached in a pack can never outlive the model
+that made them.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,8 @@ import numpy as np
 from medrl.errors import MedrlError
 
 INSTALL_HINT = "pip install 'medrl[semantic]'"
+# Files of a hub model that are never fetched: pickled or foreign-framework weights, and exports for other runtimes.
+UNUSED_MODEL_FILES = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.h5", "*.msgpack", "*.ot", "*.onnx", "onnx/*", "openvino/*"]
 
 
 def _import_sentence_transformers() -> Any:
@@ -49,13 +53,29 @@ def resolve_model(name: str, revision: str | None = None) -> Path:
         hint = f"loading model {name!r} by its Hugging Face id needs huggingface_hub: {INSTALL_HINT}"
         raise MedrlError(hint) from None
     try:
-        return Path(snapshot_download(name, revision=revision))
+        return Path(snapshot_download(name, revision=revision, ignore_patterns=UNUSED_MODEL_FILES))
     except Exception as error:  # offline, unknown id, gated: huggingface_hub raises many kinds
         raise MedrlError(
             f"cannot load embedding model {name!r} ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
             "without network, set [semantic] model to a local directory holding the model, or fill the Hugging Face "
             "cache first (HF_HUB_OFFLINE=1 then uses it)"
         ) from None
+
+
+def check_modules(directory: Path) -> None:
+    """A sentence-transformers model lists its modules by import path (modules.json); only sentence-transformers'
+    own modules are accepted, so a model's files can never name other code to run."""
+    listing = directory / "modules.json"
+    if not listing.is_file():
+        return
+    try:
+        modules = json.loads(listing.read_text(encoding="utf-8"))
+        kinds = [module["type"] for module in modules]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError) as error:
+        raise MedrlError(f"{listing}: not a sentence-transformers module list ({error})") from None
+    foreign = [kind for kind in kinds if not (isinstance(kind, str) and kind.startswith("sentence_transformers."))]
+    if foreign:
+        raise MedrlError(f"{listing}: modules {foreign} are not sentence-transformers' own; refusing to load them")
 
 
 def model_fingerprint(directory: Path) -> str:
@@ -114,6 +134,7 @@ def load_embedder(name: str, revision: str | None, device: str | None, max_seq_l
 
     transformers_logging.disable_progress_bar()  # medrl reports its own progress; no bars from model loading
     directory = resolve_model(name, revision)
+    check_modules(directory)
     fingerprint = model_fingerprint(directory)
     try:
         model = sentence_transformers.SentenceTransformer(
