@@ -166,6 +166,8 @@ def test_embeddings_are_cached_in_the_pack_as_plain_arrays(tiny_pack: Path, tmp_
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     assert report["removed_rows"] == len(PARAPHRASES)
     assert report["by_method"].get("semantic") == len(PARAPHRASES)
+    html = (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
+    assert "semantic scores" in html and "threshold 75" in html  # the stage's score chart and its threshold line
     (cache,) = (tiny_pack / ".index-cache").glob("*.npz")
     with np.load(cache, allow_pickle=False) as stored:
         vectors = stored["semantic/embeddings"]

@@ -167,4 +167,6 @@ def method_thresholds(config: dict) -> dict[str, tuple[float, str]]:
         found["coverage"] = (share, "item coverage (or a truncated copy by row coverage)")
     if config.get("rewrite"):
         found["rewrite"] = (float(config["rewrite"]["min_word_overlap"]) * 100, "rarer words shared")
+    if config.get("semantic"):
+        found["semantic"] = (float(config["semantic"]["min_similarity"]) * 100, "cosine similarity x 100")
     return found
