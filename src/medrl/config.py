@@ -22,6 +22,12 @@ class StageSettings:
     """Base of every detection stage's settings: a `DecontaminationConfig` field holding one (or None, the stage
     off) is named after its stage in `medrl.detection.stages.STAGES`."""
 
+    def check_fractions(self, stage: str, *names: str) -> None:
+        """Raise naming the first of these settings that is not in (0, 1]."""
+        for name in names:
+            if not 0 < getattr(self, name) <= 1:
+                raise MedrlError(f"{stage}.{name} must be in (0, 1], got {getattr(self, name)}")
+
 
 @dataclass(frozen=True)
 class NgramConfig(StageSettings):
@@ -87,9 +93,7 @@ class CoverageConfig(StageSettings):
     def __post_init__(self) -> None:
         if not 1 <= self.n <= 3:
             raise MedrlError(f"coverage.n must be 1..3 (n-grams are packed exactly into 63 bits), got {self.n}")
-        for name in ("min_item_coverage", "min_row_coverage"):
-            if not 0 < getattr(self, name) <= 1:
-                raise MedrlError(f"coverage.{name} must be in (0, 1], got {getattr(self, name)}")
+        self.check_fractions("coverage", "min_item_coverage", "min_row_coverage")
         if self.stock_df < 1 or self.min_shared < 1 or self.generic_min_rare < 0:
             raise MedrlError("coverage.stock_df and coverage.min_shared must be >= 1, generic_min_rare >= 0")
 
@@ -133,9 +137,7 @@ class RewriteConfig(StageSettings):
     def __post_init__(self) -> None:
         fractions = ("min_words", "min_word_overlap", "min_option_overlap", "min_word_overlap_one_option")
         fractions += ("min_number_agreement", "words_override", "fingerprint_agreement")
-        for name in (*fractions, "min_word_overlap_same_patient"):
-            if not 0 < getattr(self, name) <= 1:
-                raise MedrlError(f"rewrite.{name} must be in (0, 1], got {getattr(self, name)}")
+        self.check_fractions("rewrite", *fractions, "min_word_overlap_same_patient")
         if min(self.stock_df, self.stock_option_df, self.fingerprint_numbers) < 1:
             raise MedrlError("rewrite.stock_df, stock_option_df and fingerprint_numbers must be >= 1")
 
@@ -174,9 +176,8 @@ class SemanticConfig(StageSettings):
     min_similarity_without_fingerprint: float = 0.85
 
     def __post_init__(self) -> None:
-        for name in ("min_words", "min_number_agreement", "min_similarity", "min_similarity_without_fingerprint"):
-            if not 0 < getattr(self, name) <= 1:
-                raise MedrlError(f"semantic.{name} must be in (0, 1], got {getattr(self, name)}")
+        fractions = ("min_words", "min_number_agreement", "min_similarity", "min_similarity_without_fingerprint")
+        self.check_fractions("semantic", *fractions)
         if min(self.max_seq_length, self.batch_size, self.stock_df, self.candidates) < 1:
             raise MedrlError("semantic.max_seq_length, batch_size, stock_df and candidates must be >= 1")
         if not self.model:
