@@ -207,6 +207,10 @@ def test_a_model_is_loaded_by_its_hub_id_from_the_hugging_face_cache(tmp_path: P
     assert resolve_model("sentence-transformers/all-MiniLM-L6-v2") == repo / "snapshots" / commit
     with pytest.raises(MedrlError, match=r"cannot load embedding model .nobody/no-such-model.*local directory"):
         resolve_model("nobody/no-such-model")
+    (tmp_path / "a-file").write_text("x")
+    for path in (str(tmp_path / "missing"), "./missing-model", str(tmp_path / "a-file")):
+        with pytest.raises(MedrlError, match="no model directory there"):
+            resolve_model(path)
 
 
 def test_weights_that_are_not_safetensors_are_refused(tmp_path: Path) -> None:
@@ -268,6 +272,25 @@ def test_an_embedding_model_without_the_semantic_stage_is_one_line_error(tmp_pat
     result = CliRunner().invoke(app, [*args, "--embedding-model", str(MODEL_DIR)])
     assert result.exit_code == 2
     assert "only used by the semantic stage" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_missing_model_fails_before_the_pack_is_indexed(tiny_pack: Path, tmp_path: Path, monkeypatch) -> None:
+    """The model is loaded first: a wrong path is one line at once, and no index is built or cached for nothing."""
+    from typer.testing import CliRunner
+
+    import medrl.detection.index as index_module
+    from medrl.cli import app
+
+    def no_indexing(*args, **kwargs):
+        raise AssertionError("the pack was indexed before the model was loaded")
+
+    monkeypatch.setattr(index_module, "build_index", no_indexing)
+    args = ["decontaminate", str(_training(tmp_path)), "--pack", str(tiny_pack), "--out", str(tmp_path / "o")]
+    missing = tmp_path / "no-model"
+    result = CliRunner().invoke(app, [*args, "--preset", "medrl-semantic", "--embedding-model", str(missing)])
+    assert result.exit_code == 2, result.output
+    assert f"embedding model {str(missing)!r}: no model directory there" in " ".join(result.output.split())
+    assert not (tmp_path / "o").exists()
 
 
 def test_the_same_stem_with_other_options_is_another_question(full_pack) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,14 +32,25 @@ INSTALL_HINT = "pip install 'medrl[semantic]'"
 UNUSED_MODEL_FILES = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.h5", "*.msgpack", "*.ot", "*.onnx", "onnx/*", "openvino/*"]
 
 
+def _missing_extra(package: str) -> MedrlError:
+    return MedrlError(
+        f"the semantic stage (preset medrl-semantic) needs sentence-transformers ({package} is not installed): "
+        f"{INSTALL_HINT}"
+    )
+
+
+def check_installed() -> None:
+    """Fail on a missing extra without importing it (PyTorch takes seconds to import)."""
+    for package in ("sentence_transformers", "transformers", "torch"):
+        if importlib.util.find_spec(package) is None:
+            raise _missing_extra(package)
+
+
 def _import_sentence_transformers() -> Any:
     try:
         import sentence_transformers
     except ImportError as error:
-        raise MedrlError(
-            f"the semantic stage (preset medrl-semantic) needs sentence-transformers ({error.name or error} is not "
-            f"installed): {INSTALL_HINT}"
-        ) from None
+        raise _missing_extra(error.name or str(error)) from None
     return sentence_transformers
 
 
@@ -48,6 +60,8 @@ def resolve_model(name: str, revision: str | None = None) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
         return path
+    if path.exists() or name.startswith(("/", "./", "../", "~")):  # a path, never a Hugging Face id
+        raise MedrlError(f"embedding model {name!r}: no model directory there; give a directory holding the model")
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
@@ -58,8 +72,8 @@ def resolve_model(name: str, revision: str | None = None) -> Path:
     except Exception as error:  # offline, unknown id, gated: huggingface_hub raises many kinds
         raise MedrlError(
             f"cannot load embedding model {name!r} ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-            "without network, set [semantic] model to a local directory holding the model, or fill the Hugging Face "
-            "cache first (HF_HUB_OFFLINE=1 then uses it)"
+            "without network, pass --embedding-model DIR (or [semantic] model) for a local directory holding the "
+            "model, or fill the Hugging Face cache first (HF_HUB_OFFLINE=1 then uses it)"
         ) from None
 
 
@@ -130,13 +144,14 @@ class Embedder:
 @functools.cache
 def load_embedder(name: str, revision: str | None, device: str | None, max_seq_length: int) -> Embedder:
     """The model, loaded once per process. `device` None: a GPU when one is present, else the CPU."""
+    check_installed()
+    directory = resolve_model(name, revision)  # before importing PyTorch: a missing model fails at once
+    check_modules(directory)
+    fingerprint = model_fingerprint(directory)
     sentence_transformers = _import_sentence_transformers()
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # medrl reports its own progress; no bars from model loading
-    directory = resolve_model(name, revision)
-    check_modules(directory)
-    fingerprint = model_fingerprint(directory)
     try:
         model = sentence_transformers.SentenceTransformer(
             str(directory),

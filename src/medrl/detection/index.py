@@ -140,12 +140,24 @@ def _note(message: str) -> None:
     print(f"medrl: note: {message}", file=sys.stderr)
 
 
+def prepare_stages(config: DecontaminationConfig) -> None:
+    """Give each enabled stage with a `prepare` method its chance to load what it needs from outside the pack (the
+    semantic stage's model) before any index is built: a missing model or extra fails in a second, not after
+    minutes of indexing."""
+    for stage in STAGES:
+        settings = getattr(config, stage.name)
+        prepare = getattr(stage, "prepare", None)
+        if settings is not None and prepare is not None:
+            prepare(settings)
+
+
 def load_or_build_index(pack: BenchmarkPack, config: DecontaminationConfig) -> PackIndex:
     """The pack's index for these settings, from the pack's cache when present and valid, else built and cached.
 
     Building takes seconds (tokenising every benchmark question); loading a fraction of that. A pack on a
     read-only disk is simply indexed every run.
     """
+    prepare_stages(config)
     key = cache_key(pack, config)
     path = _cache_path(pack, key)
     if path.exists():
@@ -163,6 +175,7 @@ def load_or_build_index(pack: BenchmarkPack, config: DecontaminationConfig) -> P
 def ensure_index_cached(pack: BenchmarkPack, config: DecontaminationConfig) -> None:
     """Make sure a cache entry for these settings exists, without loading it: the parent of worker processes calls
     this so that its workers load the index instead of each building it (each worker still validates it)."""
+    prepare_stages(config)
     key = cache_key(pack, config)
     path = _cache_path(pack, key)
     try:

@@ -5,7 +5,9 @@ A stage has a `name` (its field in `DecontaminationConfig`, and the `method` its
 (`certain` or `review`, carried by its matches), an `index` method building
 its part of the pack index from the pack's items and unique question texts, and a `hits` method from a batch of
 training texts to per-row hits against that part. Index parts store themselves as plain arrays (`to_arrays` /
-`from_arrays`) for the on-disk cache. Stages know nothing of files, batches or engines.
+`from_arrays`) for the on-disk cache. A stage that needs something from outside the pack (the semantic stage's
+model) may also have a `prepare(settings)` method, called before any index is built so that it fails first.
+Stages know nothing of files, batches or engines.
 """
 
 from __future__ import annotations

@@ -70,6 +70,9 @@ class SemanticStage:
     evidence_rank = 4
     confidence = "review"  # a reworded case: a person may want to check it
 
+    def prepare(self, config: SemanticConfig) -> None:
+        embedder_for(config)
+
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: SemanticConfig) -> SemanticIndex:
         embedder = embedder_for(config)
         case = build_case_index(items, config.stock_df)
