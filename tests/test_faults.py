@@ -696,6 +696,30 @@ def test_sigterm_and_sigint_clean_up(world: World, sent: int, code: int) -> None
     _assert_gone(children)
 
 
+def _slow_identity(value: int) -> int:
+    time.sleep(0.05)
+    return value
+
+
+def _no_setup() -> None:
+    """A worker initializer with nothing to set up."""
+
+
+def test_an_interrupted_process_pool_leaves_no_thread_for_exit() -> None:
+    """The pool's manager thread is gone when an interruption leaves the engine: at interpreter exit CPython 3.11
+    would otherwise race it closing its pipe and print a traceback after Ctrl-C (seen once in a full CI run)."""
+    import threading
+    from concurrent.futures.process import _ExecutorManagerThread
+
+    from medrl.engine import run_processes
+
+    results = run_processes(_slow_identity, ((i, i) for i in range(1000)), 2, _no_setup, ())
+    assert next(results) == (0, 0)
+    with pytest.raises(KeyboardInterrupt):
+        results.throw(KeyboardInterrupt)
+    assert not [thread for thread in threading.enumerate() if isinstance(thread, _ExecutorManagerThread)]
+
+
 def test_workers_exit_when_the_parent_is_killed(world: World) -> None:
     process = _start(world, _slow_input(world, 300), "--batch-size", "64", "--processes", "2")
     children = _wait_for_children(process)

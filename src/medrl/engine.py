@@ -42,10 +42,16 @@ def run_processes(
     try:
         yield from _in_order(items, lambda _, value: pool.submit(function, value), Future.result, 2 * processes)
     except BaseException:
-        workers = list((getattr(pool, "_processes", None) or {}).values())  # no public way to stop running ones
-        pool.shutdown(wait=False, cancel_futures=True)
+        # No public way to stop running workers. The pool's manager thread is joined (it sees its workers gone and
+        # closes its pipes) so that nothing of the pool is left for interpreter exit, where CPython 3.11's
+        # `_python_exit` would race that closing and print a traceback after a Ctrl-C.
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)
         for worker in workers:
             worker.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        if manager is not None:
+            manager.join(timeout=30)
         raise
     pool.shutdown(wait=True)
 
