@@ -142,11 +142,19 @@ class Embedder:
 
 
 @functools.cache
+def locate_model(name: str, revision: str | None = None) -> Path:
+    """The model's checked local directory, without importing PyTorch or loading the weights: a missing extra or
+    model fails at once, before a pack is indexed or worker processes start."""
+    check_installed()
+    directory = resolve_model(name, revision)
+    check_modules(directory)
+    return directory
+
+
+@functools.cache
 def load_embedder(name: str, revision: str | None, device: str | None, max_seq_length: int) -> Embedder:
     """The model, loaded once per process. `device` None: a GPU when one is present, else the CPU."""
-    check_installed()
-    directory = resolve_model(name, revision)  # before importing PyTorch: a missing model fails at once
-    check_modules(directory)
+    directory = locate_model(name, revision)
     fingerprint = model_fingerprint(directory)
     sentence_transformers = _import_sentence_transformers()
     from transformers.utils import logging as transformers_logging

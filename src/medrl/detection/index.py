@@ -141,7 +141,7 @@ def _note(message: str) -> None:
 
 
 def prepare_stages(config: DecontaminationConfig) -> None:
-    """Give each enabled stage with a `prepare` method its chance to load what it needs from outside the pack (the
+    """Give each enabled stage with a `prepare` method its chance to check what it needs from outside the pack (the
     semantic stage's model) before any index is built: a missing model or extra fails in a second, not after
     minutes of indexing."""
     for stage in STAGES:

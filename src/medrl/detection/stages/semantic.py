@@ -17,7 +17,7 @@ import numpy as np
 from medrl.benchmarks.loaders import BenchmarkItem
 from medrl.config import SemanticConfig
 from medrl.detection.arrays import ArrayReader, Arrays, CacheInvalid, encode_strings
-from medrl.detection.embeddings import Embedder, load_embedder, set_threads
+from medrl.detection.embeddings import Embedder, load_embedder, locate_model, set_threads
 from medrl.detection.rare_ngrams import shared_counts
 from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
 from medrl.detection.stages.coverage import options_disagree, row_options_of
@@ -71,7 +71,7 @@ class SemanticStage:
     confidence = "review"  # a reworded case: a person may want to check it
 
     def prepare(self, config: SemanticConfig) -> None:
-        embedder_for(config)
+        locate_model(config.model, config.revision)
 
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: SemanticConfig) -> SemanticIndex:
         embedder = embedder_for(config)
