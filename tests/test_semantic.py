@@ -275,14 +275,14 @@ def test_an_embedding_model_without_the_semantic_stage_is_one_line_error(tmp_pat
 
 
 def test_a_missing_model_fails_before_the_pack_is_indexed(tiny_pack: Path, tmp_path: Path, monkeypatch) -> None:
-    """The model is loaded first: a wrong path is one line at once, and no index is built or cached for nothing."""
+    """The model is located and checked first: a wrong path is one line at once, and no index is built for nothing."""
     from typer.testing import CliRunner
 
     import medrl.detection.index as index_module
     from medrl.cli import app
 
     def no_indexing(*args, **kwargs):
-        raise AssertionError("the pack was indexed before the model was loaded")
+        raise AssertionError("the pack was indexed before the model was checked")
 
     monkeypatch.setattr(index_module, "build_index", no_indexing)
     args = ["decontaminate", str(_training(tmp_path)), "--pack", str(tiny_pack), "--out", str(tmp_path / "o")]
