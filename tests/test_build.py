@@ -20,7 +20,6 @@ from conftest import REPO, TRAINING
 from medrl.benchmarks.loaders import BenchmarkItem
 from medrl.benchmarks.pack import import_benchmarks
 from medrl.cli import app
-from medrl.config import CoverageConfig
 from medrl.dataset.build import OUTCOMES, BuildConfig, build, make_config, partition
 from medrl.dataset.card import MEASURED_QUALITY, card_license, card_markdown
 from medrl.dataset.dedup import deduplicate, near_pairs
@@ -29,6 +28,7 @@ from medrl.dataset.render import DEFAULT_TEMPLATE, check_template, render_proble
 from medrl.dataset.sources import SOURCE_FORMATS, Source, SourceFields, TrainingRecord, read_source, to_record
 from medrl.dataset.splits import HeldOut, assign_splits
 from medrl.detection.index import build_index
+from medrl.detection.rare_ngrams import CoverageConfig
 from medrl.detection.runner import DetectionRunner
 from medrl.errors import MedrlError
 

@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 
 import medrl
 from conftest import BENCHMARKS
-from medrl.config import DecontaminationConfig, SemanticConfig, preset
+from medrl.config import DecontaminationConfig, preset
 from medrl.detection.embeddings import load_embedder, resolve_model
 from medrl.detection.index import build_index
 from medrl.detection.runner import detect_batch
+from medrl.detection.stages.semantic import SemanticConfig
 from medrl.detection.text import folded_options
 from medrl.errors import MedrlError
 
@@ -36,9 +37,7 @@ OTHERS = range(200, 230)
 
 
 def semantic_only(**changes) -> DecontaminationConfig:
-    return DecontaminationConfig(
-        preset="test", ngram=None, fuzzy=None, semantic=SemanticConfig(model=str(MODEL_DIR), **changes)
-    )
+    return DecontaminationConfig(preset="test", stages={"semantic": SemanticConfig(model=str(MODEL_DIR), **changes)})
 
 
 def medqa_stems() -> list[str]:
@@ -117,7 +116,7 @@ def test_only_rows_with_an_agreeing_candidate_are_embedded(small_index, monkeypa
 
 def test_the_preset_and_its_settings_are_documented() -> None:
     semantic = preset("medrl-semantic")
-    assert semantic.semantic == SemanticConfig()
+    assert semantic.settings("semantic") == SemanticConfig()
     assert semantic.replace(semantic=None) == preset("medrl").replace(preset="medrl-semantic")
     with pytest.raises(MedrlError, match=r"semantic\.min_similarity"):
         SemanticConfig(min_similarity=1.5)

@@ -35,11 +35,11 @@ def main() -> None:
     with (CACHE / "workload-32k.jsonl").open(encoding="utf-8") as handle:
         for line in handle:
             text = json.loads(line)["question"]
-            if not len(ngram_hits(text, pack_index.stages["ngram"], config.ngram, 1).ids):
+            if not len(ngram_hits(text, pack_index.stages["ngram"], config.settings("ngram"), 1).ids):
                 kept.append(text)
                 if len(kept) == args.rows:
                     break
-    threshold = config.fuzzy.threshold
+    threshold = config.settings("fuzzy").threshold
     share = threshold / 200
     compatible = [
         np.count_nonzero(

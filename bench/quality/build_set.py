@@ -317,7 +317,7 @@ def build(data: Path, pack: Path, per_kind: int = 150, adjudication: Path = ADJU
     index = build_index(items, seed.replace(fuzzy=None))
     kinds = {"medqa_dev.json": "medqa_dev", "pubmedqa_trainpool.jsonl": "pubmedqa_trainpool"}
     for row in negatives:
-        hits = ngram_hits(row.text, index.stages["ngram"], seed.ngram).hits
+        hits = ngram_hits(row.text, index.stages["ngram"], seed.settings("ngram")).hits
         source = {"file": row.file, "row": row.row}
         decision = decisions.get((row.file, row.row))
         source["adjudication"] = decision["decision"] if decision else "far"

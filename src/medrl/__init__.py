@@ -2,8 +2,12 @@
 
 from medrl._version import __version__
 from medrl.benchmarks.pack import add_benchmark, benchmark_spec, import_benchmarks, load_pack
-from medrl.config import DEFAULT_PRESET, PRESETS, DecontaminationConfig, FuzzyConfig, NgramConfig, preset
+from medrl.config import DEFAULT_PRESET, PRESETS, DecontaminationConfig, preset
 from medrl.dataset.build import build, make_config
+
+# The II-Medical-RL method's stage settings, for `DecontaminationConfig(stages=...)` from Python.
+from medrl.detection.stages.fuzzy import FuzzyConfig
+from medrl.detection.stages.ngram import NgramConfig
 from medrl.errors import MedrlError
 from medrl.pipeline import decontaminate, decontaminate_settings
 from medrl.report import Report

@@ -34,6 +34,7 @@ from medrl.config import DEFAULT_PRESET, PRESETS
 from medrl.dataset.build import build as run_build
 from medrl.dataset.build import make_config
 from medrl.dataset.sources import Source
+from medrl.detection.stages import STAGE_NAMES, run_option_help
 from medrl.errors import MedrlError
 from medrl.io.readers import FORMATS
 from medrl.pipeline import decontaminate as run_decontaminate
@@ -146,7 +147,7 @@ EmbeddingModelOption = Annotated[
     str | None,
     typer.Option(
         "--embedding-model",
-        help="The semantic stage's model (preset medrl-semantic): a Hugging Face id or a local directory.",
+        help=run_option_help("embedding_model"),
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (no progress, no summary).")]
@@ -322,7 +323,7 @@ def decontaminate(
         str | None, typer.Option("--input-format", help="Input format when the suffix does not tell.")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per batch (results do not depend on it).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Threads for fuzzy scoring (-1: all cores).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Threads for the stages that use them (-1: all cores).")] = None,
     processes: ProcessesOption = None,
     engine: EngineOption = None,
     ray_address: RayAddressOption = None,
@@ -476,7 +477,7 @@ def report(out: OutArgument) -> None:
 def review(
     out: OutArgument,
     benchmark: Annotated[str | None, typer.Option(help="Only matches of this benchmark.")] = None,
-    method: Annotated[str | None, typer.Option(help="Only matches of this method (coverage, rewrite, ...).")] = None,
+    method: Annotated[str | None, typer.Option(help=f"Only matches of this method ({', '.join(STAGE_NAMES)}).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many removed rows.")] = 20,
     pager: Annotated[bool, typer.Option(help="Page the output when it goes to a terminal.")] = True,
 ) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from medrl.benchmarks.pack import load_pack
-from medrl.config import DEFAULT_PRESET, PRESETS, DecontaminationConfig, StageSettings, preset, stage_classes
+from medrl.config import DEFAULT_PRESET, PRESETS, DecontaminationConfig, preset
 from medrl.detection.records import (
     MULTIPLE_CHOICE_HINTS,
     batch_columns,
@@ -21,6 +21,7 @@ from medrl.detection.records import (
     field_texts,
 )
 from medrl.detection.runner import DetectionRunner, Payload
+from medrl.detection.stages import STAGE_NAMES, STAGES, StageSettings
 from medrl.detection.text import option_texts
 from medrl.errors import MedrlError
 from medrl.io.files import sha256_file, sha256_path, size_of
@@ -241,7 +242,7 @@ DECONTAMINATE_SETTINGS: dict[str, Setting] = {
     "fields": Setting((list,), convert=lambda value, base, where: tuple(value)),
     "run_all_stages": Setting((bool,)),
     **dict.fromkeys(("max_matches_per_row", "batch_size", "workers", "processes"), Setting((int,))),
-    **{name: _stage_setting(name, cls) for name, cls in stage_classes().items()},
+    **{stage.name: _stage_setting(stage.name, stage.settings_class) for stage in STAGES},
 }
 
 
@@ -259,12 +260,12 @@ def decontaminate_settings(config_file: str | Path | None = None, **overrides: o
     name = values.pop("preset", DEFAULT_PRESET)
     if name not in PRESETS:
         raise MedrlError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    changes = {key: values.pop(key) for key in [*_RUN_KEYS, *stage_classes()] if key in values}
+    changes = {key: values.pop(key) for key in [*_RUN_KEYS, *STAGE_NAMES] if key in values}
     return {
         "input": Path(values["input"]),
         "pack": Path(values["pack"]),
         "out": Path(values["out"]),
-        "config": preset(name).replace(**changes).with_embedding_model(values.get("embedding_model")),
+        "config": preset(name).replace(**changes).with_stage_option("embedding_model", values.get("embedding_model")),
         "input_format": values.get("input_format"),
         "output_format": values.get("format"),
     }

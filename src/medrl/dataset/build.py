@@ -22,7 +22,7 @@ from pathlib import Path
 
 from medrl._version import __version__
 from medrl.benchmarks.pack import load_pack
-from medrl.config import DEFAULT_PRESET, CoverageConfig, DecontaminationConfig, preset
+from medrl.config import DEFAULT_PRESET, DecontaminationConfig, preset
 from medrl.dataset.card import card_markdown
 from medrl.dataset.dedup import Duplicate, deduplicate
 from medrl.dataset.exports import EXPORTS, write_exports, write_rows_atomic
@@ -30,6 +30,7 @@ from medrl.dataset.render import DEFAULT_TEMPLATE, check_template, render_proble
 from medrl.dataset.sources import Rejection, Source, SourceFields, TrainingRecord, read_source
 from medrl.dataset.splits import TEST, VAL, HeldOut, assign_splits
 from medrl.detection.decide import Verdict
+from medrl.detection.rare_ngrams import CoverageConfig
 from medrl.detection.runner import DetectionRunner
 from medrl.detection.text import folded_options
 from medrl.errors import EmptyResult, MedrlError
@@ -110,7 +111,7 @@ class BuildConfig:
         config = preset(self.preset).replace(
             batch_size=self.batch_size, processes=self.processes, engine=self.engine, ray_address=self.ray_address
         )
-        config = config.with_embedding_model(self.embedding_model)
+        config = config.with_stage_option("embedding_model", self.embedding_model)
         return config.replace(fields=self.fields) if self.fields else config
 
     def to_dict(self) -> dict:

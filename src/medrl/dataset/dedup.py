@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from medrl.config import CoverageConfig
 from medrl.dataset.sources import TrainingRecord
-from medrl.detection.rare_ngrams import build_coverage_index
-from medrl.detection.stages.coverage import coverage_hits
+from medrl.detection.coverage_match import coverage_hits
+from medrl.detection.rare_ngrams import CoverageConfig, build_coverage_index
 from medrl.detection.text import folded_options, words
 
 

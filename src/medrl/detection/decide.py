@@ -18,11 +18,8 @@ class Match:
     split: str
     item_id: str
     method: str  # the stage that matched (its name in `medrl.detection.stages.STAGES`)
-    score: float  # ngram: distinct shared n-grams; fuzzy: the scorer's 0-100 similarity; coverage: % of the item's
-    # rare n-grams in the row; rewrite: % of rarer words shared; semantic: the cosine similarity x 100
-    evidence: str  # ngram: the first shared n-gram; fuzzy: the matched benchmark question; coverage: the row's
-    # longest run of shared rare n-grams; rewrite: the shared options; semantic: the similarity and the case
-    # fingerprint parts both sides share
+    score: float  # in the stage's units (its `Stage.score` says which)
+    evidence: str  # what the stage shows a person (its `Stage.evidence` says what)
     field: str  # the training column that matched
     row_span: tuple[int, int] | None = None  # [start, end) characters of the evidence in the row's field
     item_span: tuple[int, int] | None = None  # ... and in the benchmark question (with options, for generic stems)

@@ -67,11 +67,7 @@ def text_table(items: Sequence[BenchmarkItem]) -> TextTable:
 
 def build_index(items: Sequence[BenchmarkItem], config: DecontaminationConfig) -> PackIndex:
     table = text_table(items)
-    stages = {
-        stage.name: stage.index(items, table, getattr(config, stage.name))
-        for stage in STAGES
-        if getattr(config, stage.name) is not None
-    }
+    stages = {stage.name: stage.index(items, table, config.stages[stage.name]) for stage in config.enabled()}
     return PackIndex(tuple(items), table, stages)
 
 
@@ -80,7 +76,7 @@ def build_index(items: Sequence[BenchmarkItem], config: DecontaminationConfig) -
 
 def cache_key(pack: BenchmarkPack, config: DecontaminationConfig) -> str:
     """Same pack content, same stage settings and same indexing code give the same key."""
-    settings = {stage.name: getattr(config, stage.name) for stage in STAGES}
+    settings = {stage.name: config.settings(stage.name) for stage in STAGES}
     digest = hashlib.sha256(pack.manifest_sha256.encode())
     digest.update(repr(settings).encode())
     for source in sorted(Path(__file__).parent.rglob("*.py")):
@@ -125,9 +121,8 @@ def _from_arrays(
     if table != text_table(items):
         raise CacheInvalid("its question texts are not the pack's")
     stages = {
-        stage.name: stage.load_index(part(stage.name), table, getattr(config, stage.name), len(items))
-        for stage in STAGES
-        if getattr(config, stage.name) is not None
+        stage.name: stage.load_index(part(stage.name), table, config.stages[stage.name], len(items))
+        for stage in config.enabled()
     }
     return PackIndex(items, table, stages)
 
@@ -141,14 +136,10 @@ def _note(message: str) -> None:
 
 
 def prepare_stages(config: DecontaminationConfig) -> None:
-    """Give each enabled stage with a `prepare` method its chance to check what it needs from outside the pack (the
-    semantic stage's model) before any index is built: a missing model or extra fails in a second, not after
-    minutes of indexing."""
-    for stage in STAGES:
-        settings = getattr(config, stage.name)
-        prepare = getattr(stage, "prepare", None)
-        if settings is not None and prepare is not None:
-            prepare(settings)
+    """Give each enabled stage its chance to check what it needs from outside the pack (`Stage.prepare`: a model)
+    before any index is built: a missing model or extra fails in a second, not after minutes of indexing."""
+    for stage in config.enabled():
+        stage.prepare(config.stages[stage.name])
 
 
 def load_or_build_index(pack: BenchmarkPack, config: DecontaminationConfig) -> PackIndex:

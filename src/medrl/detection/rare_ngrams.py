@@ -1,4 +1,5 @@
-"""The rare word n-gram index behind the coverage and rewrite stages and training-row dedup.
+"""The rare word n-gram index behind the coverage, rewrite and semantic stages and training-row dedup, and the
+coverage rule's settings (`CoverageConfig`, shared by the coverage stage and near-duplicate dedup).
 
 Texts are folded into word tokens (`text.words`), tokens get integer ids, and each word n-gram (n <= 3) is packed
 exactly into one uint64 key (no hashing, no collisions). N-grams shared by more than `stock_df` indexed texts are
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medrl.config import CoverageConfig
 from medrl.detection.arrays import ArrayReader, Arrays, encode_lists, encode_string_sets, encode_strings
+from medrl.detection.stage_settings import StageSettings
 from medrl.detection.text import folded_options, question_stem, words
 from medrl.errors import MedrlError
 
@@ -24,6 +25,41 @@ _ID_BITS = 21
 MAX_VOCAB = (1 << _ID_BITS) - 1
 
 Options = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class CoverageConfig(StageSettings):
+    """Rare word n-gram coverage of one benchmark item by one row, after Unicode/case/punctuation folding.
+
+    Word n-grams shared by more than `stock_df` benchmark texts are stock phrases ("which of the following is the
+    most likely diagnosis") and say nothing about which item a row copies, so they are ignored. A row is flagged
+    against an item when the row covers at least `min_item_coverage` of the item's rare n-grams, and at least
+    `min_item_shared` of them (all of them for an item with fewer): the benchmark
+    question is in the row: verbatim, wrapped, with options appended or shuffled, with a few numbers edited or a
+    sentence dropped. Or when at least `min_row_coverage` of the row's own n-grams come from the item and they
+    share at least `min_shared` rare n-grams (the row is a truncated copy). Items whose question has fewer than
+    `generic_min_rare` rare n-grams are short or generic ("Typical lipoprotein contains", "Which of the following
+    is true?"): coverage cannot tell them apart, so they match only when the row contains the whole question and
+    either carries at least `min_option_overlap` of the item's options, or carries no options and is no more than
+    `short_row_slack` words longer than the question (an instruction around it).
+    """
+
+    n: int = 3
+    stock_df: int = 10
+    min_item_coverage: float = 0.5
+    min_item_shared: int = 4
+    min_row_coverage: float = 0.6
+    min_shared: int = 10
+    generic_min_rare: int = 6
+    min_option_overlap: float = 0.5
+    short_row_slack: int = 40
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n <= 3:
+            raise MedrlError(f"coverage.n must be 1..3 (n-grams are packed exactly into 63 bits), got {self.n}")
+        self.check_fractions("coverage", "min_item_coverage", "min_row_coverage")
+        if self.stock_df < 1 or self.min_shared < 1 or self.generic_min_rare < 0:
+            raise MedrlError("coverage.stock_df and coverage.min_shared must be >= 1, generic_min_rare >= 0")
 
 
 def pack_ngrams(ids: np.ndarray, n: int) -> np.ndarray:

@@ -21,7 +21,7 @@ from medrl.benchmarks.pack import BenchmarkPack, load_pack
 from medrl.config import DecontaminationConfig
 from medrl.detection.decide import Match, Verdict, decide, expand_hits
 from medrl.detection.index import PackIndex, ensure_index_cached, load_or_build_index
-from medrl.detection.stages import STAGES, StageBatch
+from medrl.detection.stages import CLASS_STRENGTH, StageBatch
 from medrl.engine import run_local, run_processes, run_ray
 
 # Inputs over this size use one worker process per core by default: below it, starting workers costs more.
@@ -32,6 +32,8 @@ Key = TypeVar("Key")
 # options written in the texts count).
 Payload = tuple[dict[str, list[str]], list[frozenset[str]] | None]
 Result = tuple[list[Verdict], dict[str, float]]
+# Below every confidence class's strength: a row with no match yet.
+_NONE = min(CLASS_STRENGTH.values()) - 1
 
 
 def detect_batch(
@@ -40,25 +42,33 @@ def detect_batch(
     config: DecontaminationConfig,
     options: list[frozenset[str]] | None = None,
 ) -> Result:
-    """Verdicts for one batch of rows (given as their checked texts per field), plus seconds per stage."""
+    """Verdicts for one batch of rows (given as their checked texts per field), plus seconds per stage.
+
+    Unless `run_all_stages` is set, a stage skips the rows whose class it cannot change: rows already holding a
+    match of its confidence class or a stronger one. A certain-class stage still examines a row that only a
+    review-class stage flagged, so a verbatim copy that a rewrite rule saw first is still found as certain (and
+    `--review keep` never keeps it); a row's decision and class are those `run_all_stages` gives.
+    """
     row_count = len(next(iter(texts.values())))
     found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
     matched: list[dict[str, list[np.ndarray]]] = [{} for _ in range(row_count)]
+    strongest = [_NONE] * row_count  # per row: the strongest class of its matches so far
     seconds: dict[str, float] = {}
-    for stage in STAGES:
-        settings = getattr(config, stage.name)
-        if settings is None:
-            continue
+    run = config.run_context()
+    for stage in config.enabled():
+        settings = config.stages[stage.name]
         started = time.perf_counter()
-        rows = [r for r in range(row_count) if config.run_all_stages or not matched[r]]
+        strength = CLASS_STRENGTH[stage.confidence]
+        rows = [r for r in range(row_count) if config.run_all_stages or strongest[r] < strength]
         row_options = [options[r] for r in rows] if options is not None else None
         for field, column in texts.items():
-            batch = StageBatch([column[r] for r in rows], row_options, config)
+            batch = StageBatch([column[r] for r in rows], row_options, run)
             results = stage.hits(batch, index.stages[stage.name], settings)
             for row, result in zip(rows, results, strict=True):
                 if len(result.ids):
                     found[row].extend(expand_hits(result.hits, stage.name, field, index))
                     matched[row].setdefault(stage.name, []).append(index.items_of(stage.name, result.ids))
+                    strongest[row] = max(strongest[row], strength)
         seconds[stage.name] = time.perf_counter() - started
     verdicts = [
         decide(row_found, {m: np.concatenate(a) for m, a in row_matched.items()}, config.max_matches_per_row, index)

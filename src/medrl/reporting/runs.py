@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from medrl.detection.stages import STAGES
 from medrl.errors import MedrlError
 from medrl.io.readers import open_source
 from medrl.io.writers import output_name
@@ -155,18 +156,6 @@ def load_run(directory: str | Path) -> Run:
 
 
 def method_thresholds(config: dict) -> dict[str, tuple[float, str]]:
-    """Per enabled detection stage, the score its matches must reach (in the units `Match.score` uses) and what
-    the line means, for the score charts."""
-    found = {}
-    if config.get("ngram"):
-        found["ngram"] = (1.0, f"any shared {config['ngram'].get('n', '')}-gram")
-    if config.get("fuzzy"):
-        found["fuzzy"] = (float(config["fuzzy"]["threshold"]), f"{config['fuzzy']['scorer']} >= threshold")
-    if config.get("coverage"):
-        share = float(config["coverage"]["min_item_coverage"]) * 100
-        found["coverage"] = (share, "item coverage (or a truncated copy by row coverage)")
-    if config.get("rewrite"):
-        found["rewrite"] = (float(config["rewrite"]["min_word_overlap"]) * 100, "rarer words shared")
-    if config.get("semantic"):
-        found["semantic"] = (float(config["semantic"]["min_similarity"]) * 100, "cosine similarity x 100")
-    return found
+    """Per detection stage the run enabled, the score its matches must reach (in the units `Match.score` uses) and
+    what the line means, for the score charts (each stage says, from its settings as the report stored them)."""
+    return {stage.name: stage.threshold(config[stage.name]) for stage in STAGES if config.get(stage.name)}

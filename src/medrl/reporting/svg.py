@@ -11,9 +11,14 @@ from __future__ import annotations
 import math
 from html import escape
 
-# One colour per detection method (the page's legend and badges use the same); other methods get grey.
-METHOD_COLORS = {"coverage": "#2563eb", "rewrite": "#d97706", "ngram": "#059669", "fuzzy": "#7c3aed"}
+from medrl.detection.stages import STAGES
+
+# One colour per detection method, each stage's own (the page's legend and badges use the same); methods no stage
+# of this version has (an older run's) get grey.
+METHOD_COLORS = {stage.name: stage.color for stage in STAGES}
 _OTHER_COLOR = "#6b7280"
+# Methods whose score is an unbounded count (no 0-100 scale for their histogram).
+_COUNTED = {stage.name for stage in STAGES if stage.score_ceiling is None}
 _ROW_HEIGHT, _LABEL_WIDTH, _BAR_WIDTH, _FONT = 26, 170, 440, 13
 
 
@@ -68,7 +73,7 @@ def histogram(title: str, method: str, scores: list[float], threshold: float | N
     """The distribution of a method's scores in 20 bins, the threshold as a dashed line."""
     width, height, left, bottom, top = 340, 180, 40, 150, 34
     high = max([*scores, threshold or 0.0, 1.0])
-    high = 100.0 if high <= 100 and method != "ngram" else math.ceil(high)
+    high = 100.0 if high <= 100 and method not in _COUNTED else math.ceil(high)
     bins = [0] * 20
     for score in scores:
         bins[min(int(score / high * 20), 19)] += 1

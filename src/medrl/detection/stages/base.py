@@ -1,58 +1,48 @@
-"""The detector contract every stage follows, and what a stage returns.
+"""The detector contract every stage follows, and what a stage is given.
 
-A stage has a `name` (its field in `DecontaminationConfig`, and the `method` its evidence carries), an
-`evidence_rank` (its place when a row's evidence is ordered, the most direct first), a `confidence` class
-(`certain` or `review`, carried by its matches), an `index` method building
-its part of the pack index from the pack's items and unique question texts, and a `hits` method from a batch of
-training texts to per-row hits against that part. Index parts store themselves as plain arrays (`to_arrays` /
-`from_arrays`) for the on-disk cache. A stage that needs something from outside the pack (the semantic stage's
-model) may also have a `prepare(settings)` method, called before any index is built so that it fails first.
-Stages know nothing of files, batches or engines.
+A stage is one module holding everything about itself: its settings dataclass (`settings_class`), its part of the
+pack index (`index` / `load_index`), its hits (`hits`), and what the report says of it (`confidence` class, evidence
+order, what its score and evidence mean, its threshold line and chart colour). `Stage` is an abstract base: a stage
+missing a method cannot be instantiated, and one missing a class attribute fails when its class is defined, so the
+registry (`medrl.detection.stages.STAGES`) fails at import, never in the middle of a run. Stages know nothing of
+files, batches, engines or each other; what several stages (and dedup) share lives in modules of its own under
+`medrl.detection`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import numpy as np
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.config import DecontaminationConfig
 from medrl.detection.arrays import ArrayReader, Arrays
+from medrl.detection.hits import Hit, RowHits
+from medrl.detection.stage_settings import StageSettings
+
+# A match's class: "certain" when the benchmark text is in the row, "review" for weaker evidence (a rewrite) that a
+# person may want to check (see `--review`). Stronger classes first.
+CONFIDENCE_CLASSES = ("certain", "review")
 
 
 @dataclass(frozen=True)
-class Hit:
-    text_id: int  # a unit of the stage's index: a unique benchmark text (ngram/fuzzy) or a coverage unit
-    score: float
-    evidence: str
-    row_span: tuple[int, int] | None = None  # character span of the evidence in the row's text
-    item_span: tuple[int, int] | None = None  # ... and in the benchmark text
+class RunContext:
+    """The run-wide settings a stage may use: evidence kept per row (0 = all) and threads (-1 = all cores).
+    Neither changes which rows match."""
 
-
-@dataclass(frozen=True)
-class RowHits:
-    """One row's result from a stage: the hits kept as evidence, and the ids of every unit matched (a stage may
-    keep fewer hits than it matched; counts always use every match)."""
-
-    hits: list[Hit]
-    ids: np.ndarray
-
-    @classmethod
-    def of(cls, hits: list[Hit]) -> RowHits:
-        return cls(hits, np.fromiter((hit.text_id for hit in hits), dtype=np.int64, count=len(hits)))
+    max_matches_per_row: int = 10
+    workers: int = -1
 
 
 @dataclass(frozen=True)
 class StageBatch:
     """What a stage examines: training texts, each row's folded options from an options column (None: the options
-    written in the text count), and the run-wide settings (evidence cap, threads)."""
+    written in the text count), and the run-wide context."""
 
     texts: list[str]
     options: list[frozenset[str]] | None
-    run: DecontaminationConfig
+    run: RunContext
 
 
 @dataclass(frozen=True)
@@ -68,28 +58,87 @@ class StageIndex(Protocol):
     """A stage's part of the pack index."""
 
     # Per unit (the `text_id` of a hit): the pack items it stands for.
-    unit_items: tuple[tuple[int, ...], ...]
+    @property
+    def unit_items(self) -> tuple[tuple[int, ...], ...]: ...
 
     def to_arrays(self) -> Arrays: ...
 
 
-CONFIDENCE_CLASSES = ("certain", "review")
+@dataclass(frozen=True)
+class RunOption:
+    """A stage setting offered as a run-level flag (`--embedding-model` sets the semantic stage's `model`)."""
+
+    setting: str
+    help: str
 
 
-class Stage(Protocol):
-    name: str
-    evidence_rank: int
-    # "certain" when a match means the benchmark text is in the row; "review" for weaker evidence (a rewrite).
-    confidence: str
+SettingsT = TypeVar("SettingsT", bound=StageSettings)
+IndexT = TypeVar("IndexT", bound=StageIndex)
 
-    def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: Any) -> StageIndex:
-        """Build this stage's part of the index; `config` is the stage's own settings."""
-        ...
+_CLASS_ATTRIBUTES = ("name", "settings_class", "evidence_rank", "confidence", "color", "score", "evidence")
 
-    def load_index(self, reader: ArrayReader, table: TextTable, config: Any, item_count: int) -> StageIndex:
+
+class Stage(ABC, Generic[SettingsT, IndexT]):
+    """A detection stage. Class attributes:
+
+    `name`: its key in configs, TOML tables and reports, and the `method` its matches carry; `settings_class`: its
+    frozen settings dataclass; `evidence_rank`: its place when a row's evidence is ordered (the most direct first);
+    `confidence`: the class of its matches (one of `CONFIDENCE_CLASSES`); `color`: its colour in the report's
+    charts; `score` / `evidence`: what a match's score and evidence hold; `score_ceiling`: the score's top for charts
+    (None: an unbounded count); `run_options`: settings offered as run-level flags.
+    """
+
+    name: ClassVar[str]
+    settings_class: ClassVar[type[StageSettings]]
+    evidence_rank: ClassVar[int]
+    confidence: ClassVar[str]
+    color: ClassVar[str]
+    score: ClassVar[str]
+    evidence: ClassVar[str]
+    score_ceiling: ClassVar[float | None] = 100.0
+    run_options: ClassVar[Mapping[str, RunOption]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [name for name in _CLASS_ATTRIBUTES if not hasattr(cls, name)]
+        if missing:
+            raise TypeError(f"stage {cls.__name__} does not define {', '.join(missing)}")
+        if cls.confidence not in CONFIDENCE_CLASSES:
+            raise TypeError(f"stage {cls.name}: confidence {cls.confidence!r} is not one of {CONFIDENCE_CLASSES}")
+        if not issubclass(cls.settings_class, StageSettings):
+            raise TypeError(f"stage {cls.name}: settings_class must subclass StageSettings")
+
+    def prepare(self, settings: SettingsT) -> None:
+        """Check what the stage needs from outside the pack (a model) before any index is built, so that it fails
+        first. Most stages need nothing."""
+
+    @abstractmethod
+    def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: SettingsT) -> IndexT:
+        """Build this stage's part of the pack index."""
+
+    @abstractmethod
+    def load_index(self, reader: ArrayReader, table: TextTable, settings: SettingsT, item_count: int) -> IndexT:
         """Rebuild the part `index(...).to_arrays()` stored, validating it (raises `CacheInvalid`)."""
-        ...
 
-    def hits(self, batch: StageBatch, index: StageIndex, config: Any) -> list[RowHits]:
-        """Per text of the batch, what it matches; `config` is the stage's own settings."""
-        ...
+    @abstractmethod
+    def hits(self, batch: StageBatch, index: IndexT, settings: SettingsT) -> list[RowHits]:
+        """Per text of the batch, what it matches."""
+
+    @abstractmethod
+    def threshold(self, settings: Mapping[str, Any]) -> tuple[float, str]:
+        """The score a match must reach (in `score`'s units) and what that line means, for the report's charts;
+        from the settings as a report stores them (a dict), so a report of an earlier run draws as it ran."""
+
+
+__all__ = [
+    "CONFIDENCE_CLASSES",
+    "Hit",
+    "RowHits",
+    "RunContext",
+    "RunOption",
+    "Stage",
+    "StageBatch",
+    "StageIndex",
+    "StageSettings",
+    "TextTable",
+]

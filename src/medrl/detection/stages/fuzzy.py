@@ -4,22 +4,43 @@ method's second stage, `fuzz.ratio >= 80`), exact, with a character-count bound 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.config import FuzzyConfig
 from medrl.detection.arrays import ArrayReader, Arrays, CacheInvalid
-from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
+from medrl.detection.stages.base import Hit, RowHits, Stage, StageBatch, StageSettings, TextTable
+from medrl.errors import MedrlError
 
 # cdist scores in float32; candidates within this margin of the threshold are re-scored exactly in float64
 # with the scalar scorer, so decisions are exactly `scorer(row, item) >= threshold`.
 _CANDIDATE_MARGIN = 0.5
 CHAR_BUCKETS = 129  # one per ASCII code point, one for everything else
+# rapidfuzz.fuzz scorers a user may pick (all return 0-100 similarities).
+FUZZY_SCORERS = ("ratio", "partial_ratio", "token_sort_ratio", "token_set_ratio", "QRatio", "WRatio")
+
+
+@dataclass(frozen=True)
+class FuzzyConfig(StageSettings):
+    """Character-level fuzzy matching of the raw row text against each raw benchmark question.
+
+    `scorer` names a rapidfuzz.fuzz function (default `ratio`: normalised Indel similarity, no processor, as in
+    OpenThoughts' `process.extract(..., scorer=fuzz.ratio)`); a pair matches when its score >= `threshold`.
+    """
+
+    scorer: str = "ratio"
+    threshold: float = 80.0
+
+    def __post_init__(self) -> None:
+        if self.scorer not in FUZZY_SCORERS:
+            raise MedrlError(f"fuzzy.scorer {self.scorer!r} is not one of {', '.join(FUZZY_SCORERS)}")
+        if not 0 < self.threshold <= 100:
+            raise MedrlError(f"fuzzy.threshold must be in (0, 100], got {self.threshold}")
 
 
 def char_histogram(text: str) -> np.ndarray:
@@ -43,12 +64,16 @@ class FuzzyIndex:
         return {"by_length": self.by_length, "sorted_lengths": self.sorted_lengths, "char_counts": self.char_counts}
 
 
-class FuzzyStage:
+class FuzzyStage(Stage[FuzzyConfig, FuzzyIndex]):
     name = "fuzzy"
+    settings_class = FuzzyConfig
     evidence_rank = 1
     confidence = "certain"  # the row is nearly the benchmark question, character by character
+    color = "#7c3aed"
+    score = "the scorer's 0-100 similarity"
+    evidence = "the matched benchmark question"
 
-    def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: FuzzyConfig) -> FuzzyIndex:
+    def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: FuzzyConfig) -> FuzzyIndex:
         lengths = np.array([len(text) for text in table.texts], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         counts = np.array([char_histogram(table.texts[i]) for i in order.tolist()], dtype=np.int32)
@@ -57,7 +82,7 @@ class FuzzyStage:
             counts = counts.astype(np.uint16)
         return FuzzyIndex(table.texts, table.text_items, order, lengths[order], counts)
 
-    def load_index(self, reader: ArrayReader, table: TextTable, config: FuzzyConfig, item_count: int) -> FuzzyIndex:
+    def load_index(self, reader: ArrayReader, table: TextTable, settings: FuzzyConfig, item_count: int) -> FuzzyIndex:
         count = len(table.texts)
         by_length = reader.indices("by_length", count)
         sorted_lengths = reader.array("sorted_lengths", "i", count)
@@ -70,8 +95,11 @@ class FuzzyStage:
             raise CacheInvalid("fuzzy index lengths do not match the pack's texts")
         return FuzzyIndex(table.texts, table.text_items, by_length, sorted_lengths, char_counts)
 
-    def hits(self, batch: StageBatch, index: FuzzyIndex, config: FuzzyConfig) -> list[RowHits]:
-        return [RowHits.of(hits) for hits in fuzzy_hits(batch.texts, index, config, batch.run.workers)]
+    def hits(self, batch: StageBatch, index: FuzzyIndex, settings: FuzzyConfig) -> list[RowHits]:
+        return [RowHits.of(hits) for hits in fuzzy_hits(batch.texts, index, settings, batch.run.workers)]
+
+    def threshold(self, settings: Mapping[str, Any]) -> tuple[float, str]:
+        return float(settings["threshold"]), f"{settings['scorer']} >= threshold"
 
 
 def fuzzy_hits(texts: list[str], index: FuzzyIndex, config: FuzzyConfig, workers: int = -1) -> list[list[Hit]]:

@@ -3,18 +3,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.config import NgramConfig
 from medrl.detection.arrays import ArrayReader, Arrays, encode_strings
-from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
+from medrl.detection.stages.base import Hit, RowHits, Stage, StageBatch, StageSettings, TextTable
 from medrl.detection.text import word_ngrams
+from medrl.errors import MedrlError
 
 _NO_IDS = np.empty(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class NgramConfig(StageSettings):
+    """Word n-gram overlap as in open-r1's decontaminate script.
+
+    Text is lower-cased, stripped, whitespace runs collapsed (Python `str.split()`), split on whitespace; a row is
+    flagged when any of its word n-grams occurs in a benchmark question. Texts shorter than `n` words have no
+    n-grams and can never be flagged by this stage (the seed method's blind spot, kept for exactness).
+    """
+
+    n: int = 8
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise MedrlError(f"ngram.n must be >= 1, got {self.n}")
 
 
 @dataclass(frozen=True)
@@ -34,15 +51,20 @@ class NgramIndex:
         return {**encode_strings("keys", list(self.keys)), "offsets": self.offsets, "postings": self.postings}
 
 
-class NgramStage:
+class NgramStage(Stage[NgramConfig, NgramIndex]):
     name = "ngram"
+    settings_class = NgramConfig
     evidence_rank = 3
     confidence = "certain"  # a benchmark question's word n-gram is in the row, as the method it reproduces requires
+    color = "#059669"
+    score = "distinct shared n-grams"
+    evidence = "the first shared n-gram"
+    score_ceiling = None  # a count
 
-    def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: NgramConfig) -> NgramIndex:
+    def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: NgramConfig) -> NgramIndex:
         postings: dict[str, list[int]] = {}
         for text_id, text in enumerate(table.texts):
-            for ngram in dict.fromkeys(word_ngrams(text, config.n)):
+            for ngram in dict.fromkeys(word_ngrams(text, settings.n)):
                 postings.setdefault(ngram, []).append(text_id)
         lengths = np.fromiter((len(ids) for ids in postings.values()), dtype=np.int64, count=len(postings))
         return NgramIndex(
@@ -52,7 +74,7 @@ class NgramStage:
             postings=np.fromiter((i for ids in postings.values() for i in ids), dtype=np.int64),
         )
 
-    def load_index(self, reader: ArrayReader, table: TextTable, config: NgramConfig, item_count: int) -> NgramIndex:
+    def load_index(self, reader: ArrayReader, table: TextTable, settings: NgramConfig, item_count: int) -> NgramIndex:
         keys = reader.strings("keys")
         postings = reader.indices("postings", len(table.texts))
         return NgramIndex(
@@ -62,8 +84,11 @@ class NgramStage:
             postings=postings,
         )
 
-    def hits(self, batch: StageBatch, index: NgramIndex, config: NgramConfig) -> list[RowHits]:
-        return [ngram_hits(text, index, config, batch.run.max_matches_per_row) for text in batch.texts]
+    def hits(self, batch: StageBatch, index: NgramIndex, settings: NgramConfig) -> list[RowHits]:
+        return [ngram_hits(text, index, settings, batch.run.max_matches_per_row) for text in batch.texts]
+
+    def threshold(self, settings: Mapping[str, Any]) -> tuple[float, str]:
+        return 1.0, f"any shared {settings.get('n', '')}-gram"
 
 
 def ngram_hits(text: str, index: NgramIndex, config: NgramConfig, limit: int = 0) -> RowHits:

@@ -3,116 +3,92 @@ item's (rare) options, enough rarer words and the case's numbers (see `RewriteCo
 
 from __future__ import annotations
 
-import itertools
-import re
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.config import CoverageConfig, RewriteConfig
-from medrl.detection.arrays import ArrayReader, Arrays, CacheInvalid
-from medrl.detection.rare_ngrams import CoverageIndex, build_coverage_index, shared_counts
-from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
-from medrl.detection.stages.coverage import row_options_of
-from medrl.detection.text import question_stem
-
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_AGE = re.compile(r"\b(\d+)[- ](year|yr|month|week|day)s?[- ]old\b", re.IGNORECASE)
-_SEX = re.compile(r"\b(man|woman|male|female|boy|girl|gentleman|lady|he|she)\b", re.IGNORECASE)
-_SEXES = {"man": "m", "male": "m", "boy": "m", "gentleman": "m", "he": "m"}
-
-
-def case_patient(text: str) -> tuple[str, str] | None:
-    """The patient of a case as (age with its unit, sex) from its stem, or None when either is not stated."""
-    stem = question_stem(text)
-    age, sex = _AGE.search(stem), _SEX.search(stem)
-    if age is None or sex is None:
-        return None
-    return f"{age.group(1)} {age.group(2).lower()}", _SEXES.get(sex.group(1).lower(), "f")
-
-
-def case_numbers(text: str) -> frozenset[float]:
-    """The numbers of a case (ages, vitals, lab values, doses) in its stem: "100.0" and "100" are the same."""
-    return frozenset(float(number) for number in _NUMBER.findall(question_stem(text)))
-
-
-def specific_numbers(numbers: frozenset[float]) -> frozenset[float]:
-    """Numbers that say something about a case: above 10 or with decimals (1-10 are counts, grades, steps)."""
-    return frozenset(number for number in numbers if number > 10 or number != int(number))
-
-
-def word_index_config(stock_df: int) -> CoverageConfig:
-    """Case indexes hold rare single words (in at most `stock_df` questions); no question is treated as short."""
-    return CoverageConfig(n=1, stock_df=stock_df, generic_min_rare=0)
+from medrl.detection.arrays import ArrayReader
+from medrl.detection.cases import (
+    CaseIndex,
+    build_case_index,
+    case_numbers,
+    case_patient,
+    load_case_index,
+    specific_numbers,
+)
+from medrl.detection.options import row_options_of
+from medrl.detection.rare_ngrams import shared_counts
+from medrl.detection.stages.base import Hit, RowHits, Stage, StageBatch, StageSettings, TextTable
+from medrl.errors import MedrlError
 
 
 @dataclass(frozen=True)
-class CaseIndex:
-    """What identifies each benchmark case: its rare single words (`words`), its numbers and patient, and how many
-    units carry each option (stock options say little about which case a row is). The rewrite and semantic stages
-    retrieve and verify candidates with it."""
+class RewriteConfig(StageSettings):
+    """Rewritten copies: a benchmark case reworded (MedXpertQA rewrote MedQA cases) keeps its options and its
+    numbers (ages, vitals, lab values, doses), while different patients on the same topic share stock options.
 
-    words: CoverageIndex
-    unit_numbers: tuple[frozenset[float], ...]
-    unit_patients: tuple[tuple[str, str] | None, ...]  # per unit: (age, sex) of its case, see `case_patient`
-    option_df: dict[str, int]
+    "Words" is the share of rarer words (in at most `stock_df` benchmark questions) of the shorter text found in the
+    other; "numbers agree" when neither text has a number above 10 (or a decimal), or at least
+    `min_number_agreement` of the smaller set of such numbers is shared, or the words alone are overwhelming
+    (>= `words_override`). A row sharing at least one option with an item, and at least `min_words` words, is
+    flagged when:
+    1. at least `min_option_overlap` of the row's options are the item's, words >= `min_word_overlap`, the numbers
+       agree, and (when a side has no such numbers) a shared option is rare (in at most `stock_option_df`
+       benchmark questions: "Propranolol" or "Autosomal dominant" are stock distractors, not a case);
+    2. or words >= `min_word_overlap_one_option` and the numbers agree (rewrites that reworded their options);
+    3. or the case's numbers match: at least `fingerprint_numbers` shared numbers, and at least
+       `fingerprint_agreement` of each side's numbers shared (a rewrite that reworded nearly everything but the
+       patient; a different patient on the same topic shares a few stock values, not most of a case's numbers).
+    A row with no options at all (open-ended or reformatted training data) is flagged by rule 3, or when it
+    describes the same patient (age and sex) as the item and shares at least `min_word_overlap_same_patient` of the
+    rarer words.
+    Matches of this stage are `review` class: a person can check them (see `--review`). The thresholds were set on
+    bench/quality's adjudicated real reuse (see its README for which figures are in-sample).
+    """
 
-    @property
-    def unit_items(self) -> tuple[tuple[int, ...], ...]:
-        return self.words.unit_items
+    stock_df: int = 20
+    min_words: float = 0.12
+    min_word_overlap: float = 0.15
+    min_option_overlap: float = 0.6
+    min_word_overlap_one_option: float = 0.5
+    stock_option_df: int = 2
+    min_number_agreement: float = 0.5
+    words_override: float = 0.75
+    fingerprint_numbers: int = 3
+    fingerprint_agreement: float = 0.6
+    min_word_overlap_same_patient: float = 0.35
 
-    @classmethod
-    def build(cls, words: CoverageIndex, unit_numbers: tuple[frozenset[float], ...]) -> CaseIndex:
-        """The index from its stored parts; the patients and option counts are derived from them (not stored)."""
-        options = Counter(option for options in words.unit_options for option in options)
-        patients = tuple(case_patient(text) for text in words.unit_texts)
-        return cls(words, unit_numbers, patients, dict(options))
-
-    def to_arrays(self) -> Arrays:
-        flat = [number for numbers in self.unit_numbers for number in sorted(numbers)]
-        lengths = [len(numbers) for numbers in self.unit_numbers]
-        return {
-            **self.words.to_arrays(),
-            "numbers.values": np.array(flat, dtype=np.float64),
-            "numbers.offsets": np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64),
-        }
-
-
-def build_case_index(items: Sequence[BenchmarkItem], stock_df: int) -> CaseIndex:
-    questions, options = [item.question for item in items], [item.options for item in items]
-    words = build_coverage_index(questions, options, word_index_config(stock_df))
-    numbers = tuple(case_numbers(items[entries[0]].question) for entries in words.unit_items)
-    return CaseIndex.build(words, numbers)
-
-
-def load_case_index(reader: ArrayReader, stock_df: int, item_count: int) -> CaseIndex:
-    """The `CaseIndex` stored by `to_arrays`, validated (raises `CacheInvalid`)."""
-    words = CoverageIndex.from_arrays(reader, word_index_config(stock_df), item_count)
-    values = reader.array("numbers.values", "f")
-    offsets = reader.offsets("numbers.offsets", len(values), len(words.unit_texts)).tolist()
-    if not np.all(np.isfinite(values)):
-        raise CacheInvalid("case numbers are not finite")
-    flat = values.tolist()
-    numbers = tuple(frozenset(flat[start:end]) for start, end in itertools.pairwise(offsets))
-    return CaseIndex.build(words, numbers)
+    def __post_init__(self) -> None:
+        fractions = ("min_words", "min_word_overlap", "min_option_overlap", "min_word_overlap_one_option")
+        fractions += ("min_number_agreement", "words_override", "fingerprint_agreement")
+        self.check_fractions("rewrite", *fractions, "min_word_overlap_same_patient")
+        if min(self.stock_df, self.stock_option_df, self.fingerprint_numbers) < 1:
+            raise MedrlError("rewrite.stock_df, stock_option_df and fingerprint_numbers must be >= 1")
 
 
-class RewriteStage:
+class RewriteStage(Stage[RewriteConfig, CaseIndex]):
     name = "rewrite"
+    settings_class = RewriteConfig
     evidence_rank = 2
     confidence = "review"  # a reworded case: weaker evidence a person may want to check
+    color = "#d97706"
+    score = "% of rarer words shared"
+    evidence = "the shared options and case numbers (or, without options, the patient and numbers)"
 
-    def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: RewriteConfig) -> CaseIndex:
-        return build_case_index(items, config.stock_df)
+    def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: RewriteConfig) -> CaseIndex:
+        return build_case_index(items, settings.stock_df)
 
-    def load_index(self, reader: ArrayReader, table: TextTable, config: RewriteConfig, item_count: int) -> CaseIndex:
-        return load_case_index(reader, config.stock_df, item_count)
+    def load_index(self, reader: ArrayReader, table: TextTable, settings: RewriteConfig, item_count: int) -> CaseIndex:
+        return load_case_index(reader, settings.stock_df, item_count)
 
-    def hits(self, batch: StageBatch, index: CaseIndex, config: RewriteConfig) -> list[RowHits]:
-        return [RowHits.of(hits) for hits in rewrite_hits(batch.texts, index, config, batch.options)]
+    def hits(self, batch: StageBatch, index: CaseIndex, settings: RewriteConfig) -> list[RowHits]:
+        return [RowHits.of(hits) for hits in rewrite_hits(batch.texts, index, settings, batch.options)]
+
+    def threshold(self, settings: Mapping[str, Any]) -> tuple[float, str]:
+        return float(settings["min_word_overlap"]) * 100, "rarer words shared"
 
 
 def _numbers_agree(

@@ -9,19 +9,15 @@ cache (float32 arrays, with the fingerprint of the model that made them: another
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.config import SemanticConfig
 from medrl.detection.arrays import ArrayReader, Arrays, CacheInvalid, encode_strings
-from medrl.detection.embeddings import Embedder, load_embedder, locate_model, set_threads
-from medrl.detection.rare_ngrams import shared_counts
-from medrl.detection.stages.base import Hit, RowHits, StageBatch, TextTable
-from medrl.detection.stages.coverage import options_disagree, row_options_of
-from medrl.detection.stages.rewrite import (
+from medrl.detection.cases import (
     CaseIndex,
     build_case_index,
     case_numbers,
@@ -29,7 +25,54 @@ from medrl.detection.stages.rewrite import (
     load_case_index,
     specific_numbers,
 )
+from medrl.detection.embeddings import Embedder, load_embedder, locate_model, set_threads
+from medrl.detection.options import options_disagree, row_options_of
+from medrl.detection.rare_ngrams import shared_counts
+from medrl.detection.stages.base import Hit, RowHits, RunOption, Stage, StageBatch, StageSettings, TextTable
 from medrl.detection.text import folded_options, question_stem
+from medrl.errors import MedrlError
+
+
+@dataclass(frozen=True)
+class SemanticConfig(StageSettings):
+    """The same case reworded, found by meaning and kept only when its case fingerprint agrees (the `semantic`
+    extra: sentence-transformers).
+
+    For each row no earlier stage flagged, the `candidates` benchmark questions sharing the most rarer words (in at
+    most `stock_df` questions; at least `min_words` of the shorter text's) are candidates. A candidate is dropped
+    when the fingerprints disagree: both state the patient (age and sex) and the patients differ, or both have
+    specific numbers (above 10, or with decimals) and fewer than `min_number_agreement` of the smaller set are
+    shared. The rest are compared by meaning: the cosine similarity of the two question stems' embeddings (model
+    `model`, a Hugging Face id or a local directory, at `revision`; texts cut at `max_seq_length` tokens) must be
+    at least `min_similarity` when the fingerprints agree (the same patient, or at least 2 specific numbers
+    shared), and at least `min_similarity_without_fingerprint` when neither side's fingerprint says anything (no
+    patient or numbers to compare: short questions, cases without numbers); such a candidate is also dropped when
+    both sides list options and share none (the same generic stem asking another question). Generic embeddings see
+    every vignette as alike, so the fingerprint, not the similarity alone, separates a reworded case from another
+    patient on the same topic. Thresholds were chosen on the tune half of bench/quality/paraphrase (and the options
+    rule on bench/quality's generic stems). Matches are `review` class. `device`: None picks a GPU when one is
+    present; `batch_size` is the embedding batch (neither changes which rows match beyond float rounding).
+    """
+
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    revision: str | None = None
+    device: str | None = None
+    max_seq_length: int = 128
+    batch_size: int = 64
+    stock_df: int = 20
+    candidates: int = 3
+    min_words: float = 0.15
+    min_number_agreement: float = 0.5
+    min_similarity: float = 0.75
+    min_similarity_without_fingerprint: float = 0.85
+
+    def __post_init__(self) -> None:
+        fractions = ("min_words", "min_number_agreement", "min_similarity", "min_similarity_without_fingerprint")
+        self.check_fractions("semantic", *fractions)
+        if min(self.max_seq_length, self.batch_size, self.stock_df, self.candidates) < 1:
+            raise MedrlError("semantic.max_seq_length, batch_size, stock_df and candidates must be >= 1")
+        if not self.model:
+            raise MedrlError("semantic.model must name a Hugging Face model id or a local directory")
 
 
 def embedder_for(config: SemanticConfig) -> Embedder:
@@ -65,40 +108,50 @@ class SemanticIndex:
         }
 
 
-class SemanticStage:
+class SemanticStage(Stage[SemanticConfig, SemanticIndex]):
     name = "semantic"
+    settings_class = SemanticConfig
     evidence_rank = 4
     confidence = "review"  # a reworded case: a person may want to check it
+    color = "#db2777"
+    score = "the cosine similarity x 100"
+    evidence = "the similarity and the case fingerprint parts both sides share"
+    run_options: ClassVar[Mapping[str, RunOption]] = {
+        "embedding_model": RunOption("model", "The semantic stage's model: a Hugging Face id or a local directory.")
+    }
 
-    def prepare(self, config: SemanticConfig) -> None:
-        locate_model(config.model, config.revision)
+    def prepare(self, settings: SemanticConfig) -> None:
+        locate_model(settings.model, settings.revision)
 
-    def index(self, items: Sequence[BenchmarkItem], table: TextTable, config: SemanticConfig) -> SemanticIndex:
-        embedder = embedder_for(config)
-        case = build_case_index(items, config.stock_df)
+    def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: SemanticConfig) -> SemanticIndex:
+        embedder = embedder_for(settings)
+        case = build_case_index(items, settings.stock_df)
         stems = [question_stem(text) for text in case.words.unit_texts]
-        vectors = embedder.encode(stems, config.batch_size, remember=True)
+        vectors = embedder.encode(stems, settings.batch_size, remember=True)
         answers = tuple(keyed_answer(items[entries[0]]) for entries in case.unit_items)
         return SemanticIndex(case, vectors, answers, embedder.fingerprint)
 
     def load_index(
-        self, reader: ArrayReader, table: TextTable, config: SemanticConfig, item_count: int
+        self, reader: ArrayReader, table: TextTable, settings: SemanticConfig, item_count: int
     ) -> SemanticIndex:
-        embedder = embedder_for(config)
-        case = load_case_index(reader, config.stock_df, item_count)
+        embedder = embedder_for(settings)
+        case = load_case_index(reader, settings.stock_df, item_count)
         units = len(case.words.unit_texts)
         (fingerprint,) = reader.strings("model", 1)
         if fingerprint != embedder.fingerprint:
-            raise CacheInvalid(f"its embeddings were made by another model than {config.model}")
+            raise CacheInvalid(f"its embeddings were made by another model than {settings.model}")
         vectors = reader.array("embeddings", "f", ndim=2)
         if vectors.shape != (units, embedder.dimension) or not np.all(np.isfinite(vectors)):
             raise CacheInvalid(f"its embeddings are not {units} finite vectors of {embedder.dimension}")
         answers = tuple(reader.strings("answers", units))
         return SemanticIndex(case, vectors.astype(np.float32, copy=False), answers, fingerprint)
 
-    def hits(self, batch: StageBatch, index: SemanticIndex, config: SemanticConfig) -> list[RowHits]:
+    def hits(self, batch: StageBatch, index: SemanticIndex, settings: SemanticConfig) -> list[RowHits]:
         set_threads(batch.run.workers)
-        return [RowHits.of(hits) for hits in semantic_hits(batch.texts, index, config, batch.options)]
+        return [RowHits.of(hits) for hits in semantic_hits(batch.texts, index, settings, batch.options)]
+
+    def threshold(self, settings: Mapping[str, Any]) -> tuple[float, str]:
+        return float(settings["min_similarity"]) * 100, "cosine similarity x 100"
 
 
 def fingerprint_check(row: str, unit: int, index: CaseIndex, config: SemanticConfig) -> tuple[bool, bool]:

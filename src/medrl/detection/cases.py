@@ -1,0 +1,97 @@
+"""What identifies a benchmark case: its patient (age and sex), its numbers (ages, vitals, lab values, doses), its
+rare words and options. The rewrite and semantic stages retrieve and verify candidates with the `CaseIndex`."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from medrl.benchmarks.loaders import BenchmarkItem
+from medrl.detection.arrays import ArrayReader, Arrays, CacheInvalid
+from medrl.detection.rare_ngrams import CoverageConfig, CoverageIndex, build_coverage_index
+from medrl.detection.text import question_stem
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_AGE = re.compile(r"\b(\d+)[- ](year|yr|month|week|day)s?[- ]old\b", re.IGNORECASE)
+_SEX = re.compile(r"\b(man|woman|male|female|boy|girl|gentleman|lady|he|she)\b", re.IGNORECASE)
+_SEXES = {"man": "m", "male": "m", "boy": "m", "gentleman": "m", "he": "m"}
+
+
+def case_patient(text: str) -> tuple[str, str] | None:
+    """The patient of a case as (age with its unit, sex) from its stem, or None when either is not stated."""
+    stem = question_stem(text)
+    age, sex = _AGE.search(stem), _SEX.search(stem)
+    if age is None or sex is None:
+        return None
+    return f"{age.group(1)} {age.group(2).lower()}", _SEXES.get(sex.group(1).lower(), "f")
+
+
+def case_numbers(text: str) -> frozenset[float]:
+    """The numbers of a case (ages, vitals, lab values, doses) in its stem: "100.0" and "100" are the same."""
+    return frozenset(float(number) for number in _NUMBER.findall(question_stem(text)))
+
+
+def specific_numbers(numbers: frozenset[float]) -> frozenset[float]:
+    """Numbers that say something about a case: above 10 or with decimals (1-10 are counts, grades, steps)."""
+    return frozenset(number for number in numbers if number > 10 or number != int(number))
+
+
+def word_index_config(stock_df: int) -> CoverageConfig:
+    """Case indexes hold rare single words (in at most `stock_df` questions); no question is treated as short."""
+    return CoverageConfig(n=1, stock_df=stock_df, generic_min_rare=0)
+
+
+@dataclass(frozen=True)
+class CaseIndex:
+    """What identifies each benchmark case: its rare single words (`words`), its numbers and patient, and how many
+    units carry each option (stock options say little about which case a row is). The rewrite and semantic stages
+    retrieve and verify candidates with it."""
+
+    words: CoverageIndex
+    unit_numbers: tuple[frozenset[float], ...]
+    unit_patients: tuple[tuple[str, str] | None, ...]  # per unit: (age, sex) of its case, see `case_patient`
+    option_df: dict[str, int]
+
+    @property
+    def unit_items(self) -> tuple[tuple[int, ...], ...]:
+        return self.words.unit_items
+
+    @classmethod
+    def build(cls, words: CoverageIndex, unit_numbers: tuple[frozenset[float], ...]) -> CaseIndex:
+        """The index from its stored parts; the patients and option counts are derived from them (not stored)."""
+        options = Counter(option for options in words.unit_options for option in options)
+        patients = tuple(case_patient(text) for text in words.unit_texts)
+        return cls(words, unit_numbers, patients, dict(options))
+
+    def to_arrays(self) -> Arrays:
+        flat = [number for numbers in self.unit_numbers for number in sorted(numbers)]
+        lengths = [len(numbers) for numbers in self.unit_numbers]
+        return {
+            **self.words.to_arrays(),
+            "numbers.values": np.array(flat, dtype=np.float64),
+            "numbers.offsets": np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64),
+        }
+
+
+def build_case_index(items: Sequence[BenchmarkItem], stock_df: int) -> CaseIndex:
+    questions, options = [item.question for item in items], [item.options for item in items]
+    words = build_coverage_index(questions, options, word_index_config(stock_df))
+    numbers = tuple(case_numbers(items[entries[0]].question) for entries in words.unit_items)
+    return CaseIndex.build(words, numbers)
+
+
+def load_case_index(reader: ArrayReader, stock_df: int, item_count: int) -> CaseIndex:
+    """The `CaseIndex` stored by `to_arrays`, validated (raises `CacheInvalid`)."""
+    words = CoverageIndex.from_arrays(reader, word_index_config(stock_df), item_count)
+    values = reader.array("numbers.values", "f")
+    offsets = reader.offsets("numbers.offsets", len(values), len(words.unit_texts)).tolist()
+    if not np.all(np.isfinite(values)):
+        raise CacheInvalid("case numbers are not finite")
+    flat = values.tolist()
+    numbers = tuple(frozenset(flat[start:end]) for start, end in itertools.pairwise(offsets))
+    return CaseIndex.build(words, numbers)

@@ -1,0 +1,153 @@
+"""The coverage rule: a text contains a benchmark question (verbatim, wrapped, edited or truncated) when it covers
+most of the question's rare word n-grams; short or generic questions match only whole and with their options (see
+`CoverageConfig`). The coverage stage runs it against the pack; dedup runs it between training rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medrl.detection.hits import Hit
+from medrl.detection.options import options_disagree, row_options_of
+from medrl.detection.rare_ngrams import CoverageIndex, member, pack_ngrams, shared_counts
+from medrl.detection.text import question_stem, word_spans, words
+
+
+def coverage_hits(
+    texts: list[str],
+    index: CoverageIndex,
+    row_options: list[frozenset[str]] | None = None,
+    evidence: bool = True,
+) -> list[list[Hit]]:
+    """Units a row covers (see `CoverageConfig`), vectorised over the batch with numpy.
+
+    `row_options` are each row's folded option texts when they live in another column; otherwise options written
+    in the row's text are used. Score: the percentage of the unit's rare n-grams found in the row; evidence: the
+    longest run of the row's text made of shared rare n-grams, with its character spans in both texts
+    (`evidence=False` skips it, for callers that only need the decision).
+    """
+    config = index.config
+
+    def hit(row: int, unit: int, score: float) -> Hit:
+        return _coverage_evidence(texts[row], unit, score, index) if evidence else Hit(unit, score, "")
+
+    # Options written inline ("Answer Choices: (A) ...") are compared as options, never as question text: a row
+    # that keeps only a question's end would otherwise be mostly options and look unlike the question.
+    counts = shared_counts([question_stem(text) for text in texts], index)
+    item_coverage = counts.item_coverage(index)
+    short = index.short[counts.units]
+    flagged = (
+        (item_coverage >= config.min_item_coverage)
+        & (counts.shared >= np.minimum(config.min_item_shared, index.rare_total[counts.units]))
+    ) | ((counts.row_coverage() >= config.min_row_coverage) & (counts.shared >= config.min_shared))
+    flagged &= ~short
+    hits: list[list[Hit]] = [[] for _ in texts]
+    row_words: dict[int, str] = {}
+    row_folded_options: dict[int, frozenset[str]] = {}
+
+    def words_of(row: int) -> str:
+        """The row's folded stem words, space-padded, computed once per row and only for short units."""
+        if row not in row_words:
+            row_words[row] = f" {' '.join(words(question_stem(texts[row])))} "
+        return row_words[row]
+
+    def options_of(row: int) -> frozenset[str]:
+        if row not in row_folded_options:
+            row_folded_options[row] = row_options_of(texts[row], row, row_options)
+        return row_folded_options[row]
+
+    for row, unit, coverage in zip(
+        counts.rows[flagged].tolist(), counts.units[flagged].tolist(), item_coverage[flagged].tolist(), strict=True
+    ):
+        if options_disagree(options_of(row), index.unit_options[unit]):
+            continue
+        hits[row].append(hit(row, unit, round(coverage * 100, 2)))
+    pairs = [
+        (row, unit, config.short_row_slack)
+        for row, unit in zip(counts.rows[short].tolist(), counts.units[short].tolist(), strict=True)
+    ]
+    pairs += [(row, unit, _TINY_SLACK) for row, unit in _tiny_question_pairs(texts, index)]
+    for row, unit, slack in pairs:
+        score = _short_unit_score(words_of(row), options_of(row), unit, index, slack)
+        if score is not None:
+            hits[row].append(hit(row, unit, score))
+    return hits
+
+
+# A question of fewer than n words ("Junctional epithelium") is taken as copied only when the row is little more
+# than it: an instruction around it ("Question: ... Answer:"), not a sentence that happens to use the phrase. Rows
+# longer than that are not searched for one.
+_TINY_SLACK = 12
+_TINY_ROW_WORDS = 60
+
+
+def _tiny_question_pairs(texts: list[str], index: CoverageIndex) -> list[tuple[int, int]]:
+    """(row, unit) for every question of fewer than n words that appears word for word in a short row."""
+    tiny = index.tiny_questions
+    if not tiny:
+        return []
+    pairs = []
+    for row, text in enumerate(texts):
+        tokens = words(question_stem(text))
+        if len(tokens) > _TINY_ROW_WORDS:
+            continue
+        found = {
+            unit
+            for size in range(1, index.config.n)
+            for start in range(len(tokens) - size + 1)
+            for unit in tiny.get(" ".join(tokens[start : start + size]), ())
+        }
+        pairs.extend((row, unit) for unit in sorted(found))
+    return pairs
+
+
+def _short_unit_score(
+    row_words: str, options: frozenset[str], unit: int, index: CoverageIndex, slack: int
+) -> float | None:
+    """A short/generic question matches only as a whole, and with its options when the row carries options; a row
+    without options may hold at most `slack` words more than the question."""
+    question = index.unit_questions[unit]
+    if not question or f" {question} " not in row_words:
+        return None
+    config = index.config
+    if options:
+        unit_options = index.unit_options[unit]
+        overlap = len(options & unit_options) / max(min(len(options), len(unit_options)), 1)
+        return round(100 * overlap, 2) if overlap >= config.min_option_overlap else None
+    extra_words = row_words.count(" ") - 1 - (question.count(" ") + 1)
+    return 100.0 if extra_words <= slack else None
+
+
+def _longest_run(covered: np.ndarray) -> tuple[int, int]:
+    """[start, end) of the longest run of True in a boolean array (empty run when none)."""
+    best, start = (0, 0), None
+    for position, value in enumerate([*covered.tolist(), False]):
+        if value and start is None:
+            start = position
+        elif not value and start is not None:
+            if position - start > best[1] - best[0]:
+                best = (start, position)
+            start = None
+    return best
+
+
+def _covered_tokens(tokens: list[str], shared: np.ndarray, index: CoverageIndex) -> np.ndarray:
+    """Which tokens lie in an n-gram whose key is in `shared`."""
+    n = index.config.n
+    keys = pack_ngrams(index.ids(tokens), n)
+    covered = np.zeros(len(tokens), dtype=bool)
+    for offset in np.flatnonzero(member(shared, keys)):
+        covered[offset : offset + n] = True
+    return covered
+
+
+def _coverage_evidence(text: str, unit: int, score: float, index: CoverageIndex) -> Hit:
+    unit_text = index.unit_texts[unit]
+    row_tokens, unit_tokens = words(text), words(unit_text)
+    shared = np.intersect1d(pack_ngrams(index.ids(row_tokens), index.config.n), index.unit_rare_keys(unit))
+    row_run = _longest_run(_covered_tokens(row_tokens, shared, index))
+    unit_run = _longest_run(_covered_tokens(unit_tokens, shared, index))
+    row_spans, unit_spans = word_spans(text), word_spans(unit_text)
+    row_span = (row_spans[row_run[0]][0], row_spans[row_run[1] - 1][1]) if row_run[1] > row_run[0] else None
+    item_span = (unit_spans[unit_run[0]][0], unit_spans[unit_run[1] - 1][1]) if unit_run[1] > unit_run[0] else None
+    evidence = text[row_span[0] : row_span[1]] if row_span else ""
+    return Hit(unit, score, evidence, row_span, item_span)
