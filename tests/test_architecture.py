@@ -248,3 +248,23 @@ def test_old_cache_entries_are_pruned(tmp_path: Path, example_pack: Path) -> Non
     load_or_build_index(load_pack(pack_dir), preset("medrl"))
     left = sorted(path.name for path in cache.iterdir())
     assert len(left) == 4 and not any(name.endswith(".pickle") for name in left)
+
+
+def test_build_takes_the_same_detection_tables_as_decontaminate(tmp_path: Path, example_pack: Path) -> None:
+    """Stage tables and run-wide detection settings reach `build` through the same keys as `decontaminate`."""
+    config = tmp_path / "build.toml"
+    config.write_text(
+        f'sources = ["{TRAIN}"]\npack = "{example_pack}"\nout = "rl"\npreset = "ii-medical-rl"\n'
+        "run_all_stages = true\nmax_matches_per_row = 3\n[fuzzy]\nthreshold = 95.0\n"
+    )
+    result = invoke("build", "--config", config)
+    assert result.exit_code == 0, result.output
+    resolved = json.loads((tmp_path / "rl" / "build.json").read_text())["decontamination"]["config"]
+    assert resolved["fuzzy"] == {"scorer": "ratio", "threshold": 95.0}
+    assert resolved["run_all_stages"] and resolved["max_matches_per_row"] == 3
+    result = invoke("build", "--config", config, "--cascade", "--out", tmp_path / "flag")  # a flag wins
+    assert result.exit_code == 0, result.output
+    assert not json.loads((tmp_path / "flag" / "build.json").read_text())["decontamination"]["config"]["run_all_stages"]
+    config.write_text(config.read_text() + "[coverage]\nstock = 3\n")
+    result = invoke("build", "--config", config)
+    assert result.exit_code == 2 and r"[coverage]: unknown keys ['stock']" in result.output

@@ -33,6 +33,7 @@ from medrl.benchmarks.registry import SPECS, parse_split_overrides, registry_mar
 from medrl.config import DEFAULT_PRESET, PRESETS
 from medrl.dataset.build import build as run_build
 from medrl.dataset.build import make_config
+from medrl.dataset.exports import EXPORTS
 from medrl.dataset.sources import Source
 from medrl.detection.stages import STAGE_NAMES, run_option_help
 from medrl.errors import MedrlError
@@ -149,6 +150,10 @@ EmbeddingModelOption = Annotated[
         "--embedding-model",
         help=run_option_help("embedding_model"),
     ),
+]
+RunAllStagesOption = Annotated[
+    bool | None,
+    typer.Option("--run-all-stages/--cascade", help="Run every stage on every row (complete evidence)."),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (no progress, no summary).")]
 
@@ -328,10 +333,7 @@ def decontaminate(
     engine: EngineOption = None,
     ray_address: RayAddressOption = None,
     embedding_model: EmbeddingModelOption = None,
-    run_all_stages: Annotated[
-        bool | None,
-        typer.Option("--run-all-stages/--cascade", help="Run every stage on every row (complete evidence)."),
-    ] = None,
+    run_all_stages: RunAllStagesOption = None,
     review: Annotated[
         str | None,
         typer.Option(
@@ -386,7 +388,7 @@ def build(
         str | None, typer.Option("--preset", help=f"Detection preset: {', '.join(PRESETS)} (default {DEFAULT_PRESET}).")
     ] = None,
     export: Annotated[
-        str | None, typer.Option("--export", help="Comma-separated exports: verl,trl,hf,parquet (default: all).")
+        str | None, typer.Option("--export", help=f"Comma-separated exports: {','.join(EXPORTS)} (default: all).")
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="A TOML file with these settings; flags override it.")
@@ -418,6 +420,7 @@ def build(
     engine: EngineOption = None,
     ray_address: RayAddressOption = None,
     embedding_model: EmbeddingModelOption = None,
+    run_all_stages: RunAllStagesOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Build RL-ready datasets: sources -> labelled II-Medical-RL rows -> deduplicated -> decontaminated -> exports."""
@@ -438,6 +441,7 @@ def build(
         test_size=test_size,
         allow_empty=allow_empty,
         embedding_model=embedding_model,
+        run_all_stages=run_all_stages,
         processes=processes,
         engine=engine,
         ray_address=ray_address,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from medrl.detection.stages import STAGES, STAGES_BY_NAME, RunContext, Stage, StageSettings, run_option
 from medrl.detection.stages.presets import DEFAULT_PRESET, PRESET_STAGES
 from medrl.errors import MedrlError
+from medrl.settings import Setting, dataclass_table
 
 REVIEW_POLICIES = ("remove", "keep", "separate")
 
@@ -137,4 +139,25 @@ def preset(name: str = DEFAULT_PRESET) -> DecontaminationConfig:
         raise MedrlError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
 
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "REVIEW_POLICIES", "DecontaminationConfig", "preset"]
+def _stage_table(stage: Stage[Any, Any]) -> Setting:
+    """A stage's table in a config file: its settings (over the class defaults), true for the defaults, false off."""
+
+    def convert(value: bool | dict, base: Path, where: str) -> StageSettings | None:
+        if isinstance(value, bool):
+            return stage.settings_class() if value else None
+        return dataclass_table(stage.settings_class, value, f"{where} [{stage.name}]")
+
+    return Setting((bool, dict), convert=convert)
+
+
+# Config-file keys that tune detection, the same in every job that detects (`decontaminate --config`, `build
+# --config`): one table per stage (`[coverage]`, `fuzzy = false`, ...) and the run-wide detection settings. Each is
+# a `DecontaminationConfig.replace` keyword.
+DETECTION_SETTINGS: dict[str, Setting] = {
+    "run_all_stages": Setting((bool,)),
+    **dict.fromkeys(("max_matches_per_row", "workers"), Setting((int,))),
+    **{stage.name: _stage_table(stage) for stage in STAGES},
+}
+
+
+__all__ = ["DEFAULT_PRESET", "DETECTION_SETTINGS", "PRESETS", "REVIEW_POLICIES", "DecontaminationConfig", "preset"]

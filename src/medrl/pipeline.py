@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from medrl.benchmarks.pack import load_pack
-from medrl.config import DEFAULT_PRESET, PRESETS, DecontaminationConfig, preset
+from medrl.config import DEFAULT_PRESET, DETECTION_SETTINGS, PRESETS, DecontaminationConfig, preset
 from medrl.detection.records import (
     MULTIPLE_CHOICE_HINTS,
     batch_columns,
@@ -20,19 +19,18 @@ from medrl.detection.records import (
     field_options,
     field_texts,
 )
-from medrl.detection.runner import DetectionRunner, Payload
-from medrl.detection.stages import STAGE_NAMES, STAGES, StageSettings
+from medrl.detection.runner import Payload
 from medrl.detection.text import option_texts
 from medrl.errors import MedrlError
-from medrl.io.files import sha256_file, sha256_path, size_of
-from medrl.io.output_set import OutputSet, refuse_inputs_in
+from medrl.io.files import sha256_path, size_of
 from medrl.io.readers import FORMATS, RowBatch, estimate_rows, open_source
-from medrl.io.writers import OUTPUT_SUFFIX, open_writer, output_name, write_json_atomic
+from medrl.io.writers import OUTPUT_SUFFIX, open_writer, output_name
+from medrl.job import Job
 from medrl.progress import Progress
 from medrl.report import CLEAN, REMOVED, REVIEW, Report, RunStats, benchmark_side, destination, versions
 from medrl.reporting.evidence import MATCHED_ITEMS, MatchedItems
-from medrl.reporting.html import HTML_REPORT, write_html_report
-from medrl.settings import Setting, dataclass_table, merge, read_settings
+from medrl.reporting.html import HTML_REPORT
+from medrl.settings import Setting, merge, read_settings
 
 REPORT = "report.json"
 # What a decontamination output set holds (and replaces as a whole); other entries of --out are left alone.
@@ -141,23 +139,20 @@ def decontaminate(
     if out_format not in FORMATS:
         raise MedrlError(f"unknown output format {out_format!r}; use one of {', '.join(FORMATS)}")
     stats = RunStats()
-    with OutputSet(out, owns_output) as outputs:
-        refuse_inputs_in(outputs, [source.path])
-        refuse_inputs_in(outputs, [Path(pack)], "benchmark pack", out_inside=True)
+    with Job(out, owns_output, [source.path], pack, progress) as job:
         index_started = time.perf_counter()
         with progress.stage("index"):
-            benchmark_pack = load_pack(pack)
-            runner = DetectionRunner.for_pack(benchmark_pack, config, size_of(source.path))
+            benchmark_pack, runner = job.detection(config, size_of(source.path))
         stats.seconds["index"] = time.perf_counter() - index_started
         matched_items = MatchedItems(benchmark_pack.items)
 
         schema, columns = source.arrow_schema(), source.column_names()
-        clean = open_writer(outputs.path(output_name("clean", out_format)), out_format, schema, columns)
+        clean = open_writer(job.path(output_name("clean", out_format)), out_format, schema, columns)
         removed_name = output_name("removed", out_format)
-        removed = open_writer(outputs.path(removed_name), out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
+        removed = open_writer(job.path(removed_name), out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
         flagged_writers = {REMOVED: removed}
         if config.review == "separate":
-            review_path = outputs.path(output_name(REVIEW, out_format))
+            review_path = job.path(output_name(REVIEW, out_format))
             flagged_writers[REVIEW] = open_writer(review_path, out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
 
         options = OptionsChoice(config.options_field)
@@ -182,18 +177,17 @@ def decontaminate(
                 rows_done.advance(len(verdicts))
             for writer in (clean, *flagged_writers.values()):
                 writer.commit()
-            matched_items.write(outputs.path(MATCHED_ITEMS))
+            matched_items.write(job.path(MATCHED_ITEMS))
 
         stats.seconds["total"] = time.perf_counter() - started
         report = Report(
             input={"path": str(source.path), "format": source.format, "sha256": sha256_path(source.path)},
             outputs={
                 "format": out_format,
-                "clean": str(outputs.final_path(clean.path.name)),
-                "removed": str(outputs.final_path(removed_name)),
-                # Every other file of this output set, so a reader can check that the set is whole and unchanged
-                # (but report.html: a view of these files, written after them and re-rendered by `medrl report`).
-                "sha256": {str(name): sha256_file(outputs.stage / name) for name in outputs.files()},
+                "clean": str(job.final_path(clean.path.name)),
+                "removed": str(job.final_path(removed_name)),
+                # Every other file of this output set (but report.html, a view of them: see `Job.finish`).
+                "sha256": job.hashes(),
             },
             input_rows=stats.input_rows,
             kept_rows=stats.kept_rows,
@@ -211,28 +205,15 @@ def decontaminate(
             versions=versions(),
             seconds={key: round(value, 4) for key, value in sorted(stats.seconds.items())},
         )
-        write_json_atomic(outputs.path(REPORT), report.to_dict())
-        write_html_report(outputs.stage, progress)
-        outputs.commit()
+        job.finish(REPORT, report.to_dict())
     return report
 
 
 # --- settings: a TOML file (`decontaminate --config`) with the same keys as the command's flags -----------------
 
 
-def _stage_setting(name: str, cls: type[StageSettings]) -> Setting:
-    """A stage's table in a config file: its settings (over the class defaults), true for the defaults, false off."""
-
-    def convert(value: bool | dict, base: Path, where: str) -> StageSettings | None:
-        if isinstance(value, bool):
-            return cls() if value else None
-        return dataclass_table(cls, value, f"{where} [{name}]")
-
-    return Setting((bool, dict), convert=convert)
-
-
-_RUN_KEYS = ("fields", "options_field", "review", "run_all_stages", "max_matches_per_row", "batch_size", "workers")
-_RUN_KEYS += ("processes", "engine", "ray_address")
+_RUN_KEYS = ("fields", "options_field", "review", "batch_size", "processes", "engine", "ray_address")
+_RUN_KEYS += tuple(DETECTION_SETTINGS)
 DECONTAMINATE_SETTINGS: dict[str, Setting] = {
     **dict.fromkeys(("input", "pack", "out"), Setting((str,), path=True)),
     **dict.fromkeys(("preset", "review", "format", "input_format", "engine", "ray_address"), Setting((str,))),
@@ -240,9 +221,8 @@ DECONTAMINATE_SETTINGS: dict[str, Setting] = {
         (str, list), convert=lambda value, base, where: tuple(value) if isinstance(value, list) else value
     ),
     "fields": Setting((list,), convert=lambda value, base, where: tuple(value)),
-    "run_all_stages": Setting((bool,)),
-    **dict.fromkeys(("max_matches_per_row", "batch_size", "workers", "processes"), Setting((int,))),
-    **{stage.name: _stage_setting(stage.name, stage.settings_class) for stage in STAGES},
+    **dict.fromkeys(("batch_size", "processes"), Setting((int,))),
+    **DETECTION_SETTINGS,
 }
 
 
@@ -260,7 +240,7 @@ def decontaminate_settings(config_file: str | Path | None = None, **overrides: o
     name = values.pop("preset", DEFAULT_PRESET)
     if name not in PRESETS:
         raise MedrlError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    changes = {key: values.pop(key) for key in [*_RUN_KEYS, *STAGE_NAMES] if key in values}
+    changes = {key: values.pop(key) for key in _RUN_KEYS if key in values}
     return {
         "input": Path(values["input"]),
         "pack": Path(values["pack"]),

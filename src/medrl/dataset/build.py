@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medrl._version import __version__
-from medrl.benchmarks.pack import load_pack
-from medrl.config import DEFAULT_PRESET, DecontaminationConfig, preset
+from medrl.config import DEFAULT_PRESET, DETECTION_SETTINGS, DecontaminationConfig, preset
 from medrl.dataset.card import card_markdown
 from medrl.dataset.dedup import Duplicate, deduplicate
 from medrl.dataset.exports import EXPORTS, write_exports, write_rows_atomic
@@ -34,14 +33,14 @@ from medrl.detection.rare_ngrams import CoverageConfig
 from medrl.detection.runner import DetectionRunner
 from medrl.detection.text import folded_options
 from medrl.errors import EmptyResult, MedrlError
-from medrl.io.files import sha256_file, sha256_path, size_of
-from medrl.io.output_set import OutputSet, refuse_inputs_in
+from medrl.io.files import sha256_path, size_of
 from medrl.io.readers import estimate_rows, open_source
-from medrl.io.writers import write_json_atomic, write_text_atomic
+from medrl.io.writers import write_text_atomic
+from medrl.job import Job
 from medrl.progress import Progress
 from medrl.report import RunStats, benchmark_side, versions
 from medrl.reporting.evidence import MATCHED_ITEMS, MatchedItems
-from medrl.reporting.html import HTML_REPORT, write_html_report
+from medrl.reporting.html import HTML_REPORT
 from medrl.settings import Setting, check_keys, dataclass_table, merge, read_settings
 
 # Record texts the decontamination can check (`fields`); "problem" is the rendered prompt, options included.
@@ -59,7 +58,7 @@ class BuildConfig:
     pack: Path
     out: Path
     preset: str = DEFAULT_PRESET
-    exports: tuple[str, ...] = EXPORTS
+    exports: tuple[str, ...] = tuple(EXPORTS)
     template: str = DEFAULT_TEMPLATE  # the problem prompt: {question} and {options} are filled in
     split: str = "train"  # the train split's name (file names, verl extra_info, the DatasetDict key)
     # Held-out splits (`val`, `test`), placed by a stable hash of each duplicate cluster (see `medrl.dataset.splits`).
@@ -79,6 +78,9 @@ class BuildConfig:
     engine: str = "local"
     ray_address: str | None = None
     embedding_model: str | None = None  # the semantic stage's model (preset medrl-semantic); None: the preset's
+    # Detection settings over the preset's, as in `decontaminate --config` (`medrl.config.DETECTION_SETTINGS`: stage
+    # tables, run_all_stages, ...). Left out of `to_dict`: the resolved detection config is in build.json.
+    detection: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -109,13 +111,18 @@ class BuildConfig:
 
     def decontamination(self) -> DecontaminationConfig:
         config = preset(self.preset).replace(
-            batch_size=self.batch_size, processes=self.processes, engine=self.engine, ray_address=self.ray_address
+            batch_size=self.batch_size,
+            processes=self.processes,
+            engine=self.engine,
+            ray_address=self.ray_address,
+            **self.detection,
         )
         config = config.with_stage_option("embedding_model", self.embedding_model)
         return config.replace(fields=self.fields) if self.fields else config
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
+        del values["detection"]
         values.update(pack=str(self.pack), out=str(self.out), exports=list(self.exports), fields=list(self.fields))
         values["language"] = list(self.language)
         values["sources"] = [{**source, "path": str(source["path"])} for source in values["sources"]]
@@ -165,6 +172,7 @@ BUILD_SETTINGS: dict[str, Setting] = {
     **dict.fromkeys(("batch_size", "processes", "val_size", "test_size"), Setting((int,))),
     **dict.fromkeys(("val_fraction", "test_fraction"), Setting((float, int))),
     "allow_empty": Setting((bool,)),
+    **DETECTION_SETTINGS,
 }
 
 
@@ -180,7 +188,8 @@ def make_config(config_file: str | Path | None = None, **overrides: object) -> B
     if missing:
         flags = ", ".join(f"--{'source' if key == 'sources' else key}" for key in missing)
         raise MedrlError(f"build needs {flags} (or {', '.join(missing)} in --config)")
-    return BuildConfig(**values)
+    detection = {key: values.pop(key) for key in DETECTION_SETTINGS if key in values}
+    return BuildConfig(**values, detection=detection)
 
 
 # --- the steps -----------------------------------------------------------------------------------------------------
@@ -357,15 +366,11 @@ def build(config: BuildConfig, progress: Progress | None = None) -> dict:
     missing = [str(source.path) for source in config.sources if not Path(source.path).exists()]
     if missing:
         raise MedrlError(f"{missing[0]}: no such source file or directory; check --source (or sources in --config)")
-    with OutputSet(config.out, owns_output) as outputs:
-        refuse_inputs_in(outputs, [Path(source.path) for source in config.sources], "source")
-        refuse_inputs_in(outputs, [Path(config.pack)], "benchmark pack", out_inside=True)
-        summary = _build_into(outputs, config, timer)
+    sources = [Path(source.path) for source in config.sources]
+    with Job(config.out, owns_output, sources, config.pack, timer.progress, "source") as job:
+        summary = _build_into(job, config, timer)
         summary["seconds"] = timer.seconds | {"total": round(time.perf_counter() - started, 4)}
-        summary["outputs"] = {"sha256": {str(name): sha256_file(outputs.stage / name) for name in outputs.files()}}
-        write_json_atomic(outputs.path(SUMMARY), summary)
-        write_html_report(outputs.stage, timer.progress)  # a view of the set, re-rendered by `medrl report`: not hashed
-        outputs.commit()
+        job.finish(SUMMARY, summary)
     empty = [name for name, split in summary["splits"].items() if not split["rows"]]
     if empty and not config.allow_empty:
         totals = summary["totals"]
@@ -408,15 +413,14 @@ def _read_sources(config: BuildConfig) -> tuple[list[TrainingRecord | Rejection]
     return rows, sources, starts
 
 
-def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
+def _build_into(job: Job, config: BuildConfig, timer: _Timer) -> dict:
     with timer.step("check sources"):
         _check_sources(config)
 
     with timer.step("index"):
         decontamination = config.decontamination()
-        pack = load_pack(config.pack)
         input_bytes = sum(size_of(Path(source.path)) for source in config.sources)
-        runner = DetectionRunner.for_pack(pack, decontamination, input_bytes)
+        pack, runner = job.detection(decontamination, input_bytes)
 
     estimates = [estimate_rows(open_source(source.path)) for source in config.sources]
     total, exact = sum(rows for rows, _ in estimates), all(exact for _, exact in estimates)
@@ -427,11 +431,11 @@ def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
     result = partition(rows, runner, config, timer)
 
     with timer.step("write"):
-        exports = write_exports(result.splits, outputs.stage, config.exports, config.template)
+        exports = write_exports(result.splits, job.outputs.stage, config.exports, config.template)
         matched_items = MatchedItems(pack.items)
         for name, side_rows in _side_rows(result, matched_items).items():
-            write_rows_atomic(outputs.path(SIDE_FILES[name]), "jsonl", [side_rows])
-        matched_items.write(outputs.path(MATCHED_ITEMS))
+            write_rows_atomic(job.path(SIDE_FILES[name]), "jsonl", [side_rows])
+        matched_items.write(job.path(MATCHED_ITEMS))
         for source, counts in zip(sources, _counts(result, starts, len(sources)), strict=True):
             source["rows"] = counts.total()
             source.update({outcome: counts[outcome] for outcome in OUTCOMES})
@@ -462,6 +466,6 @@ def _build_into(outputs: OutputSet, config: BuildConfig, timer: _Timer) -> dict:
             "config": config.to_dict(),
             "versions": versions(),
         }
-        write_text_atomic(outputs.path(CARD), card_markdown(summary))
+        write_text_atomic(job.path(CARD), card_markdown(summary))
     timer.seconds["detect"] = {key: round(value, 4) for key, value in sorted(result.stats.seconds.items())}
     return summary
