@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from medrl.errors import MedrlError
 
@@ -58,8 +58,8 @@ def run_processes(
 
 def _in_order(
     items: Iterable[tuple[Key, In]],
-    submit: Callable[[int, In], object],
-    resolve: Callable[[object], Out],
+    submit: Callable[[int, In], Any],
+    resolve: Callable[[Any], Out],
     in_flight: int,
 ) -> Iterator[tuple[Key, Out]]:
     """Submit inputs as they come, keep at most `in_flight` unresolved, and yield results in input order."""
@@ -110,7 +110,7 @@ def run_ray(
             return function(value)
 
     try:
-        workers = [Worker.remote() for _ in range(processes)]
+        workers = [Worker.remote() for _ in range(processes)]  # type: ignore[attr-defined]  # made by ray.remote
         yield from _in_order(
             items, lambda position, value: workers[position % processes].run.remote(value), ray.get, 2 * processes
         )

@@ -106,7 +106,7 @@ def _timed(batches: Iterator[RowBatch], stats: RunStats) -> Iterator[RowBatch]:
     while True:
         started = time.perf_counter()
         batch = next(batches, None)
-        stats.seconds["read"] += time.perf_counter() - started
+        stats.add_seconds({"read": time.perf_counter() - started})
         if batch is None:
             return
         yield batch
@@ -164,7 +164,7 @@ def decontaminate(
         batches = (records(batch) for batch in _timed(source.batches(config.batch_size), stats))
         with progress.stage("read, detect, write", *estimate_rows(source)) as rows_done:
             for batch, (verdicts, seconds) in runner.run(batches):
-                stats.seconds.update(seconds)
+                stats.add_seconds(seconds)
                 write_started = time.perf_counter()
                 destinations = [destination(verdict, config.review) for verdict in verdicts]
                 clean.write(batch, [i for i, where in enumerate(destinations) if where == CLEAN])
@@ -173,7 +173,7 @@ def decontaminate(
                     evidence = [matched_items.evidence(verdicts[i].matches, batch.start + i) for i in rows]
                     writer.write(batch, rows, evidence)
                 stats.add(verdicts, destinations)
-                stats.seconds["write"] += time.perf_counter() - write_started
+                stats.add_seconds({"write": time.perf_counter() - write_started})
                 rows_done.advance(len(verdicts))
             for writer in (clean, *flagged_writers.values()):
                 writer.commit()
@@ -212,7 +212,7 @@ def decontaminate(
 # --- settings: a TOML file (`decontaminate --config`) with the same keys as the command's flags -----------------
 
 
-_RUN_KEYS = ("fields", "options_field", "review", "batch_size", "processes", "engine", "ray_address")
+_RUN_KEYS: tuple[str, ...] = ("fields", "options_field", "review", "batch_size", "processes", "engine", "ray_address")
 _RUN_KEYS += tuple(DETECTION_SETTINGS)
 DECONTAMINATE_SETTINGS: dict[str, Setting] = {
     **dict.fromkeys(("input", "pack", "out"), Setting((str,), path=True)),

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
 # Every progress line starts so, like medrl's notes: logs can be filtered for them.
@@ -67,7 +67,7 @@ class TerminalProgress(Progress):
         self.done = 0
         self.started = 0.0
         self.bar: RichProgress | None = None
-        self.task = None
+        self.task: TaskID | None = None
         self.ended = threading.Event()
         self.ticker: threading.Thread | None = None
 
@@ -97,7 +97,7 @@ class TerminalProgress(Progress):
             self.done += rows
             if self.total is not None and self.done > self.total:
                 self.total = self.done  # the estimate was short
-        if self.bar is not None:
+        if self.bar is not None and self.task is not None:
             self.bar.update(self.task, completed=self.done, total=self.total, counts=self._counts())
 
     def finish(self, completed: bool = True) -> None:

@@ -62,8 +62,13 @@ class RunStats:
     by_benchmark: Counter = field(default_factory=Counter)
     by_method: Counter = field(default_factory=Counter)
     by_confidence: Counter = field(default_factory=Counter)
-    seconds: Counter = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=dict)
     items_found: Counter = field(default_factory=Counter)  # pack item index -> training rows matching it
+
+    def add_seconds(self, seconds: dict[str, float]) -> None:
+        """Add each step's seconds (a run's batches each report theirs)."""
+        for step, value in seconds.items():
+            self.seconds[step] = self.seconds.get(step, 0.0) + value
 
     def add(self, verdicts: list[Verdict], destinations: list[str] | None = None) -> None:
         destinations = destinations or [destination(verdict) for verdict in verdicts]

@@ -167,6 +167,15 @@ _LETTER_FORMS = re.compile(
 )
 
 _STRIP_RUN = re.compile(r"[\s$]*")
+
+
+def _run_end(run: re.Pattern[str], text: str, start: int, end: int) -> int:
+    """Where a run pattern that may match nothing (`*`, `*+`) ends from `start`: it always matches."""
+    found = run.match(text, start, end)
+    assert found is not None
+    return found.end()
+
+
 _STRIP_CHARS = _WHITESPACE + "$"
 
 # Wrappers deeper than this are not peeled (real answers use two or three); it bounds the peeling to linear time.
@@ -294,7 +303,7 @@ def _stacked_boxes(text: str) -> _Boxes:
     filled = [False] * len(starts)
     filling, following = len(text), len(text)  # the first filling character at or after `following`
     for box in reversed(range(len(starts))):
-        blank_end = _UNFILLED_RUN.match(text, starts[box], following).end()
+        blank_end = _run_end(_UNFILLED_RUN, text, starts[box], following)
         if blank_end < following:
             filling = blank_end
         following = starts[box]
@@ -339,8 +348,8 @@ def _normalise(content: str) -> str:
 def _strip(text: str, reverse: str, start: int, end: int) -> tuple[int, int]:
     """The bounds of ``text[start:end]`` without its leading and trailing whitespace and ``$``. ``reverse`` is
     ``text[::-1]``, where a regex finds the trailing run without copying the window."""
-    start = _STRIP_RUN.match(text, start, end).end()
-    end = len(text) - _STRIP_RUN.match(reverse, len(text) - end, len(text) - start).end()
+    start = _run_end(_STRIP_RUN, text, start, end)
+    end = len(text) - _run_end(_STRIP_RUN, reverse, len(text) - end, len(text) - start)
     return start, end
 
 

@@ -33,6 +33,8 @@ class DatasetsHubLoader:
         where = f"{repo_id}{f' ({config})' if config else ''} split {split}"
         try:
             sha = HfApi().dataset_info(repo_id, revision=revision).sha
+            if sha is None:
+                raise ValueError("the hub named no commit for it")
             dataset = datasets.load_dataset(repo_id, config, split=split, revision=sha)
         except Exception as error:  # network, auth (gated sets) and missing-config errors all end here
             reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__

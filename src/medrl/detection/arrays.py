@@ -33,9 +33,9 @@ def encode_strings(prefix: str, strings: Sequence[str]) -> Arrays:
 
 def encode_lists(prefix: str, lists: Iterable[Sequence[int]], dtype: type = np.int64) -> Arrays:
     """Integer lists as one value array plus offsets."""
-    lists = list(lists)
-    lengths = np.fromiter((len(values) for values in lists), dtype=np.int64, count=len(lists))
-    values = np.fromiter((v for values in lists for v in values), dtype=dtype, count=int(lengths.sum()))
+    every = list(lists)
+    lengths = np.fromiter((len(entry) for entry in every), dtype=np.int64, count=len(every))
+    values: np.ndarray = np.fromiter((v for entry in every for v in entry), dtype=dtype, count=int(lengths.sum()))
     return {f"{prefix}.values": values, f"{prefix}.offsets": _offsets(lengths)}
 
 

@@ -61,7 +61,7 @@ def coverage_hits(
         if options_disagree(options_of(row), index.unit_options[unit]):
             continue
         hits[row].append(hit(row, unit, round(coverage * 100, 2)))
-    pairs = [
+    pairs: list[tuple[int, int, int]] = [
         (row, unit, config.short_row_slack)
         for row, unit in zip(counts.rows[short].tolist(), counts.units[short].tolist(), strict=True)
     ]
@@ -85,7 +85,7 @@ def _tiny_question_pairs(texts: list[str], index: CoverageIndex) -> list[tuple[i
     tiny = index.tiny_questions
     if not tiny:
         return []
-    pairs = []
+    pairs: list[tuple[int, int]] = []
     for row, text in enumerate(texts):
         tokens = words(question_stem(text))
         if len(tokens) > _TINY_ROW_WORDS:

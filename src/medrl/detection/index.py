@@ -184,7 +184,7 @@ def _build_and_cache(pack: BenchmarkPack, config: DecontaminationConfig, key: st
     tmp = path.with_name(f".{key}.{os.getpid()}.tmp.npz")
     try:
         path.parent.mkdir(exist_ok=True)
-        np.savez(tmp, **_to_arrays(index, _header(pack, key)))
+        np.savez(tmp, **_to_arrays(index, _header(pack, key)))  # type: ignore[arg-type]  # numpy's stub: allow_pickle
         os.replace(tmp, path)
         prune_cache(path.parent, keep=path)
     except OSError:

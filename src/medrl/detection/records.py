@@ -92,7 +92,7 @@ def field_options(batch: RowBatch, field: OptionsField, source: Path, required: 
             raise MedrlError(f"{source}: no options column {absent[0]!r}; available: {', '.join(columns)}")
         return [frozenset()] * len(batch)
     values = [batch.column(name) for name in names]
-    found = []
+    found: list[frozenset[str]] = []
     for offset in range(len(batch)):
         row = [column[offset] for column in values]
         if any(value is MISSING for value in row):

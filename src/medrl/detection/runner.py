@@ -148,6 +148,7 @@ class DetectionRunner:
         if self.index is not None:
             index = self.index
             return run_local(lambda payload: detect_batch(payload[0], index, self.config, payload[1]), batches)
+        assert self.pack is not None  # set whenever there is no index (see `for_pack`)
         setup = (str(Path(self.pack.path).resolve()), self.config.replace(workers=1))
         if self.config.engine == "ray":
             return run_ray(_detect_in_worker, batches, self.processes, _init_worker, setup, self.config.ray_address)

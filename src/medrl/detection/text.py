@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 
 
 def openr1_normalise(text: str) -> str:
@@ -84,7 +85,7 @@ def option_texts(text: str) -> list[str]:
     return []
 
 
-def folded_options(options: tuple[tuple[str, str], ...] | list) -> frozenset[str]:
+def folded_options(options: Iterable[tuple[object, str]]) -> frozenset[str]:
     """Option texts compared without letters, case, accents or punctuation (shuffled options still match)."""
     return frozenset(folded for _, text in options if (folded := " ".join(words(text))))
 

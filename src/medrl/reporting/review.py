@@ -20,7 +20,7 @@ _WORD = re.compile(r"\w+")
 EVIDENCE_STYLE, SHARED_STYLE = "black on yellow", "black on light_sky_blue1"
 
 
-def _trigrams(text: str) -> tuple[list[re.Match], set[tuple[str, str, str]]]:
+def _trigrams(text: str) -> tuple[list[re.Match], set[tuple[str, ...]]]:
     words = list(_WORD.finditer(text))
     folded = [word.group().lower() for word in words]
     return words, {tuple(folded[i : i + 3]) for i in range(len(folded) - 2)}

@@ -9,6 +9,7 @@ the evidence when a bar is clicked. Every label is escaped.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from html import escape
 
 from medrl.detection.stages import STAGES
@@ -39,19 +40,19 @@ def _svg(width: float, height: float, title: str, body: list[str]) -> str:
     )
 
 
-def stacked_bars(title: str, counts: dict[str, dict[str, int]], methods: list[str]) -> str:
+def stacked_bars(title: str, counts: Mapping[str, Mapping[str, int]], methods: list[str]) -> str:
     """One horizontal bar per benchmark, a segment per method (rows with evidence from that pair)."""
     benchmarks = sorted(counts, key=lambda name: (-sum(counts[name].values()), name))
     largest = max((sum(counts[name].values()) for name in benchmarks), default=0) or 1
     body, x = [], _LABEL_WIDTH
     for position, method in enumerate(methods):  # legend
-        left = x + position * 110
-        body.append(f'<rect x="{left}" y="4" width="12" height="12" rx="2" fill="{method_color(method)}"/>')
-        body.append(_text(left + 17, 15, method))
+        key_left = x + position * 110
+        body.append(f'<rect x="{key_left}" y="4" width="12" height="12" rx="2" fill="{method_color(method)}"/>')
+        body.append(_text(key_left + 17, 15, method))
     for row, benchmark in enumerate(benchmarks):
         y = 28 + row * _ROW_HEIGHT
         body.append(_text(_LABEL_WIDTH - 8, y + 15, benchmark, "end"))
-        left = x
+        left = float(x)
         for method in methods:
             value = counts[benchmark].get(method, 0)
             if not value:

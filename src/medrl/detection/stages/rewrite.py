@@ -63,8 +63,8 @@ class RewriteConfig(StageSettings):
 
     def __post_init__(self) -> None:
         fractions = ("min_words", "min_word_overlap", "min_option_overlap", "min_word_overlap_one_option")
-        fractions += ("min_number_agreement", "words_override", "fingerprint_agreement")
-        self.check_fractions("rewrite", *fractions, "min_word_overlap_same_patient")
+        more = ("min_number_agreement", "words_override", "fingerprint_agreement", "min_word_overlap_same_patient")
+        self.check_fractions("rewrite", *fractions, *more)
         if min(self.stock_df, self.stock_option_df, self.fingerprint_numbers) < 1:
             raise MedrlError("rewrite.stock_df, stock_option_df and fingerprint_numbers must be >= 1")
 
@@ -135,11 +135,11 @@ def rewrite_hits(
             # A row without options (open-ended or reformatted) is tied to a case by its numbers, or by its patient
             # (the same age and sex) and many of its rarer words.
             patient = patients_of.setdefault(row, case_patient(texts[row]))
-            same_patient = patient is not None and words >= config.min_word_overlap_same_patient
-            same_patient = same_patient and patient == index.unit_patients[unit]
+            same_patient = patient is not None and patient == index.unit_patients[unit]
+            same_patient = same_patient and words >= config.min_word_overlap_same_patient
             if same_patient or _same_case_numbers(row_numbers, unit_numbers, config):
                 numbers = ", ".join(f"{number:g}" for number in sorted(specific_numbers(row_numbers & unit_numbers)))
-                found = [f"patient: {' '.join(patient)}"] if same_patient else []
+                found = [f"patient: {' '.join(patient)}"] if patient is not None and same_patient else []
                 found += [f"numbers: {numbers}"] if numbers else []
                 hits[row].append(Hit(unit, round(100 * words, 2), "; ".join(found)))
             continue

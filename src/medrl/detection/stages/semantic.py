@@ -201,7 +201,7 @@ def semantic_hits(
     rows, units, overlap = rows[order], units[order], overlap[order]
     first = np.searchsorted(rows, rows, side="left")
     top = (np.arange(len(rows)) - first) < config.candidates
-    stems = {}
+    stems: dict[int, str] = {}
     candidates: list[tuple[int, int, float, float]] = []  # (row, unit, words, the similarity needed)
     options: dict[int, frozenset[str]] = {}
     for row, unit, words in zip(rows[top].tolist(), units[top].tolist(), overlap[top].tolist(), strict=True):
