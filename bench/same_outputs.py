@@ -8,7 +8,8 @@ files with both presets (and with `--options-field options`); `build` the three 
 the PyPI package carrying the semantic stage's model is installed, `decontaminate` the MedQA dev file with
 `medrl-semantic`. `--after REV` runs a revision instead of the working tree (so edits in progress stay out). Files are
 compared byte for byte, except `report.json` and `build.json`, which are compared as JSON without their `seconds`
-(timings). The index cache is not an output and is left out. Exit 1 when anything differs, listing it.
+(timings) and with each side's directory replaced by one placeholder (reports name their outputs by absolute path).
+The index cache is not an output and is left out. Exit 1 when anything differs, listing it.
 
 Both sides run with this interpreter (the same installed dependencies), each with its own `src/` first on the path,
 in its own working directory with the same relative paths, so paths written into reports are equal too.
@@ -91,6 +92,11 @@ def output_files(root: Path) -> dict[str, Path]:
     }
 
 
+def _summary(path: Path, root: Path) -> object:
+    """A JSON summary without timings, its side's directory replaced (reports name their outputs by absolute path)."""
+    return _without_timings(json.loads(path.read_text().replace(json.dumps(str(root))[1:-1], "<side>")))
+
+
 def compare(before: Path, after: Path) -> list[str]:
     differences = []
     old, new = output_files(before), output_files(after)
@@ -98,10 +104,8 @@ def compare(before: Path, after: Path) -> list[str]:
         if name not in old or name not in new:
             differences.append(f"{name}: only {'after' if name in new else 'before'}")
         elif Path(name).name in JSON_REPORTS:
-            if _without_timings(json.loads(old[name].read_text())) != _without_timings(
-                json.loads(new[name].read_text())
-            ):
-                differences.append(f"{name}: JSON differs (timings aside)")
+            if _summary(old[name], before) != _summary(new[name], after):
+                differences.append(f"{name}: JSON differs (timings and the side's directory aside)")
         elif old[name].read_bytes() != new[name].read_bytes():
             differences.append(f"{name}: bytes differ")
     return differences
