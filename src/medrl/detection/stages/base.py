@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from medrl.benchmarks.loaders import BenchmarkItem
 from medrl.detection.arrays import ArrayReader, Arrays
-from medrl.detection.hits import Hit, RowHits
+from medrl.detection.hits import RowHits
 from medrl.detection.stage_settings import StageSettings
 
 # A match's class: "certain" when the benchmark text is in the row, "review" for weaker evidence (a rewrite) that a
@@ -129,16 +129,3 @@ class Stage(ABC, Generic[SettingsT, IndexT]):
         """The score a match must reach (in `score`'s units) and what that line means, for the report's charts;
         from the settings as a report stores them (a dict), so a report of an earlier run draws as it ran."""
 
-
-__all__ = [
-    "CONFIDENCE_CLASSES",
-    "Hit",
-    "RowHits",
-    "RunContext",
-    "RunOption",
-    "Stage",
-    "StageBatch",
-    "StageIndex",
-    "StageSettings",
-    "TextTable",
-]
