@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import medrl
 from medrl.errors import MedrlError
-from medrl.io.readers import FORMATS, RowBatch, open_source
-from medrl.io.writers import open_writer, output_name
+from medrl.io.formats import FORMATS, open_source, open_writer, output_name
+from medrl.io.readers import RowBatch
 from medrl.pipeline import MATCH_TYPE
 
 datasets.disable_progress_bars()

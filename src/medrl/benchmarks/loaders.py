@@ -14,7 +14,7 @@ from pathlib import Path
 
 from medrl.benchmarks.registry import REGISTRY, BenchmarkSpec, FieldMap, SplitPolicy
 from medrl.errors import MedrlError
-from medrl.io.readers import open_source
+from medrl.io.formats import open_source
 
 LETTERS = string.ascii_uppercase
 SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")

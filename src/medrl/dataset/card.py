@@ -6,6 +6,7 @@ card wherever they are built: sources and the pack are named by file name, datas
 header follows the Hugging Face dataset-card format (https://huggingface.co/docs/hub/datasets-cards); every value
 is written as a JSON scalar, which YAML reads as the same string, so no text can break the header. `configs` maps
 each Parquet export's splits to its files, so `datasets.load_dataset(OUT)` (or the hub, once uploaded) loads them.
+What each export holds and its config name come from its entry in `medrl.dataset.exports.EXPORTS`.
 """
 
 from __future__ import annotations
@@ -13,17 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from medrl.dataset.exports import EXPORTS
+
 _OUTCOMES = ("kept", "rejected", "duplicates", "contaminated")
-_EXPORT_NOTES = {
-    "parquet": "II-Medical-RL schema: dataset_name, id_in_dataset, question, answer, reasoning, options, problem, "
-    "label",
-    "verl": "verl `RLHFDataset`: data_source, prompt (chat messages), ability, reward_model "
-    '{"style": "rule", "ground_truth": label}, extra_info {index, split, dataset_name, id_in_dataset}',
-    "trl": "TRL `GRPOTrainer`: prompt (chat messages), label",
-    "hf": "the II-Medical-RL table as a `datasets` DatasetDict (`datasets.load_from_disk`)",
-}
-# Card configs: the Parquet exports, the II-Medical-RL table first (the default `load_dataset` gives).
-_CONFIGS = {"parquet": "default", "verl": "verl", "trl": "trl"}
 _SIDE_NOTES = {
     "rejected": "rows that are not usable training problems, with the reason and the raw row",
     "duplicates": "rows dropped as duplicates, each with the kept row it duplicates (`duplicate_of`)",
@@ -91,7 +84,11 @@ def _yaml(summary: dict) -> list[str]:
     lines += ["task_categories:", "- question-answering", "- reinforcement-learning"]
     lines += ["task_ids:", "- multiple-choice-qa", "tags:", "- medical", "- rlvr", "- decontaminated"]
     lines += ["size_categories:", f"- {value(size_category(summary['totals']['kept']))}"]
-    configs = [(name, paths) for export, name in _CONFIGS.items() if (paths := summary["exports"].get(export))]
+    configs = [
+        (export.config, paths)
+        for export in EXPORTS.values()
+        if export.config is not None and (paths := summary["exports"].get(export.name))
+    ]
     if configs:
         lines.append("configs:")
         for name, paths in configs:
@@ -104,7 +101,7 @@ def _yaml(summary: dict) -> list[str]:
 def _files(summary: dict) -> list[list[object]]:
     rows = []
     for name, paths in summary["exports"].items():
-        rows += [[f"`{path}`", split, _EXPORT_NOTES[name]] for split, path in paths.items()]
+        rows += [[f"`{path}`", split, EXPORTS[name].note] for split, path in paths.items()]
     rows += [[f"`{summary['side_files'][name]}`", "", note] for name, note in _SIDE_NOTES.items()]
     return [*rows, ["`build.json`", "", "these counts, the full config, the pack manifest, versions and timings"]]
 

@@ -11,21 +11,24 @@
   `{split: Dataset}`).
 
 Every export gets every split of the build (`train.parquet`, `val.parquet`, ...; one DatasetDict holding all).
+Each is one `Export` in `EXPORTS` (schema, row function, file layout, and the dataset card's note and config), which
+the writer, the card, the build's settings and the CLI all read: a new export is one entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
 from medrl.dataset.render import options_block, render_problem
 from medrl.dataset.sources import TrainingRecord
+from medrl.io.formats import open_writer
 from medrl.io.readers import RowBatch
-from medrl.io.writers import open_writer, utf8_safe, write_json_atomic, write_parquet_atomic
+from medrl.io.writers import utf8_safe, write_json_atomic, write_parquet_atomic
 
-EXPORTS = ("parquet", "verl", "trl", "hf")
 ABILITY = "medical"
 
 II_MEDICAL_RL_SCHEMA = pa.schema(
@@ -57,7 +60,8 @@ VERL_SCHEMA = pa.schema(
 TRL_SCHEMA = pa.schema([("prompt", MESSAGES), ("label", pa.string())])
 
 
-# Every row builder takes (record, problem, index in the export, split), so exports are chosen from one table.
+# A row function takes (record, rendered problem, index in its split, split name), each export using what it needs.
+RowFunction = Callable[[TrainingRecord, str, int, str], dict]
 
 
 def ii_medical_rl_row(record: TrainingRecord, problem: str, index: int, split: str) -> dict:
@@ -92,25 +96,6 @@ def trl_row(record: TrainingRecord, problem: str, index: int, split: str) -> dic
     return {"prompt": [{"role": "user", "content": problem}], "label": record.label}
 
 
-ROWS: dict[str, tuple[pa.Schema, Callable[[TrainingRecord, str, int, str], dict]]] = {
-    "parquet": (II_MEDICAL_RL_SCHEMA, ii_medical_rl_row),
-    "verl": (VERL_SCHEMA, verl_row),
-    "trl": (TRL_SCHEMA, trl_row),
-    "hf": (II_MEDICAL_RL_SCHEMA, ii_medical_rl_row),
-}
-
-
-def export_table(export: str, records: list[TrainingRecord], problems: list[str], split: str) -> pa.Table:
-    """One export's table of `records`, whose rendered prompts are `problems` (rendered once for every export)."""
-    schema, row = ROWS[export]
-    pairs = enumerate(zip(records, problems, strict=True))
-    rows = [row(record, problem, index, split) for index, (record, problem) in pairs]
-    try:
-        return pa.Table.from_pylist(rows, schema=schema)
-    except UnicodeEncodeError:  # a lone surrogate in the source text: Parquet strings are UTF-8
-        return pa.Table.from_pylist(utf8_safe(rows), schema=schema)
-
-
 def write_rows_atomic(
     path: Path, fmt: str, chunks: Iterable[list[dict] | pa.RecordBatch], schema: pa.Schema | None = None
 ) -> None:
@@ -126,26 +111,121 @@ def write_rows_atomic(
         raise
 
 
+class Layout:
+    """How an export's split files are laid out in its own directory of the build's output."""
+
+    def write(self, table: pa.Table, directory: Path, split: str) -> str:
+        """Write one split's table under `directory`; return its path relative to `directory`."""
+        raise NotImplementedError
+
+    def finish(self, directory: Path, splits: list[str]) -> None:
+        """Write what describes all the splits, once each is written (nothing unless a layout needs it)."""
+
+
+@dataclass(frozen=True)
+class ParquetFiles(Layout):
+    """A Parquet file per split, `<split>.parquet`: what verl, TRL and `datasets.load_dataset` (the card's
+    `configs`) read."""
+
+    def write(self, table: pa.Table, directory: Path, split: str) -> str:
+        directory.mkdir(parents=True, exist_ok=True)
+        write_parquet_atomic(table, directory / f"{split}.parquet")
+        return f"{split}.parquet"
+
+
+@dataclass(frozen=True)
+class DatasetDictDirectory(Layout):
+    """A `datasets` `save_to_disk` DatasetDict: a `<split>/` Dataset per split and `dataset_dict.json` naming them,
+    so `datasets.load_from_disk` gives `{split: Dataset}`."""
+
+    def write(self, table: pa.Table, directory: Path, split: str) -> str:
+        directory.mkdir(parents=True, exist_ok=True)
+        write_rows_atomic(directory / split, "hf", table.to_batches(), table.schema)
+        return split
+
+    def finish(self, directory: Path, splits: list[str]) -> None:
+        write_json_atomic(directory / "dataset_dict.json", {"splits": splits})
+
+
+@dataclass(frozen=True)
+class Export:
+    """One export: its table (schema and row function), how its split files are laid out in the `<name>/`
+    directory, and what the dataset card says of it."""
+
+    name: str
+    schema: pa.Schema
+    row: RowFunction
+    layout: Layout
+    note: str  # the card's "holds" column for its files
+    config: str | None = None  # the card's `configs` name (Parquet files only); None: not a `load_dataset` config
+
+    def table(self, records: list[TrainingRecord], problems: list[str], split: str) -> pa.Table:
+        """This export's table of `records`, whose rendered prompts are `problems` (rendered once for every
+        export)."""
+        pairs = enumerate(zip(records, problems, strict=True))
+        rows = [self.row(record, problem, index, split) for index, (record, problem) in pairs]
+        try:
+            return pa.Table.from_pylist(rows, schema=self.schema)
+        except UnicodeEncodeError:  # a lone surrogate in the source text: Parquet strings are UTF-8
+            return pa.Table.from_pylist(utf8_safe(rows), schema=self.schema)
+
+    def write_split(self, records: list[TrainingRecord], problems: list[str], out: Path, split: str) -> str:
+        """Write one split under `out/<name>/`; return its path relative to `out`."""
+        table = self.table(records, problems, split)
+        return f"{self.name}/{self.layout.write(table, out / self.name, split)}"
+
+
+# In the card's order: its `configs` list the II-Medical-RL table first (the default `load_dataset` gives).
+EXPORTS: dict[str, Export] = {
+    export.name: export
+    for export in (
+        Export(
+            "parquet",
+            II_MEDICAL_RL_SCHEMA,
+            ii_medical_rl_row,
+            ParquetFiles(),
+            "II-Medical-RL schema: dataset_name, id_in_dataset, question, answer, reasoning, options, problem, label",
+            config="default",
+        ),
+        Export(
+            "verl",
+            VERL_SCHEMA,
+            verl_row,
+            ParquetFiles(),
+            "verl `RLHFDataset`: data_source, prompt (chat messages), ability, reward_model "
+            '{"style": "rule", "ground_truth": label}, extra_info {index, split, dataset_name, id_in_dataset}',
+            config="verl",
+        ),
+        Export(
+            "trl",
+            TRL_SCHEMA,
+            trl_row,
+            ParquetFiles(),
+            "TRL `GRPOTrainer`: prompt (chat messages), label",
+            config="trl",
+        ),
+        Export(
+            "hf",
+            II_MEDICAL_RL_SCHEMA,
+            ii_medical_rl_row,
+            DatasetDictDirectory(),
+            "the II-Medical-RL table as a `datasets` DatasetDict (`datasets.load_from_disk`)",
+        ),
+    )
+}
+
+
 def write_exports(
     splits: dict[str, list[TrainingRecord]], out: Path, exports: tuple[str, ...], template: str
 ) -> dict[str, dict[str, str]]:
     """Write each requested export of every split's records (in order) under `out`; return, per export, each
     split's path relative to `out`. One split's prompts and one table are in memory at a time."""
-    written: dict[str, dict[str, str]] = {export: {} for export in exports}
+    chosen = [EXPORTS[name] for name in exports]
+    written: dict[str, dict[str, str]] = {export.name: {} for export in chosen}
     for split, records in splits.items():
         problems = [render_problem(record.question, record.options, template) for record in records]
-        for export in exports:
-            table = export_table(export, records, problems, split)
-            if export == "hf":  # a DatasetDict directory: one `<split>/` Dataset per split
-                (out / "hf").mkdir(parents=True, exist_ok=True)
-                write_rows_atomic(out / "hf" / split, "hf", table.to_batches(), table.schema)
-                written[export][split] = f"hf/{split}"
-            else:
-                path = out / export / f"{split}.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_parquet_atomic(table, path)
-                written[export][split] = f"{export}/{split}.parquet"
-            del table
-    if "hf" in exports:
-        write_json_atomic(out / "hf" / "dataset_dict.json", {"splits": list(splits)})
+        for export in chosen:
+            written[export.name][split] = export.write_split(records, problems, out, split)
+    for export in chosen:
+        export.layout.finish(out / export.name, list(splits))
     return written

@@ -16,7 +16,7 @@ from pathlib import Path
 from medrl.benchmarks.loaders import normalise_options, text_of
 from medrl.dataset.labels import LabelError, derive_label
 from medrl.errors import MedrlError
-from medrl.io.readers import open_source
+from medrl.io.formats import open_source
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,19 @@
 JSON-like formats (jsonl, json, csv) give rows as dicts; Arrow formats (parquet, a Hugging Face `save_to_disk`
 directory) give `pyarrow.RecordBatch`es so types survive untouched. JSONL is split on "\n" only: real question
 texts contain U+2028/U+2029/U+0085, which `str.splitlines()` would wrongly treat as line breaks.
+
+Each format's reading functions are named in its entry of the format registry (`medrl.io.formats`), which also
+picks a path's format and opens sources.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -19,8 +23,11 @@ import pyarrow.parquet as pq
 
 from medrl.errors import MedrlError
 
-FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
-_SUFFIX_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+if TYPE_CHECKING:  # with the registry's names `__getattr__` below gives at run time
+    from medrl.io.formats import FORMATS as FORMATS
+    from medrl.io.formats import FileFormat
+    from medrl.io.formats import open_source as open_source
+
 # "utf-8-sig" also reads plain UTF-8; it drops the byte-order mark spreadsheet exports put before the header.
 _CSV_ENCODING = "utf-8-sig"
 
@@ -59,89 +66,54 @@ class Missing:
 MISSING = Missing()
 
 
-def detect_format(path: Path) -> str:
-    """The format implied by a path: its suffix, or `hf` for a `save_to_disk` directory."""
-    if path.is_dir():
-        if (path / "state.json").exists():
-            return "hf"
-        if (path / "dataset_dict.json").exists():
-            raise MedrlError(f"{path} is a DatasetDict; point at one split directory inside it, e.g. {path}/train")
-        raise MedrlError(f"{path} is a directory but not a Hugging Face save_to_disk dataset (no state.json)")
-    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise MedrlError(
-            f"{path}: cannot tell the format from the suffix {path.suffix!r}; rename it to one of "
-            f"{', '.join(_SUFFIX_FORMATS)} or pass --input-format ({'|'.join(FORMATS)})"
-        )
-    return fmt
-
-
 @dataclass(frozen=True)
 class TrainingSource:
-    """A training file (or HF directory) to stream; `format` is one of FORMATS."""
+    """A training file (or HF directory) to stream in `file_format` (see `medrl.io.formats.open_source`)."""
 
     path: Path
-    format: str
+    file_format: FileFormat
+
+    @property
+    def format(self) -> str:
+        """The format's name, one of `medrl.io.formats.FORMATS`."""
+        return self.file_format.name
 
     def batches(self, batch_size: int) -> Iterator[RowBatch]:
-        reader = {
-            "jsonl": _jsonl_batches,
-            "json": _json_batches,
-            "csv": _csv_batches,
-            "parquet": _parquet_batches,
-            "hf": _hf_batches,
-        }[self.format]
-        yield from reader(self.path, batch_size)
+        yield from self.file_format.batches(self.path, batch_size)
 
     def column_names(self) -> list[str] | None:
         """Column names known before reading rows (CSV header, Arrow schema); None for JSON formats."""
-        if self.format == "csv":
-            return next(_csv_records(self.path), ([], 0))[0]
+        if self.file_format.header is not None:
+            return self.file_format.header(self.path)
         schema = self.arrow_schema()
         return schema.names if schema is not None else None
 
     def arrow_schema(self) -> pa.Schema | None:
         """The input's Arrow schema for Arrow formats (kept for the outputs), else None."""
-        if self.format == "parquet":
-            return _open_parquet(self.path).schema_arrow
-        if self.format == "hf":
-            return _hf_schema(self.path)
-        return None
+        return self.file_format.arrow_schema(self.path) if self.file_format.arrow_schema is not None else None
+
+
+def estimate_rows(source: TrainingSource) -> tuple[int, bool]:
+    """(rows, exact) for a progress display: Arrow formats know their rows; text formats are counted exactly when
+    they fit in one sample, else estimated from the rows in the first MiB scaled by the file's size."""
+    return source.file_format.estimate(source.path)
 
 
 # Bytes read from the start of a text file to estimate its rows (progress display only).
 _SAMPLE_BYTES = 2**20
 
 
-def estimate_rows(source: TrainingSource) -> tuple[int, bool]:
-    """(rows, exact) for a progress display: Arrow formats know their rows; text formats are counted exactly when
-    they fit in one sample, else estimated from the rows in the first MiB scaled by the file's size."""
-    if source.format == "parquet":
-        return _open_parquet(source.path).metadata.num_rows, True
-    if source.format == "hf":
-        return sum(batch.num_rows for batch in _checked(_hf_stream(source.path), source.path, _HF_FIX)), True
-    size = source.path.stat().st_size
-    with source.path.open("rb") as handle:
+def _sampled_estimate(path: Path, count: Callable[[bytes, bool], int], exact: bool) -> tuple[int, bool]:
+    """(rows, exact) of a text file from its first `_SAMPLE_BYTES`: `count(sample, whole)` rows are in the sample;
+    scaled by the file's size unless the sample is the whole file (then the count is exact if `exact`)."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
         sample = handle.read(_SAMPLE_BYTES)
-    if source.format == "jsonl":
-        lines = sample.split(b"\n")
-        rows = sum(1 for line in (lines if len(sample) == size else lines[:-1]) if line.strip())
-    elif source.format == "csv":
-        rows = max(sample.count(b"\n") - 1, 0)  # records are mostly one line; quoted newlines make this high
-    else:  # a JSON list of objects: object boundaries between rows
-        rows = sample.count(b"},") + 1
-    if len(sample) == size:
-        return rows, source.format == "jsonl"
+    whole = len(sample) == size
+    rows = count(sample, whole)
+    if whole:
+        return rows, exact
     return max(round(rows * size / len(sample)), rows), False
-
-
-def open_source(path: str | Path, fmt: str | None = None) -> TrainingSource:
-    path = Path(path)
-    if not path.exists():
-        raise MedrlError(f"{path}: no such file or directory")
-    if fmt is not None and fmt not in FORMATS:
-        raise MedrlError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return TrainingSource(path, fmt or detect_format(path))
 
 
 def _chunks(rows: list[dict], locations: list[str], batch_size: int) -> Iterator[RowBatch]:
@@ -206,11 +178,20 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[dict, str]]:
             yield _object_or_fail(value, path, where), where
 
 
-def _jsonl_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+def jsonl_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
     yield from _batched(_jsonl_rows(path), batch_size)
 
 
-def _json_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+def _jsonl_sample_rows(sample: bytes, whole: bool) -> int:
+    lines = sample.split(b"\n")
+    return sum(1 for line in (lines if whole else lines[:-1]) if line.strip())
+
+
+def jsonl_estimate(path: Path) -> tuple[int, bool]:
+    return _sampled_estimate(path, _jsonl_sample_rows, exact=True)
+
+
+def json_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
     value = _parse_json(path.read_bytes(), path, "", "fix the file (a JSON list of objects, UTF-8)")
     if not isinstance(value, list):
         raise MedrlError(
@@ -220,6 +201,11 @@ def _json_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
     locations = [f"item {index}" for index in range(len(value))]
     rows = [_object_or_fail(row, path, where) for row, where in zip(value, locations, strict=True)]
     yield from _chunks(rows, locations, batch_size)
+
+
+def json_estimate(path: Path) -> tuple[int, bool]:
+    # A JSON list of objects: object boundaries between rows.
+    return _sampled_estimate(path, lambda sample, whole: sample.count(b"},") + 1, exact=False)
 
 
 _DELIMITERS = ",;\t|"
@@ -249,6 +235,10 @@ def _csv_records(path: Path) -> Iterator[tuple[list[str], int]]:
         raise MedrlError(f"{path}: not readable as CSV ({error}); check its quoting") from None
 
 
+def csv_header(path: Path) -> list[str]:
+    return next(_csv_records(path), ([], 0))[0]
+
+
 def _csv_rows(path: Path) -> Iterator[tuple[dict, str]]:
     records = _csv_records(path)
     header, _ = next(records, (None, 0))
@@ -268,8 +258,13 @@ def _csv_rows(path: Path) -> Iterator[tuple[dict, str]]:
         yield dict(zip(header, values, strict=True)), where
 
 
-def _csv_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+def csv_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
     yield from _batched(_csv_rows(path), batch_size)
+
+
+def csv_estimate(path: Path) -> tuple[int, bool]:
+    # Records are mostly one line; quoted newlines make this high.
+    return _sampled_estimate(path, lambda sample, whole: max(sample.count(b"\n") - 1, 0), exact=False)
 
 
 def _arrow_batches(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[RowBatch]:
@@ -311,9 +306,17 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
         raise MedrlError(f"{path}: not a readable Parquet file ({error}); {_PARQUET_FIX}") from None
 
 
-def _parquet_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+def parquet_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
     parquet = _open_parquet(path)
     yield from _arrow_batches(_checked(parquet.iter_batches(batch_size=batch_size), path, _PARQUET_FIX), batch_size)
+
+
+def parquet_schema(path: Path) -> pa.Schema:
+    return _open_parquet(path).schema_arrow
+
+
+def parquet_estimate(path: Path) -> tuple[int, bool]:
+    return _open_parquet(path).metadata.num_rows, True
 
 
 def _hf_data_files(path: Path) -> list[Path]:
@@ -334,7 +337,7 @@ def _hf_data_files(path: Path) -> list[Path]:
 _HF_FIX = "re-save the dataset with `datasets.Dataset.save_to_disk`"
 
 
-def _hf_schema(path: Path) -> pa.Schema:
+def hf_schema(path: Path) -> pa.Schema:
     file = _hf_data_files(path)[0]
     try:
         with pa.memory_map(str(file)) as source:
@@ -349,5 +352,20 @@ def _hf_stream(path: Path) -> Iterator[pa.RecordBatch]:
             yield from ipc.open_stream(source)
 
 
-def _hf_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
+def hf_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
     yield from _arrow_batches(_checked(_hf_stream(path), path, _HF_FIX), batch_size)
+
+
+def hf_estimate(path: Path) -> tuple[int, bool]:
+    return sum(batch.num_rows for batch in _checked(_hf_stream(path), path, _HF_FIX)), True
+
+
+def __getattr__(name: str) -> object:
+    """`FORMATS` and `open_source` for modules that import them from here (the pipeline, the run reports): they live
+    with the format registry in `medrl.io.formats`, which imports this module's readers, so they are looked up on
+    first use."""
+    if name in ("FORMATS", "open_source"):
+        from medrl.io import formats
+
+        return getattr(formats, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """Write row batches in any supported format, atomically: a run that fails leaves no half-written output.
 
 Each writer writes into a temporary sibling and only `commit()` renames it into place; `abort()` deletes it.
-Removed rows get one extra column (the evidence) appended after the input's own columns.
+Removed rows get one extra column (the evidence) appended after the input's own columns. Each format's writer class
+is named in its entry of the format registry (`medrl.io.formats`), whose `open_writer` opens one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -24,6 +25,11 @@ import pyarrow.parquet as pq
 
 from medrl.errors import MedrlError
 from medrl.io.readers import RowBatch
+
+if TYPE_CHECKING:  # with the registry's names `__getattr__` below gives at run time
+    from medrl.io.formats import OUTPUT_SUFFIX as OUTPUT_SUFFIX
+    from medrl.io.formats import open_writer as open_writer
+    from medrl.io.formats import output_name as output_name
 
 
 def _current_umask() -> int:
@@ -43,13 +49,6 @@ def _temp_sibling(path: Path) -> Path:
     os.close(fd)
     os.chmod(tmp, _FILE_MODE)
     return Path(tmp)
-
-
-OUTPUT_SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "parquet": ".parquet", "hf": ""}
-
-
-def output_name(stem: str, fmt: str) -> str:
-    return f"{stem}{OUTPUT_SUFFIX[fmt]}"
 
 
 def _json_default(value: object) -> object:
@@ -98,9 +97,21 @@ def utf8_safe(value: object) -> object:
 
 
 class RowWriter:
-    """Base: a temporary target, renamed into place on commit."""
+    """Base: a temporary target, renamed into place on commit.
 
-    def __init__(self, path: Path, extra_column: str | None, extra_type: pa.DataType | None) -> None:
+    Every format's writer takes the same arguments, so the format registry opens any of them alike: `schema` is the
+    input's Arrow schema (Arrow inputs) and `columns` its column names when known up front; each format keeps what
+    it can hold. `extra_column` (of `extra_type`) is appended after the input's columns.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        schema: pa.Schema | None,
+        columns: list[str] | None,
+        extra_column: str | None = None,
+        extra_type: pa.DataType | None = None,
+    ) -> None:
         self.path = path
         self.extra_column = extra_column
         self.extra_type = extra_type
@@ -223,10 +234,15 @@ class CsvWriter(_TextWriter):
     """CSV cells are text: nested values and the evidence column are JSON-encoded."""
 
     def __init__(
-        self, path: Path, extra_column: str | None, extra_type: pa.DataType | None, columns: list[str] | None
+        self,
+        path: Path,
+        schema: pa.Schema | None,
+        columns: list[str] | None,
+        extra_column: str | None = None,
+        extra_type: pa.DataType | None = None,
     ) -> None:
         _refuse_existing(columns, extra_column)  # before any temporary file exists
-        super().__init__(path, extra_column, extra_type)
+        super().__init__(path, schema, columns, extra_column, extra_type)
         self.writer = csv.writer(self.handle)
         self.columns = columns
         self.header: list[str] | None = None
@@ -267,10 +283,15 @@ class _ArrowWriter(RowWriter):
     """Arrow-native rows stream through untouched; dict rows are collected and typed once at commit."""
 
     def __init__(
-        self, path: Path, extra_column: str | None, extra_type: pa.DataType | None, schema: pa.Schema | None
+        self,
+        path: Path,
+        schema: pa.Schema | None,
+        columns: list[str] | None,
+        extra_column: str | None = None,
+        extra_type: pa.DataType | None = None,
     ) -> None:
         _refuse_existing(schema.names if schema is not None else None, extra_column)  # before the temporary file
-        super().__init__(path, extra_column, extra_type)
+        super().__init__(path, schema, columns, extra_column, extra_type)
         self.schema = schema
         if schema is not None and extra_column is not None:
             self.schema = schema.append(pa.field(extra_column, extra_type))
@@ -371,23 +392,12 @@ class HfDatasetWriter(_ArrowWriter):
         (self.tmp / "dataset_info.json").write_text(json.dumps({"description": "written by medrl"}), "utf-8")
 
 
-def open_writer(
-    path: Path,
-    fmt: str,
-    schema: pa.Schema | None,
-    columns: list[str] | None,
-    extra_column: str | None = None,
-    extra_type: pa.DataType | None = None,
-) -> RowWriter:
-    """A writer for `fmt`.
+def __getattr__(name: str) -> object:
+    """`OUTPUT_SUFFIX`, `output_name` and `open_writer` for modules that import them from here (the pipeline, the run
+    reports): they live with the format registry in `medrl.io.formats`, which imports this module's writers, so they
+    are looked up on first use."""
+    if name in ("OUTPUT_SUFFIX", "output_name", "open_writer"):
+        from medrl.io import formats
 
-    `schema` is the input's Arrow schema (Arrow inputs) so types are kept exactly; `columns` the input's column
-    names when known up front (a CSV header, so an empty output still has one).
-    """
-    if fmt == "parquet":
-        return ParquetWriter(path, extra_column, extra_type, schema)
-    if fmt == "hf":
-        return HfDatasetWriter(path, extra_column, extra_type, schema)
-    if fmt == "csv":
-        return CsvWriter(path, extra_column, extra_type, columns)
-    return {"jsonl": JsonlWriter, "json": JsonListWriter}[fmt](path, extra_column, extra_type)
+        return getattr(formats, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
