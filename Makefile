@@ -27,12 +27,13 @@ demo: install
 	$(BIN)/medrl decontaminate examples/training/demo_train.jsonl --pack demo/pack --out demo/decontaminate
 	@echo "dataset: demo/build (README.md card, verl/ trl/ hf/ parquet/); decontamination only: demo/decontaminate"
 
-# Everything CI runs: lint, format check, the whole test suite (slow tests included), then the integration tests
+# Everything CI runs: lint, format check, the type checker on src/, the whole test suite (slow tests included), then the integration tests
 # against the real RL clients (verl, TRL) and the Ray engine in their own virtualenv (which has ray), where skipping
 # is not allowed.
 test: install browser $(RL_VENV)/.installed
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/mypy
 	MEDRL_REQUIRE_BROWSER=1 $(BIN)/pytest -q
 	MEDRL_REQUIRE_RL_CLIENTS=1 MEDRL_REQUIRE_RAY=1 HF_HUB_OFFLINE=1 $(RL_VENV)/bin/python -m pytest -q \
 		tests/test_rl_clients.py tests/test_ray_engine.py

@@ -37,7 +37,7 @@ from medrl.dataset.exports import EXPORTS
 from medrl.dataset.sources import Source
 from medrl.detection.stages import STAGE_NAMES, run_option_help
 from medrl.errors import MedrlError
-from medrl.io.readers import FORMATS
+from medrl.io.formats import FORMATS
 from medrl.pipeline import decontaminate as run_decontaminate
 from medrl.pipeline import decontaminate_settings
 from medrl.progress import Progress, TerminalProgress
@@ -71,7 +71,7 @@ def _one_line(error: BaseException) -> str:
             errno.EPERM: "check the permissions",
             errno.ENOENT: "check the path",
         }
-        return f"{where}{reason}; {fixes.get(error.errno, 'check the path and the disk')}"
+        return f"{where}{reason}; {fixes.get(error.errno or 0, 'check the path and the disk')}"
     if isinstance(error, pa.ArrowException):
         return f"Arrow could not read or write the data ({error}); check that the file is complete and of its format"
     return f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback, and please report it)"
@@ -81,7 +81,7 @@ class _OneLineErrors(TyperGroup):
     """Every command's error becomes one line on stderr and exit status 2, never a traceback (`--debug` shows it).
     SIGINT exits 130 and SIGTERM 143 after the same cleanup (no output set is left half-written)."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer's (vendored) click Context
         previous = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, _terminate)
@@ -270,8 +270,8 @@ def benchmarks_list(
             table = Table("name", "hub id", "split", "rows", "licence")
             for spec in SPECS:
                 policy = spec.split()
-                rows = "?" if policy.expected_rows is None else str(policy.expected_rows)
-                table.add_row(spec.name, spec.hub_id or "(local)", policy.name, rows, spec.licence)
+                expected = "?" if policy.expected_rows is None else str(policy.expected_rows)
+                table.add_row(spec.name, spec.hub_id or "(local)", policy.name, expected, spec.licence)
             Console().print(table)
         return
     manifest = load_pack(pack).manifest

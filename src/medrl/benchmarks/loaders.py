@@ -99,14 +99,15 @@ def normalise_options(value: object) -> tuple[tuple[str, str], ...]:
         if value and all(isinstance(entry, dict) for entry in value):
             return _options_from_entries(value)
         texts = [text_of(text) for text in value]
-        prefixed = [_LETTER_PREFIX.match(text) for text in texts]
-        if texts and all(prefixed) and [m.group(1) for m in prefixed] == list(LETTERS[: len(texts)]):
+        prefixed = [found for text in texts if (found := _LETTER_PREFIX.match(text))]
+        letters = [m.group(1) for m in prefixed]
+        if texts and len(prefixed) == len(texts) and letters == list(LETTERS[: len(texts)]):
             return tuple((m.group(1), text[m.end() :]) for m, text in zip(prefixed, texts, strict=True))
         return tuple(zip(LETTERS, texts, strict=False))
     raise MedrlError(f"options of type {type(value).__name__} are not understood: {value!r:.80}")
 
 
-def _options_from_entries(entries: list[dict]) -> tuple[tuple[str, str], ...]:
+def _options_from_entries(entries: Sequence[dict]) -> tuple[tuple[str, str], ...]:
     """[{"key": "A", "value": ..}] keeps its letters; [{"aid": 1, "atext": ..}] (HEAD-QA) is lettered in order."""
     if all("key" in entry and "value" in entry for entry in entries):
         return tuple((str(entry["key"]).strip().upper(), text_of(entry["value"])) for entry in entries)
@@ -151,7 +152,7 @@ def text_of(value: object) -> str:
 
 def _options(fields: FieldMap, row: dict, fixed: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     if fields.correct_option:
-        columns = (fields.correct_option, *fields.options)
+        columns = (fields.correct_option, *(fields.options if isinstance(fields.options, tuple) else ()))
         return tuple(zip(LETTERS, (text_of(row.get(name)) for name in columns), strict=False))
     if isinstance(fields.options, tuple):
         return normalise_options([row.get(name) for name in fields.options if row.get(name)])
@@ -168,6 +169,7 @@ def to_items(spec: BenchmarkSpec, policy: SplitPolicy, rows: list[dict], where: 
         if fields.question not in row:
             raise MedrlError(f"{where}, row {index}: no {fields.question!r} column (has {list(row)})")
         options = _options(fields, row, spec.fixed_options)
+        answer: str | None
         if fields.correct_option:
             answer = "A"
         elif fields.answer:

@@ -34,7 +34,8 @@ from medrl.detection.runner import DetectionRunner
 from medrl.detection.text import folded_options
 from medrl.errors import EmptyResult, MedrlError
 from medrl.io.files import sha256_path, size_of
-from medrl.io.readers import estimate_rows, open_source
+from medrl.io.formats import open_source
+from medrl.io.readers import estimate_rows
 from medrl.io.writers import write_text_atomic
 from medrl.job import Job
 from medrl.progress import Progress
@@ -242,7 +243,7 @@ def decontaminate_records(
 
     batches = (records[start : start + config.batch_size] for start in range(0, len(records), config.batch_size))
     for batch, (verdicts, seconds) in runner.run((batch, payload(batch)) for batch in batches):
-        stats.seconds.update(seconds)
+        stats.add_seconds(seconds)
         stats.add(verdicts)
         progress.advance(len(verdicts))
         for record, verdict in zip(batch, verdicts, strict=True):
@@ -305,7 +306,7 @@ def _side_rows(result: Partition, matched_items: MatchedItems) -> dict[str, list
 
 def _counts(result: Partition, starts: list[int], source_count: int) -> list[Counter]:
     """Per source, how many of its rows went where."""
-    counts = [Counter() for _ in range(source_count)]
+    counts: list[Counter[str]] = [Counter() for _ in range(source_count)]
     for outcome in OUTCOMES:
         for row_id in result.row_ids(outcome):
             counts[bisect.bisect_right(starts, row_id) - 1][outcome] += 1

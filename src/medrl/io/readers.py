@@ -23,10 +23,8 @@ import pyarrow.parquet as pq
 
 from medrl.errors import MedrlError
 
-if TYPE_CHECKING:  # with the registry's names `__getattr__` below gives at run time
-    from medrl.io.formats import FORMATS as FORMATS
+if TYPE_CHECKING:  # the registry imports this module's readers, so the type alone is imported here
     from medrl.io.formats import FileFormat
-    from medrl.io.formats import open_source as open_source
 
 # "utf-8-sig" also reads plain UTF-8; it drops the byte-order mark spreadsheet exports put before the header.
 _CSV_ENCODING = "utf-8-sig"
@@ -152,8 +150,10 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     value = dict(pairs)
     if len(value) != len(pairs):
         seen: set[str] = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise _DuplicateKey(duplicate)
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
     return value
 
 
@@ -358,14 +358,3 @@ def hf_batches(path: Path, batch_size: int) -> Iterator[RowBatch]:
 
 def hf_estimate(path: Path) -> tuple[int, bool]:
     return sum(batch.num_rows for batch in _checked(_hf_stream(path), path, _HF_FIX)), True
-
-
-def __getattr__(name: str) -> object:
-    """`FORMATS` and `open_source` for modules that import them from here (the pipeline, the run reports): they live
-    with the format registry in `medrl.io.formats`, which imports this module's readers, so they are looked up on
-    first use."""
-    if name in ("FORMATS", "open_source"):
-        from medrl.io import formats
-
-        return getattr(formats, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -25,11 +25,6 @@ import pyarrow.parquet as pq
 
 from medrl.errors import MedrlError
 from medrl.io.readers import RowBatch
-
-if TYPE_CHECKING:  # with the registry's names `__getattr__` below gives at run time
-    from medrl.io.formats import OUTPUT_SUFFIX as OUTPUT_SUFFIX
-    from medrl.io.formats import open_writer as open_writer
-    from medrl.io.formats import output_name as output_name
 
 
 def _current_umask() -> int:
@@ -150,7 +145,7 @@ def _refuse_existing(columns: list[str] | None, extra_column: str | None) -> Non
         raise MedrlError(f"the input already has a column named {extra_column!r}; rename it first")
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Run `write(tmp)` on a temporary sibling of `path`, then rename it into place (or delete it on error)."""
     tmp = _temp_sibling(path)
     try:
@@ -194,7 +189,7 @@ def _replace(tmp: Path, target: Path) -> None:
 
 
 class _TextWriter(RowWriter):
-    def __init__(self, *args: object) -> None:
+    def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.handle: IO[str] = self.tmp.open("w", encoding="utf-8", newline="")
 
@@ -216,7 +211,7 @@ class JsonlWriter(_TextWriter):
 
 
 class JsonListWriter(_TextWriter):
-    def __init__(self, *args: object) -> None:
+    def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.handle.write("[")
 
@@ -260,7 +255,7 @@ class CsvWriter(_TextWriter):
                     f"cannot write {self.path.name} as csv: a row has columns {unknown} that the header "
                     f"{self.header} lacks (rows differ in their columns); pass --format jsonl"
                 )
-            self.writer.writerow([_csv_cell(row.get(name)) for name in self.header])
+            self.writer.writerow([_csv_cell(row.get(name)) for name in self.header or ()])
         self.rows_written += len(rows)
 
     def _write_header(self) -> None:
@@ -276,7 +271,7 @@ def _csv_cell(value: object) -> str:
     """CSV cells are text: nested values as JSON, lone surrogates as U+FFFD (a CSV file has no escapes)."""
     if value is None:
         return ""
-    return utf8_safe(value) if isinstance(value, str) else dumps(value)
+    return str(utf8_safe(value)) if isinstance(value, str) else dumps(value)
 
 
 class _ArrowWriter(RowWriter):
@@ -344,7 +339,7 @@ class _ArrowWriter(RowWriter):
 
 
 class ParquetWriter(_ArrowWriter):
-    def __init__(self, *args: object) -> None:
+    def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.writer: pq.ParquetWriter | None = None
 
@@ -364,7 +359,7 @@ class HfDatasetWriter(_ArrowWriter):
 
     DATA_FILE = "data-00000-of-00001.arrow"
 
-    def __init__(self, *args: object) -> None:
+    def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.tmp.unlink()
         self.tmp.mkdir(mode=_DIR_MODE)
@@ -379,7 +374,7 @@ class HfDatasetWriter(_ArrowWriter):
         if self.writer is None:
             self.writer = ipc.new_stream(str(self.tmp / self.DATA_FILE), self.schema)
         self.writer.close()
-        state = {
+        state: dict[str, object] = {
             "_data_files": [{"filename": self.DATA_FILE}],
             "_fingerprint": None,
             "_format_columns": None,
@@ -390,14 +385,3 @@ class HfDatasetWriter(_ArrowWriter):
         }
         (self.tmp / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
         (self.tmp / "dataset_info.json").write_text(json.dumps({"description": "written by medrl"}), "utf-8")
-
-
-def __getattr__(name: str) -> object:
-    """`OUTPUT_SUFFIX`, `output_name` and `open_writer` for modules that import them from here (the pipeline, the run
-    reports): they live with the format registry in `medrl.io.formats`, which imports this module's writers, so they
-    are looked up on first use."""
-    if name in ("OUTPUT_SUFFIX", "output_name", "open_writer"):
-        from medrl.io import formats
-
-        return getattr(formats, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from medrl.detection.stages import STAGES
 from medrl.errors import MedrlError
-from medrl.io.readers import open_source
-from medrl.io.writers import output_name
+from medrl.io.formats import open_source, output_name
 from medrl.reporting.evidence import MATCHED_ITEMS, ItemKey, item_key
 
 DECONTAMINATE_SUMMARY, BUILD_SUMMARY = "report.json", "build.json"

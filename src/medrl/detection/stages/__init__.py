@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from medrl.detection.hits import Hit
 from medrl.detection.stages.base import (
     CONFIDENCE_CLASSES,
-    Hit,
     RowHits,
     RunContext,
     RunOption,

@@ -128,4 +128,3 @@ class Stage(ABC, Generic[SettingsT, IndexT]):
     def threshold(self, settings: Mapping[str, Any]) -> tuple[float, str]:
         """The score a match must reach (in `score`'s units) and what that line means, for the report's charts;
         from the settings as a report stores them (a dict), so a report of an earlier run draws as it ran."""
-

@@ -14,7 +14,8 @@ from rapidfuzz import fuzz, process
 
 from medrl.benchmarks.loaders import BenchmarkItem
 from medrl.detection.arrays import ArrayReader, Arrays, CacheInvalid
-from medrl.detection.stages.base import Hit, RowHits, Stage, StageBatch, StageSettings, TextTable
+from medrl.detection.hits import Hit
+from medrl.detection.stages.base import RowHits, Stage, StageBatch, StageSettings, TextTable
 from medrl.errors import MedrlError
 
 # cdist scores in float32; candidates within this margin of the threshold are re-scored exactly in float64

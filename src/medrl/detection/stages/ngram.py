@@ -11,7 +11,8 @@ import numpy as np
 
 from medrl.benchmarks.loaders import BenchmarkItem
 from medrl.detection.arrays import ArrayReader, Arrays, encode_strings
-from medrl.detection.stages.base import Hit, RowHits, Stage, StageBatch, StageSettings, TextTable
+from medrl.detection.hits import Hit
+from medrl.detection.stages.base import RowHits, Stage, StageBatch, StageSettings, TextTable
 from medrl.detection.text import word_ngrams
 from medrl.errors import MedrlError
 

@@ -19,9 +19,10 @@ from medrl.detection.cases import (
     load_case_index,
     specific_numbers,
 )
+from medrl.detection.hits import Hit
 from medrl.detection.options import row_options_of
 from medrl.detection.rare_ngrams import shared_counts
-from medrl.detection.stages.base import Hit, RowHits, Stage, StageBatch, StageSettings, TextTable
+from medrl.detection.stages.base import RowHits, Stage, StageBatch, StageSettings, TextTable
 from medrl.errors import MedrlError
 
 

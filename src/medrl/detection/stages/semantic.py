@@ -26,9 +26,10 @@ from medrl.detection.cases import (
     specific_numbers,
 )
 from medrl.detection.embeddings import Embedder, load_embedder, locate_model, set_threads
+from medrl.detection.hits import Hit
 from medrl.detection.options import options_disagree, row_options_of
 from medrl.detection.rare_ngrams import shared_counts
-from medrl.detection.stages.base import Hit, RowHits, RunOption, Stage, StageBatch, StageSettings, TextTable
+from medrl.detection.stages.base import RowHits, RunOption, Stage, StageBatch, StageSettings, TextTable
 from medrl.detection.text import folded_options, question_stem
 from medrl.errors import MedrlError
 
