@@ -25,7 +25,9 @@ demo: install
 	$(BIN)/medrl benchmarks import examples/benchmarks --pack demo/pack --allow-partial
 	$(BIN)/medrl build --config examples/build.toml
 	$(BIN)/medrl decontaminate examples/training/demo_train.jsonl --pack demo/pack --out demo/decontaminate
+	$(BIN)/medrl decontaminate examples/training/demo_chat.jsonl --pack demo/pack --out demo/chat --field messages
 	@echo "dataset: demo/build (README.md card, verl/ trl/ hf/ parquet/); decontamination only: demo/decontaminate"
+	@echo "the same rows as chat messages, checked message by message: demo/chat"
 
 # Everything CI runs: lint, format check, the type checker on src/, the whole test suite (slow tests included), then the integration tests
 # against the real RL clients (verl, TRL) and the Ray engine in their own virtualenv (which has ray), where skipping

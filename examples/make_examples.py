@@ -39,6 +39,20 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
 
+def chat_row(row: dict) -> dict:
+    """A training row as a chat, as SFT/RL sets on the hub hold them: system, user (question and options), the
+    assistant's answer; the source kept in a nested `meta` object (`--field meta.source`)."""
+    prompt = row["question"] + "\n" + "\n".join(row["options"])
+    return {
+        "messages": [
+            {"role": "system", "content": "You are a medical expert. Answer with the letter of the best option."},
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": f"The answer is {row['answer']}."},
+        ],
+        "meta": {"source": row["source"]},
+    }
+
+
 def main(shared: Path) -> None:
     benchmarks, out = shared / "benchmarks", HERE / "benchmarks"
     shutil.rmtree(out, ignore_errors=True)
@@ -84,6 +98,10 @@ def main(shared: Path) -> None:
     with (training / "demo_train.jsonl").open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    # The same rows as chat conversations (`--field messages`), the question and options in the user's turn.
+    with (training / "demo_chat.jsonl").open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(chat_row(row), ensure_ascii=False) + "\n")
 
     licenses = HERE / "licenses"
     shutil.rmtree(licenses, ignore_errors=True)
@@ -97,6 +115,7 @@ def main(shared: Path) -> None:
             writer.writerow([f"benchmarks/{name}/{file}", BENCHMARK_ROWS, f"benchmarks/{name}/{file}, first rows"])
         writer.writerow(["benchmarks/pubmedqa/", len(test_ids), "benchmarks/pubmedqa/, first test ids"])
         writer.writerow(["training/demo_train.jsonl", len(rows), "training/medqa_dev.json first rows + planted"])
+        writer.writerow(["training/demo_chat.jsonl", len(rows), "training/demo_train.jsonl as chat messages"])
 
 
 if __name__ == "__main__":

@@ -263,7 +263,9 @@ CASES = [
         "missing field", lambda w: decontaminate(w, w.jsonl("t.jsonl", ROWS), "--field", "prompt"), "no column 'prompt'"
     ),
     Case(
-        "nested field", lambda w: decontaminate(w, w.jsonl("t.jsonl", [{"question": ["a"]}])), "holds a list, not text"
+        "nested field",
+        lambda w: decontaminate(w, w.jsonl("t.jsonl", [{"question": ["a"]}])),
+        "holds a list of other values",
     ),
     Case(
         "missing options column",

@@ -312,7 +312,16 @@ def decontaminate(
         str | None, typer.Option("--preset", help=f"Detection preset: {', '.join(PRESETS)} (default {DEFAULT_PRESET}).")
     ] = None,
     field: Annotated[
-        list[str] | None, typer.Option("--field", help="Column to check (repeatable). Default: question.")
+        list[str] | None,
+        typer.Option(
+            "--field",
+            help="Field to check (repeatable): a column, a nested path (extra_info.question, prompt[0].content) or a "
+            "column of chat messages (each message checked). Default: question.",
+        ),
+    ] = None,
+    roles: Annotated[
+        str | None,
+        typer.Option(help="Chat roles whose messages are checked, comma-separated (user,system); default: every role."),
     ] = None,
     options_field: Annotated[
         str | None,
@@ -351,6 +360,7 @@ def decontaminate(
         out=out,
         preset=preset_name,
         fields=tuple(field) if field else None,
+        roles=tuple(role.strip().lower() for role in roles.split(",")) if roles else None,
         options_field=options_field,
         format=output_format,
         input_format=input_format,

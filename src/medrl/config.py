@@ -28,8 +28,13 @@ class DecontaminationConfig:
     # The enabled stages' settings by stage name (a stage not named is off). Stages run in the registry's order
     # (`medrl.detection.stages.STAGES`), whatever the order here. `replace(name=settings or None)` changes one.
     stages: dict[str, StageSettings]
-    # Training columns whose text is checked; each is checked on its own and a match in any flags the row.
+    # Training fields whose text is checked: columns, nested paths (`extra_info.question`, `prompt[0].content`) or
+    # columns of chat messages (each message checked on its own; see `medrl.detection.fields`). Each is checked on
+    # its own and a match in any flags the row.
     fields: tuple[str, ...] = ("question",)
+    # The chat roles whose messages are checked (`user`, `system`, `assistant`, ...; ShareGPT's human/gpt read as
+    # user/assistant); empty: every role.
+    roles: tuple[str, ...] = ()
     # Where each row's options are, for option-aware matching: "auto" (default) finds an options column by name
     # (see `medrl.detection.records.detect_options_field`); a column name (dict, list or "A. ..." lines) or a tuple
     # of one column per option; None: no column. Rows without column options use the options written in their text.
@@ -67,6 +72,8 @@ class DecontaminationConfig:
         object.__setattr__(self, "stages", {stage.name: self.stages[stage.name] for stage in self.enabled()})
         if not self.fields:
             raise MedrlError("at least one --field is needed")
+        if any(not role or role != role.strip().lower() for role in self.roles):
+            raise MedrlError(f"roles must be lower-case role names such as user,system; got {list(self.roles)}")
         if not self.stages:
             raise MedrlError(f"every detection stage is disabled: enable one of {', '.join(STAGES_BY_NAME)}")
         if self.batch_size < 1:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pyarrow as pa
 from medrl.config import DEFAULT_PRESET, DETECTION_SETTINGS, PRESETS, DecontaminationConfig, preset
 from medrl.detection.records import (
     MULTIPLE_CHOICE_HINTS,
+    CheckedTexts,
     batch_columns,
     detect_options_field,
     field_options,
@@ -139,6 +141,13 @@ def decontaminate(
     if out_format not in FORMATS:
         raise MedrlError(f"unknown output format {out_format!r}; use one of {', '.join(FORMATS)}")
     stats = RunStats()
+    # The first batch is read and its checked fields resolved before the pack is indexed, so a wrong --field or path
+    # fails in a second; the batch is then processed as any other.
+    schema, columns = source.arrow_schema(), source.column_names()
+    read = _timed(source.batches(config.batch_size), stats)
+    first = next(read, None)
+    if first is not None:
+        field_texts(first, config.fields, source.path, config.roles)
     with Job(out, owns_output, [source.path], pack, progress) as job:
         index_started = time.perf_counter()
         with progress.stage("index"):
@@ -146,7 +155,6 @@ def decontaminate(
         stats.seconds["index"] = time.perf_counter() - index_started
         matched_items = MatchedItems(benchmark_pack.items)
 
-        schema, columns = source.arrow_schema(), source.column_names()
         clean = open_writer(job.path(output_name("clean", out_format)), out_format, schema, columns)
         removed_name = output_name("removed", out_format)
         removed = open_writer(job.path(removed_name), out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
@@ -157,13 +165,14 @@ def decontaminate(
 
         options = OptionsChoice(config.options_field)
 
-        def records(batch: RowBatch) -> tuple[RowBatch, Payload]:
-            texts = field_texts(batch, config.fields, source.path)
-            return batch, (texts, options.of(batch, texts, source.path))
+        def records(batch: RowBatch) -> tuple[tuple[RowBatch, CheckedTexts], Payload]:
+            checked = field_texts(batch, config.fields, source.path, config.roles)
+            return (batch, checked), (checked.texts, options.of(batch, checked.texts, source.path))
 
-        batches = (records(batch) for batch in _timed(source.batches(config.batch_size), stats))
+        batches = (records(batch) for batch in itertools.chain([first] if first else [], read))
         with progress.stage("read, detect, write", *estimate_rows(source)) as rows_done:
-            for batch, (verdicts, seconds) in runner.run(batches):
+            for (batch, checked), (found, seconds) in runner.run(batches):
+                verdicts = checked.name_fields(found)
                 stats.add_seconds(seconds)
                 write_started = time.perf_counter()
                 destinations = [destination(verdict, config.review) for verdict in verdicts]
@@ -212,7 +221,16 @@ def decontaminate(
 # --- settings: a TOML file (`decontaminate --config`) with the same keys as the command's flags -----------------
 
 
-_RUN_KEYS: tuple[str, ...] = ("fields", "options_field", "review", "batch_size", "processes", "engine", "ray_address")
+_RUN_KEYS: tuple[str, ...] = (
+    "fields",
+    "roles",
+    "options_field",
+    "review",
+    "batch_size",
+    "processes",
+    "engine",
+    "ray_address",
+)
 _RUN_KEYS += tuple(DETECTION_SETTINGS)
 DECONTAMINATE_SETTINGS: dict[str, Setting] = {
     **dict.fromkeys(("input", "pack", "out"), Setting((str,), path=True)),
@@ -220,7 +238,7 @@ DECONTAMINATE_SETTINGS: dict[str, Setting] = {
     "options_field": Setting(
         (str, list), convert=lambda value, base, where: tuple(value) if isinstance(value, list) else value
     ),
-    "fields": Setting((list,), convert=lambda value, base, where: tuple(value)),
+    **dict.fromkeys(("fields", "roles"), Setting((list,), convert=lambda value, base, where: tuple(value))),
     **dict.fromkeys(("batch_size", "processes"), Setting((int,))),
     **DETECTION_SETTINGS,
 }

@@ -2,53 +2,85 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
 from medrl.benchmarks.loaders import normalise_options
+from medrl.detection.decide import Verdict
+from medrl.detection.fields import FieldPath, field_texts_of
 from medrl.detection.text import folded_options
 from medrl.errors import MedrlError
 from medrl.io.readers import MISSING, RowBatch
 
 
-def field_texts(batch: RowBatch, fields: tuple[str, ...], source: Path) -> dict[str, list[str]]:
-    """Per checked field, each row's text. None counts as empty text; numbers as their text form.
+@dataclass(frozen=True)
+class CheckedTexts:
+    """A batch's checked texts: per label (a field, or `field[i]` for its i-th chat message), each row's text
+    ("" where the row has no such message, or its role is not checked), and per label each row's message role."""
 
-    A missing column or a nested value (list/dict) is an error naming the file, the row and the fix.
+    texts: dict[str, list[str]]
+    roles: dict[str, list[str | None]]
+
+    def name_fields(self, verdicts: list[Verdict]) -> list[Verdict]:
+        """The verdicts with each match's field naming the chat message's role too (`messages[1] (user)`), so the
+        evidence says which message of the row matched; rows without chat messages are returned as they are."""
+        named = []
+        for row, verdict in enumerate(verdicts):
+            matches = tuple(
+                dataclasses.replace(match, field=f"{match.field} ({role})")
+                if (role := self.roles[match.field][row])
+                else match
+                for match in verdict.matches
+            )
+            named.append(dataclasses.replace(verdict, matches=matches) if matches != verdict.matches else verdict)
+        return named
+
+
+def field_texts(batch: RowBatch, fields: tuple[str, ...], source: Path, roles: tuple[str, ...] = ()) -> CheckedTexts:
+    """Per checked field (a column, a nested path, or a column of chat messages: see `medrl.detection.fields`),
+    each row's texts; `roles` (empty: every role) chooses which chat messages are checked.
+
+    A missing column or path, or a value that is not text or messages, is an error naming the file, the row and the
+    fix.
     """
+    columns = batch_columns(batch)
     texts: dict[str, list[str]] = {}
+    found_roles: dict[str, list[str | None]] = {}
     for name in fields:
-        if isinstance(batch.rows, list):
-            values = batch.column(name)
-        else:
-            if name not in batch.rows.schema.names:
-                raise MedrlError(
-                    f"{source}: no column {name!r}; available columns: {', '.join(batch.rows.schema.names)} "
-                    "(choose one with --field)"
-                )
-            values = batch.column(name)
-        column = []
-        for offset, value in enumerate(values):
-            if isinstance(value, str):
-                column.append(value)
-            elif value is None:
-                column.append("")
-            elif value is MISSING:
+        path = FieldPath.parse(name, columns)
+        if not isinstance(batch.rows, list) and path.column not in columns:
+            raise MedrlError(
+                f"{source}: no column {path.column!r}; available columns: {', '.join(columns)} "
+                "(choose one with --field)"
+            )
+        for offset, value in enumerate(batch.column(path.column)):
+            if value is MISSING:
                 available = ", ".join(batch.rows[offset])
                 raise MedrlError(
-                    f"{source}, {batch.where(offset)}: no column {name!r}; available columns: {available} "
+                    f"{source}, {batch.where(offset)}: no column {path.column!r}; available columns: {available} "
                     "(choose one with --field)"
                 )
-            elif isinstance(value, int | float):
-                column.append(str(value))
-            else:
+            value, missing = path.resolve(value)
+            if missing is not None:
+                wanted = "" if missing == name else f" (for --field {name!r})"
+                raise MedrlError(f"{source}, {batch.where(offset)}: no {missing!r} in this row{wanted}; check the path")
+            found = field_texts_of(value, name)
+            if isinstance(found, str):
                 raise MedrlError(
-                    f"{source}, {batch.where(offset)}: column {name!r} holds a {type(value).__name__}, not text; "
-                    "check a text column with --field"
+                    f"{source}, {batch.where(offset)}: {name!r} holds {found}, not text or chat messages; "
+                    "check a text column, a path to text (e.g. prompt[0].content) or a messages column with --field"
                 )
-        texts[name] = column
-    return texts
+            for entry in found:
+                if entry.label not in texts:
+                    texts[entry.label] = [""] * len(batch)
+                    found_roles[entry.label] = [None] * len(batch)
+                if not roles or entry.role is None or entry.role in roles:
+                    texts[entry.label][offset] = entry.text
+                found_roles[entry.label][offset] = entry.role
+    return CheckedTexts(texts, found_roles)
 
 
 # Where training files keep each row's options, tried in this order when no column is named (`options_field`

@@ -1,0 +1,202 @@
+"""Checked fields as people hold their data: chat messages (OpenAI/HF and ShareGPT layouts, content parts), nested
+paths into JSON objects and Parquet structs, and medrl's own verl and TRL exports checked again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import medrl
+from conftest import REPO
+from medrl.cli import app
+from medrl.detection.fields import FieldPath, FieldText, field_texts_of
+from medrl.errors import MedrlError
+
+EXAMPLES = REPO / "examples"
+TRAIN = EXAMPLES / "training" / "demo_train.jsonl"
+runner = CliRunner()
+
+
+def invoke(*args: str | Path):
+    return runner.invoke(app, [str(arg) for arg in args])
+
+
+@pytest.fixture(scope="module")
+def example_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pack = tmp_path_factory.mktemp("examples") / "pack"
+    medrl.import_benchmarks(EXAMPLES / "benchmarks", pack, allow_partial=True)
+    return pack
+
+
+def demo_rows() -> list[dict]:
+    return [json.loads(line) for line in TRAIN.read_text(encoding="utf-8").splitlines()]
+
+
+def chat_row(row: dict, parts: bool = True) -> dict:
+    """A demo row as a chat: a system prompt, the question (with its options; as content parts, or a string for
+    Parquet, whose columns hold one type), an answer."""
+    question = row["question"] + "\n" + "\n".join(row["options"])
+    return {
+        "messages": [
+            {"role": "system", "content": "You are a careful physician."},
+            {"role": "user", "content": [{"type": "text", "text": question}] if parts else question},
+            {"role": "assistant", "content": "The answer is \\boxed{B}."},
+        ],
+        "extra_info": {"question": row["question"], "source": row["source"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "steps"),
+    [
+        ("question", "question", ()),
+        ("extra_info.question", "extra_info", ("question",)),
+        ("prompt[0].content", "prompt", (0, "content")),
+        ("a.b[2][1].c", "a", ("b", 2, 1, "c")),
+    ],
+)
+def test_field_paths_parse(text: str, column: str, steps: tuple) -> None:
+    assert FieldPath.parse(text) == FieldPath(text, column, steps)
+
+
+def test_a_column_named_with_a_dot_is_taken_whole() -> None:
+    assert FieldPath.parse("v1.question", ["v1.question"]).steps == ()
+
+
+@pytest.mark.parametrize("text", ["prompt[x]", "[0].content", "a..b", "a.[0]", "a[0"])
+def test_malformed_paths_are_one_clear_error(text: str) -> None:
+    with pytest.raises(MedrlError, match="is not a column or a path"):
+        FieldPath.parse(text)
+
+
+def test_values_become_texts() -> None:
+    openai = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Q?"}]
+    assert field_texts_of(openai, "m") == [FieldText("m[0]", "system", "be brief"), FieldText("m[1]", "user", "Q?")]
+    sharegpt = [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "A."}]
+    assert [(t.role, t.text) for t in field_texts_of(sharegpt, "c")] == [("user", "Q?"), ("assistant", "A.")]
+    parts = [{"type": "text", "text": "one"}, {"type": "image_url", "image_url": {}}, {"type": "text", "text": "two"}]
+    assert field_texts_of([{"role": "user", "content": parts}], "m") == [FieldText("m[0]", "user", "one\ntwo")]
+    assert field_texts_of(parts, "p") == [FieldText("p", None, "one\ntwo")]
+    assert field_texts_of(None, "q") == [FieldText("q", None, "")] == field_texts_of([], "q")
+    assert field_texts_of(3.5, "q") == [FieldText("q", None, "3.5")]
+    assert field_texts_of(["A", "B"], "q") == "a list of other values"
+    assert field_texts_of({"a": 1}, "q") == "a dict"
+
+
+def test_chat_messages_are_checked_one_by_one(tmp_path: Path, example_pack: Path) -> None:
+    rows = demo_rows()
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text("".join(json.dumps(chat_row(row)) + "\n" for row in rows), encoding="utf-8")
+    flat = medrl.decontaminate(TRAIN, example_pack, tmp_path / "flat")
+    report = medrl.decontaminate(chat, example_pack, tmp_path / "chat", fields=["messages"])
+    assert report.removed_rows >= flat.removed_rows > 0
+    removed = [json.loads(line) for line in (tmp_path / "chat" / "removed.jsonl").read_text().splitlines()]
+    planted = {i for i, row in enumerate(rows) if "planted" in row["source"]}
+    found = {row["contamination"][0]["input_row"] for row in removed}
+    assert planted <= found
+    for row in removed:  # evidence names the message and its role; its span points into that message's text
+        match = next(m for m in row["contamination"] if m["method"] == "coverage")
+        assert match["field"] == "messages[1] (user)"
+        start, end = match["row_span"]
+        assert row["messages"][1]["content"][0]["text"][start:end] == match["evidence"]
+    # The column is written back unchanged, every row in exactly one output.
+    clean = [json.loads(line) for line in (tmp_path / "chat" / "clean.jsonl").read_text().splitlines()]
+    originals = [chat_row(row) for row in rows]
+    assert sorted(map(json.dumps, clean + [{k: v for k, v in r.items() if k != "contamination"} for r in removed])) == (
+        sorted(map(json.dumps, originals))
+    )
+    # Only the assistant's turns: none holds a question.
+    only = medrl.decontaminate(chat, example_pack, tmp_path / "assistant", config=report_config("assistant"))
+    assert only.removed_rows == 0
+
+
+def report_config(*roles: str) -> medrl.DecontaminationConfig:
+    return medrl.preset().replace(fields=("messages",), roles=roles)
+
+
+def test_sharegpt_roles_and_the_roles_flag(tmp_path: Path, example_pack: Path) -> None:
+    rows = demo_rows()
+    shared = tmp_path / "sharegpt.jsonl"
+    lines = [
+        {"conversations": [{"from": "human", "value": "Help me study."}, {"from": "gpt", "value": row["question"]}]}
+        for row in rows
+    ]
+    shared.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    args = ("decontaminate", shared, "--pack", example_pack, "--field", "conversations", "-q")
+    assert invoke(*args, "--out", tmp_path / "user", "--roles", "user").exit_code == 0
+    assert json.loads((tmp_path / "user" / "report.json").read_text())["removed_rows"] == 0
+    assert invoke(*args, "--out", tmp_path / "gpt", "--roles", "assistant").exit_code == 0
+    report = json.loads((tmp_path / "gpt" / "report.json").read_text())
+    assert report["removed_rows"] > 0 and report["config"]["roles"] == ["assistant"]
+
+
+def test_nested_paths_in_jsonl_and_parquet(tmp_path: Path, example_pack: Path) -> None:
+    """A nested path finds what the same text finds as a flat column, in JSONL objects and Parquet structs/lists."""
+    rows = [chat_row(row, parts=False) for row in demo_rows()]
+    jsonl = tmp_path / "nested.jsonl"
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    parquet = tmp_path / "nested.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    flat = tmp_path / "flat.jsonl"
+    flat_rows = [{"question": row["extra_info"]["question"], "turn": row["messages"][1]["content"]} for row in rows]
+    flat.write_text("".join(json.dumps(row) + "\n" for row in flat_rows), encoding="utf-8")
+    for nested, column in (("extra_info.question", "question"), ("messages[1].content", "turn")):
+        expected = medrl.decontaminate(flat, example_pack, tmp_path / f"flat-{column}", config=checking(column))
+        assert expected.removed_rows > 0
+        for path in (jsonl, parquet):
+            out = tmp_path / f"{column}{path.suffix}"
+            assert medrl.decontaminate(path, example_pack, out, config=checking(nested)).removed_rows == (
+                expected.removed_rows
+            )
+
+
+def checking(field: str) -> medrl.DecontaminationConfig:
+    return medrl.preset().replace(fields=(field,), options_field=None)
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("extra_info.nope", r"line 1: no 'extra_info.nope' in this row; check the path"),
+        ("messages[7].content", r"line 1: no 'messages\[7\]' in this row \(for --field 'messages\[7\].content'\)"),
+        ("extra_info", r"line 1: 'extra_info' holds a dict, not text or chat messages"),
+        ("nope.question", r"no column 'nope'"),
+    ],
+)
+def test_a_missing_path_is_one_line_before_the_pack_is_read(
+    tmp_path: Path, example_pack: Path, field: str, message: str
+) -> None:
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text(json.dumps(chat_row(demo_rows()[0])) + "\n", encoding="utf-8")
+    result = invoke("decontaminate", chat, "--pack", tmp_path / "no-pack", "--out", tmp_path / "o", "--field", field)
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    with pytest.raises(MedrlError, match=message):
+        medrl.decontaminate(chat, example_pack, tmp_path / "o", fields=[field])
+
+
+def test_medrl_checks_its_own_verl_and_trl_exports(tmp_path: Path, example_pack: Path) -> None:
+    """Build against a pack that lacks MedQA (so MedQA questions stay in the exports), then check the verl and TRL
+    exports' chat prompts against the full example pack: both find what the flat problems hold."""
+    benchmarks = tmp_path / "benchmarks"
+    shutil.copytree(EXAMPLES / "benchmarks" / "pubmedqa", benchmarks / "pubmedqa")
+    medrl.import_benchmarks(benchmarks, tmp_path / "small", allow_partial=True)
+    result = invoke(
+        "build", "--config", EXAMPLES / "build.toml", "--pack", tmp_path / "small", "--out", tmp_path / "rl"
+    )
+    assert result.exit_code == 0, result.output
+    found = {}
+    for export, field in (("parquet", "problem"), ("verl", "prompt"), ("trl", "prompt")):
+        source = tmp_path / "rl" / export / "train.parquet"
+        report = medrl.decontaminate(source, example_pack, tmp_path / f"check-{export}", fields=[field])
+        found[export] = report.removed_rows
+        if export != "parquet":
+            removed = pq.read_table(tmp_path / f"check-{export}" / "removed.parquet").to_pylist()
+            assert {m["field"] for row in removed for m in row["contamination"]} == {"prompt[0] (user)"}
+            assert pq.read_table(source).schema == pq.read_table(tmp_path / f"check-{export}" / "clean.parquet").schema
+    assert found["verl"] == found["trl"] == found["parquet"] > 0
