@@ -5,14 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from medrl.benchmarks.pack import BenchmarkPack, import_benchmarks, load_pack
+from medrl.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 BENCHMARKS = SHARED / "benchmarks"
 TRAINING = SHARED / "training"
 TRAINING_FILES = ("medqa_dev.json", "pubmedqa_trainpool.jsonl", "huatuogpt_o1_demo.json")
+EXAMPLES = REPO / "examples"
+_RUNNER = CliRunner()
+
+
+def invoke(*args: str | Path):
+    """The `medrl` command in this process, arguments given as strings or paths."""
+    return _RUNNER.invoke(app, [str(arg) for arg in args])
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +41,11 @@ def full_pack_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def full_pack(full_pack_dir: Path) -> BenchmarkPack:
     return load_pack(full_pack_dir)
+
+
+@pytest.fixture(scope="session")
+def example_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped benchmark samples as a pack (what `make demo` builds). Tests that change a pack copy it first."""
+    pack = tmp_path_factory.mktemp("examples") / "pack"
+    import_benchmarks(EXAMPLES / "benchmarks", pack, allow_partial=True)
+    return pack

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 import medrl
-from conftest import REPO
+from conftest import REPO, invoke
 from medrl.benchmarks.pack import load_pack
-from medrl.cli import app
 from medrl.config import DecontaminationConfig, preset
 from medrl.detection.decide import _METHOD_ORDER
 from medrl.detection.index import CACHE_DIR, cache_key, load_or_build_index
@@ -28,18 +26,6 @@ from medrl.reporting.svg import METHOD_COLORS
 
 EXAMPLES = REPO / "examples"
 TRAIN = EXAMPLES / "training" / "demo_train.jsonl"
-runner = CliRunner()
-
-
-def invoke(*args: str | Path):
-    return runner.invoke(app, [str(arg) for arg in args])
-
-
-@pytest.fixture(scope="module")
-def example_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pack = tmp_path_factory.mktemp("examples") / "pack"
-    medrl.import_benchmarks(EXAMPLES / "benchmarks", pack, allow_partial=True)
-    return pack
 
 
 def test_every_stage_has_settings_an_evidence_rank_and_an_index_part() -> None:

@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 from conftest import REPO, TRAINING
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.benchmarks.pack import import_benchmarks
 from medrl.cli import app
 from medrl.dataset.build import OUTCOMES, BuildConfig, build, make_config, partition
 from medrl.dataset.card import MEASURED_QUALITY, card_license, card_markdown
@@ -35,14 +34,6 @@ from medrl.errors import MedrlError
 EXAMPLES = REPO / "examples"
 MEDREASON = Path(__file__).parent / "data" / "medreason_sample.jsonl"
 OPTIONS = (("A", "Vitamin C"), ("B", "Vitamin C deficiency"), ("C", "Iron"), ("D", "Small intestine"))
-
-
-@pytest.fixture(scope="module")
-def example_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped benchmark samples as a pack (what `make demo` builds)."""
-    pack = tmp_path_factory.mktemp("pack")
-    import_benchmarks(EXAMPLES / "benchmarks", pack, allow_partial=True)
-    return pack
 
 
 # --- labels --------------------------------------------------------------------------------------------------------

@@ -5,17 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from conftest import REPO
-from medrl.cli import app
+from conftest import REPO, invoke
 
 EXAMPLES = REPO / "examples"
-runner = CliRunner()
-
-
-def invoke(*args: str | Path):
-    return runner.invoke(app, [str(arg) for arg in args])
 
 
 def test_import_list_and_decontaminate_the_examples(tmp_path: Path) -> None:

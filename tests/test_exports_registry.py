@@ -15,8 +15,16 @@ from medrl.dataset.build import build, make_config
 from medrl.dataset.exports import EXPORTS, DatasetDictDirectory, Export, Layout, ParquetFiles, write_exports
 from medrl.dataset.render import DEFAULT_TEMPLATE, render_problem
 from medrl.dataset.sources import Source, TrainingRecord
-from medrl.io.formats import FILE_FORMATS, FileFormat, detect_format, open_source, open_writer, output_name
-from medrl.io.readers import RowBatch, estimate_rows
+from medrl.io.formats import (
+    FILE_FORMATS,
+    FileFormat,
+    detect_format,
+    estimate_rows,
+    open_source,
+    open_writer,
+    output_name,
+)
+from medrl.io.readers import RowBatch
 from medrl.io.writers import RowWriter
 
 datasets.disable_progress_bars()

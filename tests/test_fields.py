@@ -10,28 +10,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
 import medrl
-from conftest import REPO
-from medrl.cli import app
+from conftest import REPO, invoke
 from medrl.detection.fields import FieldPath, FieldText, field_texts_of
 from medrl.errors import MedrlError
 
 EXAMPLES = REPO / "examples"
 TRAIN = EXAMPLES / "training" / "demo_train.jsonl"
-runner = CliRunner()
-
-
-def invoke(*args: str | Path):
-    return runner.invoke(app, [str(arg) for arg in args])
-
-
-@pytest.fixture(scope="module")
-def example_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pack = tmp_path_factory.mktemp("examples") / "pack"
-    medrl.import_benchmarks(EXAMPLES / "benchmarks", pack, allow_partial=True)
-    return pack
 
 
 def demo_rows() -> list[dict]:

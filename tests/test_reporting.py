@@ -23,8 +23,7 @@ import medrl
 from conftest import REPO, TRAINING
 from medrl.benchmarks.pack import ITEM_SCHEMA, load_pack
 from medrl.cli import app
-from medrl.io.formats import open_source
-from medrl.io.readers import estimate_rows
+from medrl.io.formats import estimate_rows, open_source
 from medrl.progress import TerminalProgress
 
 EXAMPLES = REPO / "examples"

@@ -25,8 +25,8 @@ from medrl.detection.runner import Payload
 from medrl.detection.text import option_texts
 from medrl.errors import MedrlError
 from medrl.io.files import sha256_path, size_of
-from medrl.io.formats import FORMATS, OUTPUT_SUFFIX, open_source, open_writer, output_name
-from medrl.io.readers import RowBatch, estimate_rows
+from medrl.io.formats import FORMATS, OUTPUT_SUFFIX, estimate_rows, open_source, open_writer, output_name
+from medrl.io.readers import RowBatch
 from medrl.job import Job
 from medrl.progress import Progress
 from medrl.report import CLEAN, REMOVED, REVIEW, Report, RunStats, benchmark_side, destination, versions

@@ -34,8 +34,7 @@ from medrl.detection.runner import DetectionRunner
 from medrl.detection.text import folded_options
 from medrl.errors import EmptyResult, MedrlError
 from medrl.io.files import sha256_path, size_of
-from medrl.io.formats import open_source
-from medrl.io.readers import estimate_rows
+from medrl.io.formats import estimate_rows, open_source
 from medrl.io.writers import write_text_atomic
 from medrl.job import Job
 from medrl.progress import Progress

@@ -14,7 +14,6 @@ import pyarrow as pa
 from medrl.errors import MedrlError
 from medrl.io.readers import (
     RowBatch,
-    TrainingSource,
     csv_batches,
     csv_estimate,
     csv_header,
@@ -44,6 +43,39 @@ class FileFormat:
     writer: type[RowWriter]  # called (path, schema, columns, extra_column, extra_type)
     arrow_schema: Callable[[Path], pa.Schema] | None = None  # Arrow formats: the input's types, kept in the outputs
     header: Callable[[Path], list[str]] | None = None  # column names a text format gives before its rows
+
+
+@dataclass(frozen=True)
+class TrainingSource:
+    """A training file (or HF directory) to stream in `file_format` (see `medrl.io.formats.open_source`)."""
+
+    path: Path
+    file_format: FileFormat
+
+    @property
+    def format(self) -> str:
+        """The format's name, one of `medrl.io.formats.FORMATS`."""
+        return self.file_format.name
+
+    def batches(self, batch_size: int) -> Iterator[RowBatch]:
+        yield from self.file_format.batches(self.path, batch_size)
+
+    def column_names(self) -> list[str] | None:
+        """Column names known before reading rows (CSV header, Arrow schema); None for JSON formats."""
+        if self.file_format.header is not None:
+            return self.file_format.header(self.path)
+        schema = self.arrow_schema()
+        return schema.names if schema is not None else None
+
+    def arrow_schema(self) -> pa.Schema | None:
+        """The input's Arrow schema for Arrow formats (kept for the outputs), else None."""
+        return self.file_format.arrow_schema(self.path) if self.file_format.arrow_schema is not None else None
+
+
+def estimate_rows(source: TrainingSource) -> tuple[int, bool]:
+    """(rows, exact) for a progress display: Arrow formats know their rows; text formats are counted exactly when
+    they fit in one sample, else estimated from the rows in the first MiB scaled by the file's size."""
+    return source.file_format.estimate(source.path)
 
 
 FILE_FORMATS: dict[str, FileFormat] = {

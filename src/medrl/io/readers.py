@@ -15,16 +15,12 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from medrl.errors import MedrlError
-
-if TYPE_CHECKING:  # the registry imports this module's readers, so the type alone is imported here
-    from medrl.io.formats import FileFormat
 
 # "utf-8-sig" also reads plain UTF-8; it drops the byte-order mark spreadsheet exports put before the header.
 _CSV_ENCODING = "utf-8-sig"
@@ -62,39 +58,6 @@ class Missing:
 
 
 MISSING = Missing()
-
-
-@dataclass(frozen=True)
-class TrainingSource:
-    """A training file (or HF directory) to stream in `file_format` (see `medrl.io.formats.open_source`)."""
-
-    path: Path
-    file_format: FileFormat
-
-    @property
-    def format(self) -> str:
-        """The format's name, one of `medrl.io.formats.FORMATS`."""
-        return self.file_format.name
-
-    def batches(self, batch_size: int) -> Iterator[RowBatch]:
-        yield from self.file_format.batches(self.path, batch_size)
-
-    def column_names(self) -> list[str] | None:
-        """Column names known before reading rows (CSV header, Arrow schema); None for JSON formats."""
-        if self.file_format.header is not None:
-            return self.file_format.header(self.path)
-        schema = self.arrow_schema()
-        return schema.names if schema is not None else None
-
-    def arrow_schema(self) -> pa.Schema | None:
-        """The input's Arrow schema for Arrow formats (kept for the outputs), else None."""
-        return self.file_format.arrow_schema(self.path) if self.file_format.arrow_schema is not None else None
-
-
-def estimate_rows(source: TrainingSource) -> tuple[int, bool]:
-    """(rows, exact) for a progress display: Arrow formats know their rows; text formats are counted exactly when
-    they fit in one sample, else estimated from the rows in the first MiB scaled by the file's size."""
-    return source.file_format.estimate(source.path)
 
 
 # Bytes read from the start of a text file to estimate its rows (progress display only).
