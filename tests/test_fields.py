@@ -186,3 +186,22 @@ def test_medrl_checks_its_own_verl_and_trl_exports(tmp_path: Path, example_pack:
             assert {m["field"] for row in removed for m in row["contamination"]} == {"prompt[0] (user)"}
             assert pq.read_table(source).schema == pq.read_table(tmp_path / f"check-{export}" / "clean.parquet").schema
     assert found["verl"] == found["trl"] == found["parquet"] > 0
+
+
+def test_matches_are_counted_per_field(tmp_path: Path, example_pack: Path) -> None:
+    """A benchmark question restated inside a reasoning trace shows in the report's counts per field."""
+    rows = demo_rows()
+    planted = [row for row in rows if "planted" in row["source"]]
+    mixed = tmp_path / "reasoning.jsonl"
+    lines = [
+        {"question": "Which nerve is injured?", "reasoning": f"Recall the exam item: {row['question']} So, B."}
+        for row in planted
+    ] + [{"question": row["question"], "reasoning": "Think step by step."} for row in planted[:2]]
+    mixed.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    fields = ("--field", "question", "--field", "reasoning", "--options-field", "none")
+    result = invoke("decontaminate", mixed, "--pack", example_pack, "--out", tmp_path / "o", *fields)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["removed_rows"] == len(lines)
+    assert report["by_field"] == {"question": 2, "reasoning": len(planted)}
+    assert f"by field {{'question': 2, 'reasoning': {len(planted)}}}" in result.output.replace("\n", " ")

@@ -382,7 +382,9 @@ def decontaminate(
         f"{report.input_rows} rows: kept {report.kept_rows}, removed {report.removed_rows}"
         + (f", for review {report.review_rows}" if report.review_policy == "separate" else "")
         + " "
-        f"(by method {report.by_method}); outputs in {escape(str(arguments['out']))}",
+        f"(by method {report.by_method}"
+        + (f", by field {report.by_field}" if len(report.config["fields"]) > 1 else "")
+        + f"); outputs in {escape(str(arguments['out']))}",
         highlight=False,
     )
 

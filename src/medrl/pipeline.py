@@ -206,6 +206,7 @@ def decontaminate(
             by_benchmark=dict(sorted(stats.by_benchmark.items())),
             by_method=dict(sorted(stats.by_method.items())),
             by_confidence=dict(sorted(stats.by_confidence.items())),
+            by_field=dict(sorted(stats.by_field.items())),
             benchmark_items=benchmark_side(stats.items_found, benchmark_pack.items, benchmark_pack.manifest),
             config=config.to_dict(),
             options=options.summary(),

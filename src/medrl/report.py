@@ -62,6 +62,7 @@ class RunStats:
     by_benchmark: Counter = field(default_factory=Counter)
     by_method: Counter = field(default_factory=Counter)
     by_confidence: Counter = field(default_factory=Counter)
+    by_field: Counter = field(default_factory=Counter)  # checked field -> flagged rows with a match in it
     seconds: dict[str, float] = field(default_factory=dict)
     items_found: Counter = field(default_factory=Counter)  # pack item index -> training rows matching it
 
@@ -80,6 +81,7 @@ class RunStats:
                 self.by_benchmark.update(verdict.benchmarks)
                 self.by_method.update(verdict.methods)
                 self.by_confidence[verdict.confidence] += 1
+                self.by_field.update(verdict.fields)
                 self.items_found.update(verdict.items)
 
     @property
@@ -103,6 +105,9 @@ class Report:
     by_method: dict
     # Flagged rows by their evidence's class: "certain" (benchmark text in the row) or "review" (e.g. a rewrite).
     by_confidence: dict
+    # Flagged rows per checked field with a match in it (a row matched in its question and its reasoning counts in
+    # both): shows, e.g., benchmark questions restated inside reasoning traces.
+    by_field: dict
     # The benchmark-side view: per benchmark, how many of its items the training data contains, and which.
     benchmark_items: dict
     config: dict

@@ -457,6 +457,7 @@ def _build_into(job: Job, config: BuildConfig, timer: _Timer) -> dict:
                 "rows": len(result.contaminated),
                 "by_benchmark": dict(sorted(result.stats.by_benchmark.items())),
                 "by_method": dict(sorted(result.stats.by_method.items())),
+                "by_field": dict(sorted(result.stats.by_field.items())),
                 "benchmark_items": benchmark_side(result.stats.items_found, pack.items, pack.manifest),
                 "config": decontamination.to_dict(),
             },

@@ -43,6 +43,7 @@ class Verdict:
     items: tuple[int, ...] = ()  # pack item indices matched (uncapped), for the benchmark-side view
     # "certain" when any stage that matched is certain-class, "review" when only review-class stages matched.
     confidence: str = "certain"
+    fields: tuple[str, ...] = ()  # the checked texts that matched (uncapped), for counts per field
 
 
 def expand_hits(hits: list[Hit], method: str, field: str, index: PackIndex) -> list[tuple[int, Match]]:
@@ -74,7 +75,11 @@ _CONFIDENCE = {stage.name: stage.confidence for stage in STAGES}
 
 
 def decide(
-    found: list[tuple[int, Match]], matched: dict[str, np.ndarray], max_matches: int, index: PackIndex
+    found: list[tuple[int, Match]],
+    matched: dict[str, np.ndarray],
+    max_matches: int,
+    index: PackIndex,
+    fields: tuple[str, ...] = (),
 ) -> Verdict:
     """Contaminated iff any stage matched an item. `found` is the evidence, `matched` every item matched per method;
     evidence is kept strongest first per method, ties in pack order."""
@@ -92,4 +97,5 @@ def decide(
         methods=tuple(sorted(matched)),
         items=tuple(items.tolist()),
         confidence="certain" if certain else "review",
+        fields=fields,
     )

@@ -23,10 +23,12 @@ class CheckedTexts:
 
     texts: dict[str, list[str]]
     roles: dict[str, list[str | None]]
+    fields: dict[str, str]  # per label, the checked field it comes from (`messages[1]` -> `messages`)
 
     def name_fields(self, verdicts: list[Verdict]) -> list[Verdict]:
         """The verdicts with each match's field naming the chat message's role too (`messages[1] (user)`), so the
-        evidence says which message of the row matched; rows without chat messages are returned as they are."""
+        evidence says which message of the row matched, and the fields that matched named as checked (`messages`),
+        for counts per field."""
         named = []
         for row, verdict in enumerate(verdicts):
             matches = tuple(
@@ -35,7 +37,8 @@ class CheckedTexts:
                 else match
                 for match in verdict.matches
             )
-            named.append(dataclasses.replace(verdict, matches=matches) if matches != verdict.matches else verdict)
+            fields = tuple(dict.fromkeys(self.fields[label] for label in verdict.fields))
+            named.append(dataclasses.replace(verdict, matches=matches, fields=fields))
         return named
 
 
@@ -49,6 +52,7 @@ def field_texts(batch: RowBatch, fields: tuple[str, ...], source: Path, roles: t
     columns = batch_columns(batch)
     texts: dict[str, list[str]] = {}
     found_roles: dict[str, list[str | None]] = {}
+    field_of: dict[str, str] = {}
     for name in fields:
         path = FieldPath.parse(name, columns)
         if not isinstance(batch.rows, list) and path.column not in columns:
@@ -77,10 +81,11 @@ def field_texts(batch: RowBatch, fields: tuple[str, ...], source: Path, roles: t
                 if entry.label not in texts:
                     texts[entry.label] = [""] * len(batch)
                     found_roles[entry.label] = [None] * len(batch)
+                    field_of[entry.label] = name
                 if not roles or entry.role is None or entry.role in roles:
                     texts[entry.label][offset] = entry.text
                 found_roles[entry.label][offset] = entry.role
-    return CheckedTexts(texts, found_roles)
+    return CheckedTexts(texts, found_roles, field_of)
 
 
 # Where training files keep each row's options, tried in this order when no column is named (`options_field`

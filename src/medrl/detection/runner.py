@@ -53,6 +53,7 @@ def detect_batch(
     found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
     matched: list[dict[str, list[np.ndarray]]] = [{} for _ in range(row_count)]
     strongest = [_NONE] * row_count  # per row: the strongest class of its matches so far
+    fields: list[dict[str, None]] = [{} for _ in range(row_count)]  # per row: the texts that matched, in order
     seconds: dict[str, float] = {}
     run = config.run_context()
     for stage in config.enabled():
@@ -69,10 +70,17 @@ def detect_batch(
                     found[row].extend(expand_hits(result.hits, stage.name, field, index))
                     matched[row].setdefault(stage.name, []).append(index.items_of(stage.name, result.ids))
                     strongest[row] = max(strongest[row], strength)
+                    fields[row][field] = None
         seconds[stage.name] = time.perf_counter() - started
     verdicts = [
-        decide(row_found, {m: np.concatenate(a) for m, a in row_matched.items()}, config.max_matches_per_row, index)
-        for row_found, row_matched in zip(found, matched, strict=True)
+        decide(
+            row_found,
+            {m: np.concatenate(a) for m, a in row_matched.items()},
+            config.max_matches_per_row,
+            index,
+            tuple(row_fields),
+        )
+        for row_found, row_matched, row_fields in zip(found, matched, fields, strict=True)
     ]
     return verdicts, seconds
 
