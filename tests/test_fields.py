@@ -205,3 +205,29 @@ def test_matches_are_counted_per_field(tmp_path: Path, example_pack: Path) -> No
     assert report["removed_rows"] == len(lines)
     assert report["by_field"] == {"question": 2, "reasoning": len(planted)}
     assert f"by field {{'question': 2, 'reasoning': {len(planted)}}}" in result.output.replace("\n", " ")
+
+
+def test_a_short_question_pasted_into_a_long_document_is_found_but_not_its_words_in_a_sentence(
+    tmp_path: Path, example_pack: Path
+) -> None:
+    """A short benchmark question on a line of its own inside a long text is a copy (found however long the text);
+    the same words inside a running sentence are not."""
+    question = "Which of the following is not true for myelinated nerve fibers:"
+    abstracts = [
+        json.loads(line)["question"]
+        for line in (REPO.parent / "shared" / "data" / "training" / "pubmedqa_trainpool.jsonl").read_text().splitlines()
+    ][:25]
+    document = "\n\n".join(abstracts)
+    assert len(document.split()) > 5000
+    pasted = "\n\n".join([*abstracts[:12], question, *abstracts[12:]])
+    said = "Students often ask which of the following is not true for myelinated nerve fibers: the answer"
+    sentence = f"{document}\n\n{said} {'depends on the fibre ' * 12}"
+    source = tmp_path / "long.jsonl"
+    rows = [{"text": document}, {"text": pasted}, {"text": sentence}]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    config = medrl.preset().replace(fields=("text",), options_field=None)
+    report = medrl.decontaminate(source, example_pack, tmp_path / "out", config=config)
+    removed = [json.loads(line) for line in (tmp_path / "out" / "removed.jsonl").read_text().splitlines()]
+    assert report.removed_rows == 1 and removed[0]["text"] == pasted
+    evidence = removed[0]["contamination"][0]["evidence"]
+    assert evidence and evidence in question

@@ -4,6 +4,8 @@ most of the question's rare word n-grams; short or generic questions match only 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from medrl.detection.hits import Hit
@@ -43,12 +45,21 @@ def coverage_hits(
     hits: list[list[Hit]] = [[] for _ in texts]
     row_words: dict[int, str] = {}
     row_folded_options: dict[int, frozenset[str]] = {}
+    row_lines: dict[int, list[str]] = {}
 
     def words_of(row: int) -> str:
         """The row's folded stem words, space-padded, computed once per row and only for short units."""
         if row not in row_words:
             row_words[row] = f" {' '.join(words(question_stem(texts[row])))} "
         return row_words[row]
+
+    def lines_of(row: int) -> list[str]:
+        """The row's lines as folded, space-padded words (none for a one-line row), once per row, for short units."""
+        if row not in row_lines:
+            stem = question_stem(texts[row])
+            lines = (f" {' '.join(found)} " for line in stem.split("\n") if (found := words(line)))
+            row_lines[row] = list(lines) if "\n" in stem else []
+        return row_lines[row]
 
     def options_of(row: int) -> frozenset[str]:
         if row not in row_folded_options:
@@ -61,13 +72,13 @@ def coverage_hits(
         if options_disagree(options_of(row), index.unit_options[unit]):
             continue
         hits[row].append(hit(row, unit, round(coverage * 100, 2)))
-    pairs: list[tuple[int, int, int]] = [
-        (row, unit, config.short_row_slack)
-        for row, unit in zip(counts.rows[short].tolist(), counts.units[short].tolist(), strict=True)
-    ]
-    pairs += [(row, unit, _TINY_SLACK) for row, unit in _tiny_question_pairs(texts, index)]
-    for row, unit, slack in pairs:
-        score = _short_unit_score(words_of(row), options_of(row), unit, index, slack)
+    for row, unit in zip(counts.rows[short].tolist(), counts.units[short].tolist(), strict=True):
+        score = _short_unit_score(words_of(row), options_of(row), unit, index, config.short_row_slack, lines_of(row))
+        if score is not None:
+            hits[row].append(hit(row, unit, score))
+    # A tiny question standing alone on a line of a long text is more often a heading than a copy: whole rows only.
+    for row, unit in _tiny_question_pairs(texts, index):
+        score = _short_unit_score(words_of(row), options_of(row), unit, index, _TINY_SLACK)
         if score is not None:
             hits[row].append(hit(row, unit, score))
     return hits
@@ -101,10 +112,12 @@ def _tiny_question_pairs(texts: list[str], index: CoverageIndex) -> list[tuple[i
 
 
 def _short_unit_score(
-    row_words: str, options: frozenset[str], unit: int, index: CoverageIndex, slack: int
+    row_words: str, options: frozenset[str], unit: int, index: CoverageIndex, slack: int, lines: Sequence[str] = ()
 ) -> float | None:
     """A short/generic question matches only as a whole, and with its options when the row carries options; a row
-    without options may hold at most `slack` words more than the question."""
+    without options may hold at most `slack` words more than the question, or hold it on a line that is mostly the
+    question (at most `slack`, and at most as many words as the question, more): a question pasted into a long
+    document, a reasoning trace or a chat transcript. Within a running sentence the same words are not a copy."""
     question = index.unit_questions[unit]
     if not question or f" {question} " not in row_words:
         return None
@@ -113,8 +126,12 @@ def _short_unit_score(
         unit_options = index.unit_options[unit]
         overlap = len(options & unit_options) / max(min(len(options), len(unit_options)), 1)
         return round(100 * overlap, 2) if overlap >= config.min_option_overlap else None
-    extra_words = row_words.count(" ") - 1 - (question.count(" ") + 1)
-    return 100.0 if extra_words <= slack else None
+    size = question.count(" ") + 1
+    if row_words.count(" ") - 1 - size <= slack:
+        return 100.0
+    line_slack = min(slack, size)  # a line is mostly the question: a short one within a sentence is not a copy
+    on_a_line = any(f" {question} " in line and line.count(" ") - 1 - size <= line_slack for line in lines)
+    return 100.0 if on_a_line else None
 
 
 def _longest_run(covered: np.ndarray) -> tuple[int, int]:
