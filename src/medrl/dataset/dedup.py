@@ -68,10 +68,10 @@ def _ignore(rows: int) -> None:
     """No progress display."""
 
 
-def exact_key(record: TrainingRecord) -> str:
-    """The normalised question and the sorted normalised option texts."""
-    options = sorted(" ".join(words(text)) for _, text in record.options)
-    return "\x1f".join([" ".join(words(record.question)), *options])
+def exact_key(record: TrainingRecord, tokens: Callable[[str], list[str]] = words) -> str:
+    """The normalised question and the sorted normalised option texts (`tokens` normalises)."""
+    options = sorted(" ".join(tokens(text)) for _, text in record.options)
+    return "\x1f".join([" ".join(tokens(record.question)), *options])
 
 
 def near_pairs(

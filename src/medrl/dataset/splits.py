@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from medrl.dataset.dedup import exact_key
 from medrl.dataset.sources import TrainingRecord
+from medrl.detection.text import plain_words
 from medrl.errors import MedrlError
 
 VAL, TEST = "val", "test"  # held-out split names: file names (val.parquet), DatasetDict keys, card configs
@@ -66,7 +67,9 @@ def assign_splits(
     members: dict[int, list[TrainingRecord]] = {}
     for record in kept:
         members.setdefault(clusters[record.row_id], []).append(record)
-    places = {root: position(exact_key(records[root])) for root in members}
+    # Placed by the plain normalisation, which later releases keep as it is: better disguise-proof matching must not
+    # move a row across splits when a user rebuilds with a newer medrl.
+    places = {root: position(exact_key(records[root], plain_words)) for root in members}
     side: dict[int, str] = {}
     start = 0.0
     for split in held_out:
