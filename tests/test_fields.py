@@ -231,3 +231,20 @@ def test_a_short_question_pasted_into_a_long_document_is_found_but_not_its_words
     assert report.removed_rows == 1 and removed[0]["text"] == pasted
     evidence = removed[0]["contamination"][0]["evidence"]
     assert evidence and evidence in question
+
+
+def test_a_row_with_thousands_of_messages_costs_its_own_messages(tmp_path: Path, example_pack: Path) -> None:
+    """Messages are checked per row that has them: one hostile row of 20,000 messages beside ordinary rows is
+    checked whole (a question in its last message is found) without every other row paying for its length."""
+    rows = demo_rows()
+    planted = next(row for row in rows if "planted" in row["source"])
+    long_chat = [{"role": "user", "content": f"Message {i}."} for i in range(20_000)]
+    long_chat.append({"role": "user", "content": planted["question"]})
+    chats = [chat_row(row) for row in rows[:150]] + [{"messages": long_chat, "extra_info": {}}]
+    source = tmp_path / "chats.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in chats), encoding="utf-8")
+    report = medrl.decontaminate(source, example_pack, tmp_path / "out", fields=["messages"])
+    removed = [json.loads(line) for line in (tmp_path / "out" / "removed.jsonl").read_text().splitlines()]
+    last = next(row for row in removed if row["contamination"][0]["input_row"] == len(chats) - 1)
+    assert {match["field"] for match in last["contamination"]} == {"messages[20000] (user)"}
+    assert report.input_rows == len(chats)

@@ -80,14 +80,14 @@ class OptionsChoice:
         if self.how == "given":
             self.field = tuple(setting.split(",")) if isinstance(setting, str) and "," in setting else setting
 
-    def of(self, batch: RowBatch, texts: dict[str, list[str]], source: Path) -> list[frozenset[str]] | None:
+    def of(self, batch: RowBatch, texts: dict[str, dict[int, str]], source: Path) -> list[frozenset[str]] | None:
         if not self.settled:
             self.settled = True
             columns = batch_columns(batch)
             self.field = detect_options_field(columns)
             self.how = "detected" if self.field else "none found"
             hints = [name for name in MULTIPLE_CHOICE_HINTS if name in columns]
-            inline = any(option_texts(text) for column in texts.values() for text in column)
+            inline = any(option_texts(text) for column in texts.values() for text in column.values())
             if self.field is None and hints and not inline:
                 self.notes.append(
                     f"{source}: rows look multiple-choice (column {hints[0]!r}) but no options column was found and "
@@ -167,7 +167,7 @@ def decontaminate(
 
         def records(batch: RowBatch) -> tuple[tuple[RowBatch, CheckedTexts], Payload]:
             checked = field_texts(batch, config.fields, source.path, config.roles)
-            return (batch, checked), (checked.texts, options.of(batch, checked.texts, source.path))
+            return (batch, checked), (dict(checked.texts), options.of(batch, checked.texts, source.path), checked.rows)
 
         batches = (records(batch) for batch in itertools.chain([first] if first else [], read))
         with progress.stage("read, detect, write", *estimate_rows(source)) as rows_done:

@@ -30,7 +30,7 @@ from medrl.dataset.sources import Rejection, Source, SourceFields, TrainingRecor
 from medrl.dataset.splits import TEST, VAL, HeldOut, assign_splits
 from medrl.detection.decide import Verdict
 from medrl.detection.rare_ngrams import CoverageConfig
-from medrl.detection.runner import DetectionRunner
+from medrl.detection.runner import Column, DetectionRunner, Payload
 from medrl.detection.text import folded_options
 from medrl.errors import EmptyResult, MedrlError
 from medrl.io.files import sha256_path, size_of
@@ -236,9 +236,11 @@ def decontaminate_records(
     kept: list[TrainingRecord] = []
     contaminated: list[Contaminated] = []
 
-    def payload(batch: list[TrainingRecord]) -> tuple[dict[str, list[str]], list[frozenset[str]]]:
-        texts = {name: [record_text(record, name, template) for record in batch] for name in config.fields}
-        return texts, [folded_options(record.options) for record in batch]
+    def payload(batch: list[TrainingRecord]) -> Payload:
+        texts: dict[str, Column] = {
+            name: [record_text(record, name, template) for record in batch] for name in config.fields
+        }
+        return texts, [folded_options(record.options) for record in batch], len(batch)
 
     batches = (records[start : start + config.batch_size] for start in range(0, len(records), config.batch_size))
     for batch, (verdicts, seconds) in runner.run((batch, payload(batch)) for batch in batches):

@@ -18,12 +18,14 @@ from medrl.io.readers import MISSING, RowBatch
 
 @dataclass(frozen=True)
 class CheckedTexts:
-    """A batch's checked texts: per label (a field, or `field[i]` for its i-th chat message), each row's text
-    ("" where the row has no such message, or its role is not checked), and per label each row's message role."""
+    """A batch's checked texts: per label (a field, or `field[i]` for its i-th chat message), the rows that have such
+    a text (whose role, if any, is checked) by their offset in the batch, with the text; per label the rows' message
+    roles; and per label the field it comes from."""
 
-    texts: dict[str, list[str]]
-    roles: dict[str, list[str | None]]
+    texts: dict[str, dict[int, str]]
+    roles: dict[str, dict[int, str]]
     fields: dict[str, str]  # per label, the checked field it comes from (`messages[1]` -> `messages`)
+    rows: int
 
     def name_fields(self, verdicts: list[Verdict]) -> list[Verdict]:
         """The verdicts with each match's field naming the chat message's role too (`messages[1] (user)`), so the
@@ -33,7 +35,7 @@ class CheckedTexts:
         for row, verdict in enumerate(verdicts):
             matches = tuple(
                 dataclasses.replace(match, field=f"{match.field} ({role})")
-                if (role := self.roles[match.field][row])
+                if (role := self.roles[match.field].get(row))
                 else match
                 for match in verdict.matches
             )
@@ -50,8 +52,8 @@ def field_texts(batch: RowBatch, fields: tuple[str, ...], source: Path, roles: t
     fix.
     """
     columns = batch_columns(batch)
-    texts: dict[str, list[str]] = {}
-    found_roles: dict[str, list[str | None]] = {}
+    texts: dict[str, dict[int, str]] = {}
+    found_roles: dict[str, dict[int, str]] = {}
     field_of: dict[str, str] = {}
     for name in fields:
         path = FieldPath.parse(name, columns)
@@ -79,13 +81,13 @@ def field_texts(batch: RowBatch, fields: tuple[str, ...], source: Path, roles: t
                 )
             for entry in found:
                 if entry.label not in texts:
-                    texts[entry.label] = [""] * len(batch)
-                    found_roles[entry.label] = [None] * len(batch)
+                    texts[entry.label], found_roles[entry.label] = {}, {}
                     field_of[entry.label] = name
                 if not roles or entry.role is None or entry.role in roles:
                     texts[entry.label][offset] = entry.text
-                found_roles[entry.label][offset] = entry.role
-    return CheckedTexts(texts, found_roles, field_of)
+                if entry.role is not None:
+                    found_roles[entry.label][offset] = entry.role
+    return CheckedTexts(texts, found_roles, field_of, len(batch))
 
 
 # Where training files keep each row's options, tried in this order when no column is named (`options_field`

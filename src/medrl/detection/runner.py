@@ -28,28 +28,35 @@ from medrl.engine import run_local, run_processes, run_ray
 AUTO_PROCESSES_BYTES = 16 * 2**20
 
 Key = TypeVar("Key")
-# What engines move between processes: a batch's checked texts per field, and its rows' folded options (None: the
-# options written in the texts count).
-Payload = tuple[dict[str, list[str]], list[frozenset[str]] | None]
+# A checked text of every row of a batch, or of some rows by their offset in the batch (a chat's i-th message: rows
+# with fewer messages have none, and a row with thousands of messages costs its own rows, not the batch's).
+Column = list[str] | dict[int, str]
+# What engines move between processes: a batch's checked texts per label, its rows' folded options (None: the options
+# written in the texts count) and its row count.
+Payload = tuple[dict[str, Column], list[frozenset[str]] | None, int]
 Result = tuple[list[Verdict], dict[str, float]]
 # Below every confidence class's strength: a row with no match yet.
 _NONE = min(CLASS_STRENGTH.values()) - 1
 
 
 def detect_batch(
-    texts: dict[str, list[str]],
+    texts: dict[str, Column],
     index: PackIndex,
     config: DecontaminationConfig,
     options: list[frozenset[str]] | None = None,
+    row_count: int | None = None,
 ) -> Result:
-    """Verdicts for one batch of rows (given as their checked texts per field), plus seconds per stage.
+    """Verdicts for one batch of rows (given as their checked texts per label; `row_count` is needed when every
+    column is sparse), plus seconds per stage. A sparse column's missing rows are not examined (an empty text is,
+    as the reference method scores it).
 
     Unless `run_all_stages` is set, a stage skips the rows whose class it cannot change: rows already holding a
     match of its confidence class or a stronger one. A certain-class stage still examines a row that only a
     review-class stage flagged, so a verbatim copy that a rewrite rule saw first is still found as certain (and
     `--review keep` never keeps it); a row's decision and class are those `run_all_stages` gives.
     """
-    row_count = len(next(iter(texts.values())))
+    if row_count is None:
+        row_count = len(next(column for column in texts.values() if isinstance(column, list)))
     found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
     matched: list[dict[str, list[np.ndarray]]] = [{} for _ in range(row_count)]
     strongest = [_NONE] * row_count  # per row: the strongest class of its matches so far
@@ -60,9 +67,12 @@ def detect_batch(
         settings = config.stages[stage.name]
         started = time.perf_counter()
         strength = CLASS_STRENGTH[stage.confidence]
-        rows = [r for r in range(row_count) if config.run_all_stages or strongest[r] < strength]
-        row_options = [options[r] for r in rows] if options is not None else None
         for field, column in texts.items():
+            entries = column.items() if isinstance(column, dict) else enumerate(column)
+            rows = [r for r, _ in entries if config.run_all_stages or strongest[r] < strength]
+            if not rows:
+                continue
+            row_options = [options[r] for r in rows] if options is not None else None
             batch = StageBatch([column[r] for r in rows], row_options, run)
             results = stage.hits(batch, index.stages[stage.name], settings)
             for row, result in zip(rows, results, strict=True):
@@ -111,7 +121,7 @@ def _init_worker(pack: str, config: DecontaminationConfig, parent: int | None = 
 
 
 def _detect_in_worker(payload: Payload) -> Result:
-    return detect_batch(payload[0], _WORKER["index"], _WORKER["config"], payload[1])
+    return detect_batch(payload[0], _WORKER["index"], _WORKER["config"], payload[1], payload[2])
 
 
 def resolve_processes(config: DecontaminationConfig, input_bytes: int) -> int:
@@ -155,7 +165,7 @@ class DetectionRunner:
         # One fuzzy thread per worker; the pack path must be absolute for Ray actors on other nodes.
         if self.index is not None:
             index = self.index
-            return run_local(lambda payload: detect_batch(payload[0], index, self.config, payload[1]), batches)
+            return run_local(lambda payload: detect_batch(payload[0], index, self.config, *payload[1:]), batches)
         assert self.pack is not None  # set whenever there is no index (see `for_pack`)
         setup = (str(Path(self.pack.path).resolve()), self.config.replace(workers=1))
         if self.config.engine == "ray":
