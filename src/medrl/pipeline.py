@@ -24,7 +24,6 @@ from medrl.detection.records import (
 from medrl.detection.runner import Payload
 from medrl.detection.text import option_texts
 from medrl.errors import MedrlError
-from medrl.io.files import sha256_path, size_of
 from medrl.io.formats import FORMATS, OUTPUT_SUFFIX, estimate_rows, open_source, open_writer, output_name
 from medrl.io.readers import RowBatch
 from medrl.job import Job
@@ -148,10 +147,10 @@ def decontaminate(
     first = next(read, None)
     if first is not None:
         field_texts(first, config.fields, source.path, config.roles)
-    with Job(out, owns_output, [source.path], pack, progress) as job:
+    with Job(out, owns_output, source.files, pack, progress) as job:
         index_started = time.perf_counter()
         with progress.stage("index"):
-            benchmark_pack, runner = job.detection(config, size_of(source.path))
+            benchmark_pack, runner = job.detection(config, source.size())
         stats.seconds["index"] = time.perf_counter() - index_started
         matched_items = MatchedItems(benchmark_pack.items)
 
@@ -190,7 +189,8 @@ def decontaminate(
 
         stats.seconds["total"] = time.perf_counter() - started
         report = Report(
-            input={"path": str(source.path), "format": source.format, "sha256": sha256_path(source.path)},
+            input={"path": str(source.path), "format": source.format, "sha256": source.sha256()}
+            | ({"shards": [str(shard) for shard in source.shards]} if source.shards else {}),
             outputs={
                 "format": out_format,
                 "clean": str(job.final_path(clean.path.name)),

@@ -5,6 +5,9 @@ read and how it is written all come from its entry, so a new format is one entry
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from medrl.errors import MedrlError
+from medrl.io.files import sha256_file, sha256_path, size_of
 from medrl.io.readers import (
     RowBatch,
     csv_batches,
@@ -47,35 +51,75 @@ class FileFormat:
 
 @dataclass(frozen=True)
 class TrainingSource:
-    """A training file (or HF directory) to stream in `file_format` (see `medrl.io.formats.open_source`)."""
+    """A training file (or HF directory), or a set of shards read as one input in shard order, to stream in
+    `file_format` (see `open_source`). `path` is the input as given (a file, a directory, a glob pattern)."""
 
     path: Path
     file_format: FileFormat
+    shards: tuple[Path, ...] = ()  # the files of a sharded input, in order; () for one file
 
     @property
     def format(self) -> str:
         """The format's name, one of `medrl.io.formats.FORMATS`."""
         return self.file_format.name
 
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """What is read: the shards, or the one path."""
+        return self.shards or (self.path,)
+
     def batches(self, batch_size: int) -> Iterator[RowBatch]:
-        yield from self.file_format.batches(self.path, batch_size)
+        """Every row in order; a sharded input's rows are numbered across shards and located by shard."""
+        if not self.shards:
+            yield from self.file_format.batches(self.path, batch_size)
+            return
+        shard_start = 0
+        for shard in self.shards:
+            rows = 0
+            for batch in self.file_format.batches(shard, batch_size):
+                places = [f"{shard.name}, {batch.where(offset)}" for offset in range(len(batch))]
+                yield RowBatch(shard_start + batch.start, batch.rows, places)
+                rows = batch.start + len(batch)
+            shard_start += rows
 
     def column_names(self) -> list[str] | None:
         """Column names known before reading rows (CSV header, Arrow schema); None for JSON formats."""
         if self.file_format.header is not None:
-            return self.file_format.header(self.path)
+            return self.file_format.header(self.files[0])
         schema = self.arrow_schema()
         return schema.names if schema is not None else None
 
     def arrow_schema(self) -> pa.Schema | None:
-        """The input's Arrow schema for Arrow formats (kept for the outputs), else None."""
-        return self.file_format.arrow_schema(self.path) if self.file_format.arrow_schema is not None else None
+        """The input's Arrow schema for Arrow formats (kept for the outputs), else None; shards must agree."""
+        if self.file_format.arrow_schema is None:
+            return None
+        schemas = [self.file_format.arrow_schema(shard) for shard in self.files]
+        for shard, schema in zip(self.files[1:], schemas[1:], strict=True):
+            if not schema.equals(schemas[0]):
+                raise MedrlError(
+                    f"{shard}: its columns ({', '.join(schema.names)}) differ from {self.files[0].name}'s "
+                    f"({', '.join(schemas[0].names)}); shards of one input must share their schema"
+                )
+        return schemas[0]
+
+    def sha256(self) -> str:
+        """sha256 of what is read: a file's or directory's (`sha256_path`), or of the shards' names and hashes."""
+        if not self.shards:
+            return sha256_path(self.path)
+        digest = hashlib.sha256()
+        for shard in self.shards:
+            digest.update(f"{shard.name}\0{sha256_file(shard)}\n".encode())
+        return digest.hexdigest()
+
+    def size(self) -> int:
+        return sum(size_of(file) for file in self.files)
 
 
 def estimate_rows(source: TrainingSource) -> tuple[int, bool]:
     """(rows, exact) for a progress display: Arrow formats know their rows; text formats are counted exactly when
     they fit in one sample, else estimated from the rows in the first MiB scaled by the file's size."""
-    return source.file_format.estimate(source.path)
+    estimates = [source.file_format.estimate(file) for file in source.files]
+    return sum(rows for rows, _ in estimates), all(exact for _, exact in estimates)
 
 
 FILE_FORMATS: dict[str, FileFormat] = {
@@ -113,13 +157,42 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
+_GLOB = re.compile(r"[*?\[]")
+
+
 def open_source(path: str | Path, fmt: str | None = None) -> TrainingSource:
+    """A training input: a file, a Hugging Face `save_to_disk` directory, or shards read as one input in name order:
+    a directory of files of one format, or a glob pattern (`data/train-*.parquet`)."""
     path = Path(path)
-    if not path.exists():
-        raise MedrlError(f"{path}: no such file or directory")
     if fmt is not None and fmt not in FILE_FORMATS:
         raise MedrlError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if not path.exists() and _GLOB.search(str(path)):
+        return _sharded(path, sorted(Path(found) for found in glob.glob(str(path)) if Path(found).is_file()), fmt)
+    if not path.exists():
+        raise MedrlError(f"{path}: no such file or directory")
+    if path.is_dir() and not _looks_like_hf(path):
+        shards = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _SUFFIX_FORMATS)
+        return _sharded(path, shards, fmt)
     return TrainingSource(path, FILE_FORMATS[fmt or detect_format(path)])
+
+
+def _looks_like_hf(directory: Path) -> bool:
+    """A `save_to_disk` directory, whole or damaged (then `detect_format` says what is wrong), not shards."""
+    markers = ("state.json", "dataset_dict.json", "dataset_info.json")
+    return any((directory / name).exists() for name in markers) or any(directory.glob("*.arrow"))
+
+
+def _sharded(path: Path, shards: list[Path], fmt: str | None) -> TrainingSource:
+    """Shards of one format as one input; refused when there are none or their formats differ."""
+    if not shards:
+        known = ", ".join(_SUFFIX_FORMATS)
+        raise MedrlError(
+            f"{path}: no shards ({known} files) there, and not a Hugging Face save_to_disk dataset (no state.json)"
+        )
+    formats = {fmt or detect_format(shard) for shard in shards}
+    if len(formats) > 1:
+        raise MedrlError(f"{path}: its shards are of several formats ({', '.join(sorted(formats))}); give one format")
+    return TrainingSource(path, FILE_FORMATS[formats.pop()], tuple(shards))
 
 
 def output_name(stem: str, fmt: str) -> str:
