@@ -184,6 +184,8 @@ def _looks_like_hf(directory: Path) -> bool:
 
 def _sharded(path: Path, shards: list[Path], fmt: str | None) -> TrainingSource:
     """Shards of one format as one input; refused when there are none or their formats differ."""
+    if not shards and _GLOB.search(str(path)) and not path.exists():
+        raise MedrlError(f"{path}: no shards match this pattern; check the pattern (quote it in a shell)")
     if not shards:
         known = ", ".join(_SUFFIX_FORMATS)
         raise MedrlError(
