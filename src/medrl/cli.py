@@ -300,7 +300,11 @@ def benchmarks_list(
 @app.command()
 def decontaminate(
     input: Annotated[
-        Path | None, typer.Argument(help="Training file (.jsonl/.json/.csv/.parquet) or HF save_to_disk dir.")
+        Path | None,
+        typer.Argument(
+            help="Training file (.jsonl/.json/.csv/.parquet), HF save_to_disk dir, shards (a directory or a quoted "
+            "glob), or a hub dataset hf://ORG/NAME[:CONFIG] with --split."
+        ),
     ] = None,
     pack: Annotated[Path | None, typer.Option("--pack", help="Benchmark pack directory.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output directory.")] = None,
@@ -350,6 +354,9 @@ def decontaminate(
             "(written to review.<ext> for a person to decide)."
         ),
     ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="The split of a hub dataset input (hf://ORG/NAME[:CONFIG]) to read.")
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Split a training file into clean and removed rows (with evidence) and write report.json."""
@@ -364,6 +371,7 @@ def decontaminate(
         options_field=options_field,
         format=output_format,
         input_format=input_format,
+        split=split,
         batch_size=batch_size,
         workers=workers,
         processes=processes,

@@ -25,6 +25,7 @@ from medrl.detection.runner import Payload
 from medrl.detection.text import option_texts
 from medrl.errors import MedrlError
 from medrl.io.formats import FORMATS, OUTPUT_SUFFIX, estimate_rows, open_source, open_writer, output_name
+from medrl.io.hub import is_hub_input, open_hub_source
 from medrl.io.readers import RowBatch
 from medrl.job import Job
 from medrl.progress import Progress
@@ -123,10 +124,12 @@ def decontaminate(
     fields: tuple[str, ...] | list[str] | None = None,
     input_format: str | None = None,
     output_format: str | None = None,
+    split: str | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Split `input` into `out/clean.*` and `out/removed.*` (with evidence) and write `out/report.json` and
-    `out/report.html`.
+    `out/report.html`. `input` is a file, a `save_to_disk` directory, shards (a directory or a glob), or a hub
+    dataset `hf://ORG/NAME[:CONFIG]` whose `split` is read (see `medrl.io.hub`).
 
     `config` overrides the preset; `fields` overrides the checked columns. `progress` is told each stage's rows.
     """
@@ -135,7 +138,13 @@ def decontaminate(
     config = config or preset(preset_name)
     if fields:
         config = config.replace(fields=tuple(fields))
-    source = open_source(input, input_format)
+    revision = None
+    if is_hub_input(input):
+        source, revision = open_hub_source(input, split)
+    elif split is not None:
+        raise MedrlError(f"--split {split} reads a split of a hub dataset (hf://ORG/NAME); {input} is a local input")
+    else:
+        source = open_source(input, input_format)
     out_format = output_format or source.format
     if out_format not in FORMATS:
         raise MedrlError(f"unknown output format {out_format!r}; use one of {', '.join(FORMATS)}")
@@ -190,7 +199,8 @@ def decontaminate(
         stats.seconds["total"] = time.perf_counter() - started
         report = Report(
             input={"path": str(source.path), "format": source.format, "sha256": source.sha256()}
-            | ({"shards": [str(shard) for shard in source.shards]} if source.shards else {}),
+            | ({"shards": [str(shard) for shard in source.shards]} if source.shards else {})
+            | ({"split": split, "revision": revision} if revision else {}),
             outputs={
                 "format": out_format,
                 "clean": str(job.final_path(clean.path.name)),
@@ -234,8 +244,10 @@ _RUN_KEYS: tuple[str, ...] = (
 )
 _RUN_KEYS += tuple(DETECTION_SETTINGS)
 DECONTAMINATE_SETTINGS: dict[str, Setting] = {
-    **dict.fromkeys(("input", "pack", "out"), Setting((str,), path=True)),
-    **dict.fromkeys(("preset", "review", "format", "input_format", "engine", "ray_address"), Setting((str,))),
+    # A hub input (hf://...) is not a path relative to the file.
+    "input": Setting((str,), convert=lambda value, base, where: value if is_hub_input(value) else base / value),
+    **dict.fromkeys(("pack", "out"), Setting((str,), path=True)),
+    **dict.fromkeys(("preset", "review", "format", "input_format", "engine", "ray_address", "split"), Setting((str,))),
     "options_field": Setting(
         (str, list), convert=lambda value, base, where: tuple(value) if isinstance(value, list) else value
     ),
@@ -261,10 +273,11 @@ def decontaminate_settings(config_file: str | Path | None = None, **overrides: o
         raise MedrlError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
     changes = {key: values.pop(key) for key in _RUN_KEYS if key in values}
     return {
-        "input": Path(values["input"]),
+        "input": values["input"] if is_hub_input(values["input"]) else Path(values["input"]),
         "pack": Path(values["pack"]),
         "out": Path(values["out"]),
         "config": preset(name).replace(**changes).with_stage_option("embedding_model", values.get("embedding_model")),
         "input_format": values.get("input_format"),
         "output_format": values.get("format"),
+        "split": values.get("split"),
     }

@@ -137,7 +137,7 @@ FILE_FORMATS: dict[str, FileFormat] = {
 }
 FORMATS = tuple(FILE_FORMATS)
 OUTPUT_SUFFIX = {name: fmt.output_suffix for name, fmt in FILE_FORMATS.items()}
-_SUFFIX_FORMATS = {suffix: name for name, fmt in FILE_FORMATS.items() for suffix in fmt.suffixes}
+SUFFIX_FORMATS = {suffix: name for name, fmt in FILE_FORMATS.items() for suffix in fmt.suffixes}
 
 
 def detect_format(path: Path) -> str:
@@ -148,11 +148,11 @@ def detect_format(path: Path) -> str:
         if (path / "dataset_dict.json").exists():
             raise MedrlError(f"{path} is a DatasetDict; point at one split directory inside it, e.g. {path}/train")
         raise MedrlError(f"{path} is a directory but not a Hugging Face save_to_disk dataset (no state.json)")
-    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
+    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise MedrlError(
             f"{path}: cannot tell the format from the suffix {path.suffix!r}; rename it to one of "
-            f"{', '.join(_SUFFIX_FORMATS)} or pass --input-format ({'|'.join(FORMATS)})"
+            f"{', '.join(SUFFIX_FORMATS)} or pass --input-format ({'|'.join(FORMATS)})"
         )
     return fmt
 
@@ -167,12 +167,12 @@ def open_source(path: str | Path, fmt: str | None = None) -> TrainingSource:
     if fmt is not None and fmt not in FILE_FORMATS:
         raise MedrlError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if not path.exists() and _GLOB.search(str(path)):
-        return _sharded(path, sorted(Path(found) for found in glob.glob(str(path)) if Path(found).is_file()), fmt)
+        return sharded(path, sorted(Path(found) for found in glob.glob(str(path)) if Path(found).is_file()), fmt)
     if not path.exists():
         raise MedrlError(f"{path}: no such file or directory")
     if path.is_dir() and not _looks_like_hf(path):
-        shards = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _SUFFIX_FORMATS)
-        return _sharded(path, shards, fmt)
+        shards = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIX_FORMATS)
+        return sharded(path, shards, fmt)
     return TrainingSource(path, FILE_FORMATS[fmt or detect_format(path)])
 
 
@@ -182,12 +182,12 @@ def _looks_like_hf(directory: Path) -> bool:
     return any((directory / name).exists() for name in markers) or any(directory.glob("*.arrow"))
 
 
-def _sharded(path: Path, shards: list[Path], fmt: str | None) -> TrainingSource:
+def sharded(path: Path, shards: list[Path], fmt: str | None) -> TrainingSource:
     """Shards of one format as one input; refused when there are none or their formats differ."""
     if not shards and _GLOB.search(str(path)) and not path.exists():
         raise MedrlError(f"{path}: no shards match this pattern; check the pattern (quote it in a shell)")
     if not shards:
-        known = ", ".join(_SUFFIX_FORMATS)
+        known = ", ".join(SUFFIX_FORMATS)
         raise MedrlError(
             f"{path}: no shards ({known} files) there, and not a Hugging Face save_to_disk dataset (no state.json)"
         )
