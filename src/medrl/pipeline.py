@@ -154,8 +154,7 @@ def decontaminate(
     schema, columns = source.arrow_schema(), source.column_names()
     read = _timed(source.batches(config.batch_size), stats)
     first = next(read, None)
-    if first is not None:
-        field_texts(first, config.fields, source.path, config.roles)
+    first_checked = field_texts(first, config.fields, source.path, config.roles) if first is not None else None
     with Job(out, owns_output, source.files, pack, progress) as job:
         index_started = time.perf_counter()
         with progress.stage("index"):
@@ -174,7 +173,10 @@ def decontaminate(
         options = OptionsChoice(config.options_field)
 
         def records(batch: RowBatch) -> tuple[tuple[RowBatch, CheckedTexts], Payload]:
-            checked = field_texts(batch, config.fields, source.path, config.roles)
+            if batch is first and first_checked is not None:  # resolved before the pack was read
+                checked = first_checked
+            else:
+                checked = field_texts(batch, config.fields, source.path, config.roles)
             return (batch, checked), (dict(checked.texts), options.of(batch, checked.texts, source.path), checked.rows)
 
         batches = (records(batch) for batch in itertools.chain([first] if first else [], read))

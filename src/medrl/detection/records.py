@@ -33,6 +33,9 @@ class CheckedTexts:
         for counts per field."""
         named = []
         for row, verdict in enumerate(verdicts):
+            if not verdict.contaminated:
+                named.append(verdict)
+                continue
             matches = tuple(
                 dataclasses.replace(match, field=f"{match.field} ({role})")
                 if (role := self.roles[match.field].get(row))
