@@ -5,13 +5,17 @@ subprocesses."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +29,8 @@ from typer.testing import CliRunner
 import medrl
 from conftest import REPO
 from medrl.cli import app
+from medrl.errors import MedrlError
+from medrl.io.out_lock import out_locked
 
 EXAMPLES = REPO / "examples"
 TRAIN = EXAMPLES / "training" / "demo_train.jsonl"
@@ -149,6 +155,13 @@ def spec(world: World, text: str) -> list[str]:
 def add(world: World, name: str) -> list[str]:
     exam = world.jsonl("exam.jsonl", [{"question": "Which vitamin deficiency causes scurvy?"}])
     return ["benchmarks", "add", name, "--file", str(exam), "--pack", str(world.pack)]
+
+
+def fifo(world: World, name: str) -> Path:
+    """A named pipe nobody writes to: medrl must fail before it opens one it would wait on."""
+    path = world.tmp / name
+    os.mkfifo(path)
+    return path
 
 
 def config_file(world: World, text: str) -> list[str]:
@@ -277,7 +290,40 @@ CASES = [
         lambda w: decontaminate(w, w.jsonl("t.jsonl", [{**PLANTED, "contamination": 1}])),
         "already has a column named 'contamination'",
     ),
+    # --- streams (standard input, pipes, FIFOs) -------------------------------------------------------------------
+    Case("stdin without a format", lambda w: decontaminate(w, "-"), "<stdin>: cannot tell a stream's format"),
+    Case("fifo without a known suffix", lambda w: decontaminate(w, fifo(w, "rows.txt")), "pass --input-format"),
+    Case(
+        "stdin as an hf dataset",
+        lambda w: decontaminate(w, "-", "--input-format", "hf"),
+        "a hf dataset is a directory, not a stream",
+    ),
+    Case(
+        "build from stdin",
+        lambda w: ["build", "--source", "-", "--pack", str(w.pack), "--out", str(w.out)],
+        "<stdin>: a stream (standard input, a pipe or a FIFO) can be read only once",
+    ),
+    Case(
+        "build from a fifo",
+        lambda w: ["build", "--source", str(fifo(w, "rows.jsonl")), "--pack", str(w.pack), "--out", str(w.out)],
+        "can be read only once and this command reads its input several times; save it to a file first",
+    ),
     # --- settings ------------------------------------------------------------------------------------------------
+    Case(
+        "no --pack",
+        lambda w: ["decontaminate", str(TRAIN), "--out", str(w.out)],
+        "decontaminate needs --pack PACK (or pack = ... in --config)",
+    ),
+    Case(
+        "no input and no --out",
+        lambda w: ["decontaminate", "--pack", str(w.pack)],
+        "decontaminate needs INPUT and --out DIR (or input = ..., out = ... in --config)",
+    ),
+    Case(
+        "build without --pack",
+        lambda w: ["build", "--source", str(TRAIN), "--out", str(w.out)],
+        "build needs --pack PACK (or pack = ... in --config)",
+    ),
     Case("bad output format", lambda w: decontaminate(w, TRAIN, "--format", "xml"), "unknown output format 'xml'"),
     Case("bad input format", lambda w: decontaminate(w, TRAIN, "--input-format", "xml"), "unknown format 'xml'"),
     Case("unknown preset", lambda w: decontaminate(w, TRAIN, "--preset", "nope"), "unknown preset 'nope'"),
@@ -444,7 +490,11 @@ CASES = [
     Case(
         "spec unknown key", lambda w: spec(w, 'name = "x"\nfile = "exam.jsonl"\nstem = "q"\n'), "unknown keys ['stem']"
     ),
-    Case("spec without file", lambda w: spec(w, 'name = "x"\n'), "needs a NAME and --file"),
+    Case(
+        "spec without file",
+        lambda w: spec(w, 'name = "x"\n'),
+        "benchmarks add needs --file FILE (or file = ... in --spec)",
+    ),
     Case("spec wrong column", lambda w: spec(w, 'name = "x"\nfile = "exam.jsonl"\n'), "question"),
     Case(
         "import no dirs",
@@ -635,6 +685,150 @@ def test_a_cache_that_is_not_an_index_is_rebuilt_not_run(world: World) -> None:
     result = runner.invoke(app, decontaminate(world, TRAIN))
     assert result.exit_code == 0, result.output
     assert "is invalid" in result.output and not Path("/tmp/pwned-medrl").exists()
+
+
+# --- streams: read once, copied once ------------------------------------------------------------------------------
+
+
+def _medrl(*arguments: str | Path, **options: object) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "medrl", *(str(argument) for argument in arguments)]
+    return subprocess.run(command, capture_output=True, timeout=300, **options)
+
+
+def _same_outputs(world: World, file_out: Path, stream_out: Path, given: str) -> None:
+    """The stream's run wrote the file run's output set byte for byte, and its report names the stream."""
+    file_report, stream_report = (json.loads((out / "report.json").read_text()) for out in (file_out, stream_out))
+    assert stream_report["input"] == file_report["input"] | {"path": given}  # same format and sha256
+    written = file_report["outputs"]["sha256"]  # clean, removed, matched items
+    assert stream_report["outputs"]["sha256"] == written
+    for name in written:
+        assert (stream_out / name).read_bytes() == (file_out / name).read_bytes(), name
+    for key in ("input_rows", "kept_rows", "removed_rows", "by_benchmark", "by_method", "benchmark_items"):
+        assert stream_report[key] == file_report[key], key
+    assert file_report["removed_rows"] and file_report["kept_rows"]
+    assert not list(world.tmp.glob(".*.medrl-*"))  # the stream's copy is gone
+
+
+def _demo_input(world: World, fmt: str) -> Path:
+    """The demo rows (planted benchmark questions included) as a file of `fmt`, nested values as JSON text."""
+    rows = [
+        {key: value if isinstance(value, str) else json.dumps(value) for key, value in json.loads(line).items()}
+        for line in TRAIN.read_text().splitlines()
+    ]
+    path = world.tmp / f"demo.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    elif fmt == "csv":
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        text = json.dumps(rows) if fmt == "json" else "".join(json.dumps(row) + "\n" for row in rows)
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
+def test_standard_input_gives_the_file_runs_outputs(world: World, fmt: str) -> None:
+    """`cat FILE | medrl decontaminate - --input-format FMT` (a real pipe) reads every row once, as the file run."""
+    source = _demo_input(world, fmt)
+    assert _medrl("decontaminate", source, "--pack", world.pack, "--out", world.tmp / "file", "-q").returncode == 0
+    piped = _medrl(
+        *("decontaminate", "-", "--input-format", fmt, "--pack", world.pack, "--out", world.tmp / "pipe"),
+        input=source.read_bytes(),
+    )
+    assert piped.returncode == 0, piped.stderr
+    _same_outputs(world, world.tmp / "file", world.tmp / "pipe", "<stdin>")
+
+
+def test_a_fifo_and_a_process_substitution_are_read_once(world: World) -> None:
+    """A named pipe (`mkfifo`) and `/dev/fd/N` (`<(cat FILE)`) complete with the file run's outputs."""
+    source = _demo_input(world, "jsonl")
+    assert _medrl("decontaminate", source, "--pack", world.pack, "--out", world.tmp / "file", "-q").returncode == 0
+    named = fifo(world, "named.jsonl")
+    writer = threading.Thread(target=lambda: named.write_bytes(source.read_bytes()))
+    writer.start()
+    done = _medrl("decontaminate", named, "--pack", world.pack, "--out", world.tmp / "fifo")
+    writer.join(timeout=60)
+    assert done.returncode == 0, done.stderr
+    _same_outputs(world, world.tmp / "file", world.tmp / "fifo", str(named))
+
+    read_end, write_end = os.pipe()
+    command = ["decontaminate", f"/dev/fd/{read_end}", "--input-format", "jsonl", "--pack", world.pack]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medrl", *map(str, command), "--out", str(world.tmp / "fd")],
+        pass_fds=[read_end],
+        stderr=subprocess.PIPE,
+    )
+    os.close(read_end)
+    with os.fdopen(write_end, "wb") as pipe:
+        pipe.write(source.read_bytes())
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    _same_outputs(world, world.tmp / "file", world.tmp / "fd", f"/dev/fd/{read_end}")
+
+
+def test_a_stream_error_names_the_stream_not_its_copy(world: World) -> None:
+    bad = _medrl(*decontaminate(world, "-", "--input-format", "jsonl"), input=b'{"question": "a"}\n{bad\n')
+    assert bad.returncode == 2
+    assert bad.stderr.decode().startswith("error: <stdin>, line 2: not valid JSON"), bad.stderr
+
+
+# --- one run at a time per --out ------------------------------------------------------------------------------------
+
+
+def _held_by_a_run(world: World) -> tuple[subprocess.Popen, Path]:
+    """A real run into `world.out` that holds its lock while it waits for its input (a FIFO nobody writes yet)."""
+    named = fifo(world, "slow.jsonl")
+    process = _start(world, named)
+    lock = world.tmp / "out.lock"
+    deadline = time.monotonic() + 60
+    while f'"pid": {process.pid},' not in (lock.read_text() if lock.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None and lock.exists(), "the run did not take the lock"
+    return process, named
+
+
+def test_a_second_run_into_the_same_out_fails_at_once_naming_the_first(world: World) -> None:
+    before = snapshot(world.out)
+    process, named = _held_by_a_run(world)
+    for command in (
+        decontaminate(world, TRAIN),
+        ["build", "--source", str(TRAIN), "--pack", str(world.pack), "--out", str(world.out)],
+    ):
+        started = time.monotonic()
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and time.monotonic() - started < 10, result.output
+        assert f"is in use by another medrl run (pid {process.pid} on host {socket.gethostname()}, started" in (
+            result.output
+        )
+        assert len(result.output.strip().splitlines()) == 1
+    assert snapshot(world.out) == before
+    named.write_bytes(TRAIN.read_bytes())  # the first run gets its input and finishes
+    assert process.wait(timeout=300) == 0, process.stderr.read() if process.stderr else ""
+    assert not (world.tmp / "out.lock").exists() and _check_set(world.out) == "medrl"
+
+
+def test_a_lock_held_in_this_process_refuses_the_python_api(world: World) -> None:
+    # Another spelling of the same --out.
+    with out_locked(world.tmp / "." / "out"), pytest.raises(MedrlError, match=f"pid {os.getpid()} on host"):
+        medrl.decontaminate(TRAIN, world.pack, world.out)
+    medrl.decontaminate(TRAIN, world.pack, world.out)  # released
+
+
+def test_the_lock_of_a_killed_run_is_taken_over(world: World) -> None:
+    """SIGKILL leaves the lock file (and the stream's scratch directory): the kernel has released the lock, so the
+    next run takes it, and removes what the killed run left."""
+    process, _ = _held_by_a_run(world)
+    process.kill()
+    process.wait(timeout=60)
+    assert f'"pid": {process.pid},' in (world.tmp / "out.lock").read_text()
+    assert list(world.tmp.glob(".out.medrl-*-input"))
+    result = runner.invoke(app, decontaminate(world, TRAIN, "--preset", "medrl"))
+    assert result.exit_code == 0, result.output
+    assert _check_set(world.out) == "medrl"
+    assert not (world.tmp / "out.lock").exists() and not list(world.tmp.glob(".out.medrl-*"))
 
 
 # --- signals and kills ------------------------------------------------------------------------------------------

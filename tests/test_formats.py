@@ -15,8 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 import medrl
+from medrl.cli import app
 from medrl.errors import MedrlError
 from medrl.io.formats import FORMATS, open_source, open_writer, output_name
 from medrl.io.readers import RowBatch
@@ -454,6 +456,44 @@ def test_csv_output_refuses_rows_with_columns_missing_from_the_header(tmp_path: 
         writer.write(RowBatch(0, [{"a": 1}, {"a": 2, "b": 3}]), [0, 1])
     writer.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_outputs_end_records_with_lf(tmp_path: Path, example_pack: Path) -> None:
+    """The csv module writes "\r\n" unless told; an LF input gave CRLF outputs."""
+    source = tmp_path / "t.csv"
+    source.write_text('question,note\nWhich vitamin deficiency causes scurvy?,a\nAnother one?,"two\nlines"\n')
+    medrl.decontaminate(source, example_pack, tmp_path / "out")
+    for name in ("clean.csv", "removed.csv"):
+        assert b"\r" not in (tmp_path / "out" / name).read_bytes()
+    assert (tmp_path / "out" / "clean.csv").read_text() == source.read_text()
+
+
+def test_formula_cells_are_written_verbatim_with_a_warning_or_defused_with_csv_safe(
+    tmp_path: Path, example_pack: Path
+) -> None:
+    """Training data is kept as it is; a spreadsheet would run =, +, -, @ cells (not plain numbers such as -5)."""
+    source = tmp_path / "t.csv"
+    source.write_text('question,note\nWhich vitamin?,-5\nAnother one?,"=HYPERLINK(""http://x"")"\n@SUM(A1),+1\n')
+    command = ["decontaminate", str(source), "--pack", str(example_pack)]
+    cells = [["Which vitamin?", "-5"], ["Another one?", '=HYPERLINK("http://x")'], ["@SUM(A1)", "+1"]]
+
+    def clean(out: str) -> list[list[str]]:
+        with (tmp_path / out / "clean.csv").open(newline="", encoding="utf-8") as handle:
+            return list(csv.reader(handle))[1:]
+
+    result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "plain")])
+    warning = "2 CSV cells start with =, +, - or @ (first: line 3, column 'note')"
+    assert result.exit_code == 0 and f"note: {warning}: a spreadsheet" in result.output, result.output
+    assert clean("plain") == cells
+    assert json.loads((tmp_path / "plain" / "report.json").read_text())["notes"][0].startswith(warning)
+
+    result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "safe"), "--csv-safe"])
+    assert result.exit_code == 0 and f"note: {warning}; --csv-safe wrote them after a '" in result.output
+    assert clean("safe") == [cells[0], [cells[1][0], "'" + cells[1][1]], ["'" + cells[2][0], "+1"]]
+
+    result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "jsonl"), "--csv-safe", "--format", "jsonl"])
+    assert result.exit_code == 0 and "CSV cells" not in result.output  # only CSV outputs are opened in spreadsheets
+    assert [list(json.loads(line).values()) for line in (tmp_path / "jsonl" / "clean.jsonl").open()] == cells
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "hf"])

@@ -14,6 +14,7 @@ import medrl
 from conftest import TRAINING
 from medrl.benchmarks.loaders import normalise_options
 from medrl.config import preset
+from medrl.detection.cases import case_numbers
 from medrl.detection.index import build_index
 from medrl.detection.runner import detect_batch
 from medrl.detection.text import folded_options
@@ -69,6 +70,19 @@ def test_a_rewrite_without_options_is_found_by_its_case_numbers(index, row: int)
     found = detect_batch({"question": [MEDQA_DEV[row]["question"]]}, index, preset("medrl"), [frozenset()])[0][0]
     assert ("medxpertqa", REWRITES[row]) in {(m.benchmark, m.item_id) for m in found.matches}
     assert found.matches[0].evidence.startswith("numbers: ")
+
+
+def test_case_numbers_read_thousands_separators_as_one_number(index) -> None:
+    """ "1,500/uL" is 1500 (it was read as 1 and 500); lists of small numbers stay lists."""
+    assert case_numbers("WBC 1,500/uL, platelets 12,000/uL, 1,500,000 cells, 1,500.5 mg") == {
+        1500,
+        12000,
+        1500000,
+        1500.5,
+    }
+    assert case_numbers("grades 1, 2, 3 or 1,2,3 and 1,2345") == {1, 2, 3, 2345}
+    rewrite = next(match for match in verdict(index, MEDQA_DEV[17]).matches if match.item_id == "Text-1464")
+    assert rewrite.evidence.endswith("| numbers: 39.1, 56, 102.4, 1,500")  # leukocytes 1,500/mm3 on both sides
 
 
 def test_a_rewrite_without_options_or_many_numbers_is_found_by_its_patient(index) -> None:
@@ -190,3 +204,11 @@ def test_review_policy_accounting(full_pack_dir: Path, tmp_path: Path, policy: s
         assert (len(removed), len(clean), len(review)) == (1, 1, 1)
         assert review[0]["contamination"][0]["confidence"] == "review"
         assert "review.jsonl" in report.outputs["sha256"]
+    # report.html's tiles say what they count: review-class removals are counted under "removed", and "set aside
+    # for review" (review.jsonl) appears only for --review separate.
+    page = (tmp_path / "out" / "report.html").read_text()
+    review_class = {"remove": 1, "keep": 0, "separate": 0}[policy]
+    assert f"<span>removed</span><small>{review_class} of them review-class</small>" in page
+    assert ("of the 2 removed rows were matched only by review-class evidence" in page) == (policy == "remove")
+    assert ("<b>1</b><span>set aside for review</span>" in page) == (policy == "separate")
+    assert "<span>review</span>" not in page

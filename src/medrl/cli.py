@@ -303,7 +303,8 @@ def decontaminate(
         Path | None,
         typer.Argument(
             help="Training file (.jsonl/.json/.csv/.parquet), HF save_to_disk dir, shards (a directory or a quoted "
-            "glob), or a hub dataset hf://ORG/NAME[:CONFIG] with --split."
+            "glob), - for standard input (with --input-format), a pipe or FIFO, or a hub dataset "
+            "hf://ORG/NAME[:CONFIG] with --split."
         ),
     ] = None,
     pack: Annotated[Path | None, typer.Option("--pack", help="Benchmark pack directory.")] = None,
@@ -338,7 +339,8 @@ def decontaminate(
         str | None, typer.Option("--format", help=f"Output format ({'|'.join(FORMATS)}); default: the input's.")
     ] = None,
     input_format: Annotated[
-        str | None, typer.Option("--input-format", help="Input format when the suffix does not tell.")
+        str | None,
+        typer.Option("--input-format", help="Input format when the suffix does not tell (always for - and pipes)."),
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per batch (results do not depend on it).")] = None,
     workers: Annotated[int | None, typer.Option(help="Threads for the stages that use them (-1: all cores).")] = None,
@@ -356,6 +358,14 @@ def decontaminate(
     ] = None,
     split: Annotated[
         str | None, typer.Option(help="The split of a hub dataset input (hf://ORG/NAME[:CONFIG]) to read.")
+    ] = None,
+    csv_safe: Annotated[
+        bool | None,
+        typer.Option(
+            "--csv-safe",
+            help="In CSV outputs, write cells starting with = + - @ after a ' so spreadsheets do not run them "
+            "(default: verbatim, with a warning).",
+        ),
     ] = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -380,6 +390,7 @@ def decontaminate(
         run_all_stages=run_all_stages,
         review=review,
         embedding_model=embedding_model,
+        csv_safe=csv_safe,
     )
     report = run_decontaminate(**arguments, progress=_progress(quiet))
     if quiet:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Iterator
@@ -24,15 +25,27 @@ from medrl.detection.records import (
 from medrl.detection.runner import Payload
 from medrl.detection.text import option_texts
 from medrl.errors import MedrlError
-from medrl.io.formats import FORMATS, OUTPUT_SUFFIX, estimate_rows, open_source, open_writer, output_name
+from medrl.io.formats import (
+    FORMATS,
+    OUTPUT_SUFFIX,
+    STDIN,
+    estimate_rows,
+    is_stream,
+    open_source,
+    open_writer,
+    output_name,
+)
 from medrl.io.hub import is_hub_input, open_hub_source
+from medrl.io.out_lock import out_locked
+from medrl.io.output_set import scratch_directory
 from medrl.io.readers import RowBatch
+from medrl.io.writers import RowWriter, formula_note
 from medrl.job import Job
 from medrl.progress import Progress
 from medrl.report import CLEAN, REMOVED, REVIEW, Report, RunStats, benchmark_side, destination, versions
 from medrl.reporting.evidence import MATCHED_ITEMS, MatchedItems
 from medrl.reporting.html import HTML_REPORT
-from medrl.settings import Setting, merge, read_settings
+from medrl.settings import Setting, merge, read_settings, require
 
 REPORT = "report.json"
 # What a decontamination output set holds (and replaces as a whole); other entries of --out are left alone.
@@ -125,110 +138,124 @@ def decontaminate(
     input_format: str | None = None,
     output_format: str | None = None,
     split: str | None = None,
+    csv_safe: bool = False,
     progress: Progress | None = None,
 ) -> Report:
     """Split `input` into `out/clean.*` and `out/removed.*` (with evidence) and write `out/report.json` and
-    `out/report.html`. `input` is a file, a `save_to_disk` directory, shards (a directory or a glob), or a hub
-    dataset `hf://ORG/NAME[:CONFIG]` whose `split` is read (see `medrl.io.hub`).
+    `out/report.html`. `input` is a file, a `save_to_disk` directory, shards (a directory or a glob), a stream
+    (`-` for standard input, a pipe, a FIFO: copied once beside `out`, see `open_source`), or a hub dataset
+    `hf://ORG/NAME[:CONFIG]` whose `split` is read (see `medrl.io.hub`). One run at a time writes into `out`
+    (`medrl.io.out_lock`).
 
-    `config` overrides the preset; `fields` overrides the checked columns. `progress` is told each stage's rows.
+    `config` overrides the preset; `fields` overrides the checked columns; `csv_safe` defuses formula-like cells
+    of CSV outputs. `progress` is told each stage's rows.
     """
     progress = progress or Progress()
     started = time.perf_counter()
     config = config or preset(preset_name)
     if fields:
         config = config.replace(fields=tuple(fields))
-    revision = None
-    if is_hub_input(input):
-        source, revision = open_hub_source(input, split)
-    elif split is not None:
-        raise MedrlError(f"--split {split} reads a split of a hub dataset (hf://ORG/NAME); {input} is a local input")
-    else:
-        source = open_source(input, input_format)
-    out_format = output_format or source.format
-    if out_format not in FORMATS:
-        raise MedrlError(f"unknown output format {out_format!r}; use one of {', '.join(FORMATS)}")
-    stats = RunStats()
-    # The first batch is read and its checked fields resolved before the pack is indexed, so a wrong --field or path
-    # fails in a second; the batch is then processed as any other.
-    schema, columns = source.arrow_schema(), source.column_names()
-    read = _timed(source.batches(config.batch_size), stats)
-    first = next(read, None)
-    first_checked = field_texts(first, config.fields, source.path, config.roles) if first is not None else None
-    with Job(out, owns_output, source.files, pack, progress) as job:
-        index_started = time.perf_counter()
-        with progress.stage("index"):
-            benchmark_pack, runner = job.detection(config, source.size())
-        stats.seconds["index"] = time.perf_counter() - index_started
-        matched_items = MatchedItems(benchmark_pack.items)
+    with out_locked(out), contextlib.ExitStack() as scratch:
+        revision = None
+        if is_hub_input(input):
+            source, revision = open_hub_source(input, split)
+        elif split is not None:
+            raise MedrlError(
+                f"--split {split} reads a split of a hub dataset (hf://ORG/NAME); {input} is a local input"
+            )
+        else:
+            spool = scratch.enter_context(scratch_directory(out)) if is_stream(input) else None
+            source = open_source(input, input_format, spool)
+        out_format = output_format or source.format
+        if out_format not in FORMATS:
+            raise MedrlError(f"unknown output format {out_format!r}; use one of {', '.join(FORMATS)}")
+        stats = RunStats()
+        # The first batch is read and its checked fields resolved before the pack is indexed, so a wrong --field or path
+        # fails in a second; the batch is then processed as any other.
+        schema, columns = source.arrow_schema(), source.column_names()
+        read = _timed(source.batches(config.batch_size), stats)
+        first = next(read, None)
+        first_checked = field_texts(first, config.fields, source.path, config.roles) if first is not None else None
+        with Job(out, owns_output, source.files, pack, progress) as job:
+            index_started = time.perf_counter()
+            with progress.stage("index"):
+                benchmark_pack, runner = job.detection(config, source.size())
+            stats.seconds["index"] = time.perf_counter() - index_started
+            matched_items = MatchedItems(benchmark_pack.items)
 
-        clean = open_writer(job.path(output_name("clean", out_format)), out_format, schema, columns)
-        removed_name = output_name("removed", out_format)
-        removed = open_writer(job.path(removed_name), out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
-        flagged_writers = {REMOVED: removed}
-        if config.review == "separate":
-            review_path = job.path(output_name(REVIEW, out_format))
-            flagged_writers[REVIEW] = open_writer(review_path, out_format, schema, columns, EVIDENCE_COLUMN, MATCH_TYPE)
+            def open_output(stem: str, evidence: bool = True) -> RowWriter:
+                path = job.path(output_name(stem, out_format))
+                extra_column, extra_type = (EVIDENCE_COLUMN, MATCH_TYPE) if evidence else (None, None)
+                return open_writer(path, out_format, schema, columns, extra_column, extra_type, csv_safe)
 
-        options = OptionsChoice(config.options_field)
+            clean = open_output(CLEAN, evidence=False)
+            flagged_writers = {REMOVED: open_output(REMOVED)}
+            if config.review == "separate":
+                flagged_writers[REVIEW] = open_output(REVIEW)
 
-        def records(batch: RowBatch) -> tuple[tuple[RowBatch, CheckedTexts], Payload]:
-            if batch is first and first_checked is not None:  # resolved before the pack was read
-                checked = first_checked
-            else:
-                checked = field_texts(batch, config.fields, source.path, config.roles)
-            return (batch, checked), (dict(checked.texts), options.of(batch, checked.texts, source.path), checked.rows)
+            options = OptionsChoice(config.options_field)
 
-        batches = (records(batch) for batch in itertools.chain([first] if first else [], read))
-        with progress.stage("read, detect, write", *estimate_rows(source)) as rows_done:
-            for (batch, checked), (found, seconds) in runner.run(batches):
-                verdicts = checked.name_fields(found)
-                stats.add_seconds(seconds)
-                write_started = time.perf_counter()
-                destinations = [destination(verdict, config.review) for verdict in verdicts]
-                clean.write(batch, [i for i, where in enumerate(destinations) if where == CLEAN])
-                for where, writer in flagged_writers.items():
-                    rows = [i for i, row_destination in enumerate(destinations) if row_destination == where]
-                    evidence = [matched_items.evidence(verdicts[i].matches, batch.start + i) for i in rows]
-                    writer.write(batch, rows, evidence)
-                stats.add(verdicts, destinations)
-                stats.add_seconds({"write": time.perf_counter() - write_started})
-                rows_done.advance(len(verdicts))
-            for writer in (clean, *flagged_writers.values()):
-                writer.commit()
-            matched_items.write(job.path(MATCHED_ITEMS))
+            def records(batch: RowBatch) -> tuple[tuple[RowBatch, CheckedTexts], Payload]:
+                if batch is first and first_checked is not None:  # resolved before the pack was read
+                    checked = first_checked
+                else:
+                    checked = field_texts(batch, config.fields, source.path, config.roles)
+                return (batch, checked), (
+                    dict(checked.texts),
+                    options.of(batch, checked.texts, source.path),
+                    checked.rows,
+                )
 
-        stats.seconds["total"] = time.perf_counter() - started
-        report = Report(
-            input={"path": str(source.path), "format": source.format, "sha256": source.sha256()}
-            | ({"shards": [str(shard) for shard in source.shards]} if source.shards else {})
-            | ({"split": split, "revision": revision} if revision else {}),
-            outputs={
-                "format": out_format,
-                "clean": str(job.final_path(clean.path.name)),
-                "removed": str(job.final_path(removed_name)),
-                # Every other file of this output set (but report.html, a view of them: see `Job.finish`).
-                "sha256": job.hashes(),
-            },
-            input_rows=stats.input_rows,
-            kept_rows=stats.kept_rows,
-            removed_rows=stats.removed_rows,
-            review_rows=stats.review_rows,
-            review_policy=config.review,
-            by_benchmark=dict(sorted(stats.by_benchmark.items())),
-            by_method=dict(sorted(stats.by_method.items())),
-            by_confidence=dict(sorted(stats.by_confidence.items())),
-            by_field=dict(sorted(stats.by_field.items())),
-            benchmark_items=benchmark_side(stats.items_found, benchmark_pack.items, benchmark_pack.manifest),
-            config=config.to_dict(),
-            options=options.summary(),
-            notes=options.notes,
-            pack=benchmark_pack.summary(),
-            versions=versions(),
-            seconds={key: round(value, 4) for key, value in sorted(stats.seconds.items())},
-        )
-        job.finish(REPORT, report.to_dict())
-    return report
+            batches = (records(batch) for batch in itertools.chain([first] if first else [], read))
+            with progress.stage("read, detect, write", *estimate_rows(source)) as rows_done:
+                for (batch, checked), (found, seconds) in runner.run(batches):
+                    verdicts = checked.name_fields(found)
+                    stats.add_seconds(seconds)
+                    write_started = time.perf_counter()
+                    destinations = [destination(verdict, config.review) for verdict in verdicts]
+                    clean.write(batch, [i for i, where in enumerate(destinations) if where == CLEAN])
+                    for where, writer in flagged_writers.items():
+                        rows = [i for i, row_destination in enumerate(destinations) if row_destination == where]
+                        evidence = [matched_items.evidence(verdicts[i].matches, batch.start + i) for i in rows]
+                        writer.write(batch, rows, evidence)
+                    stats.add(verdicts, destinations)
+                    stats.add_seconds({"write": time.perf_counter() - write_started})
+                    rows_done.advance(len(verdicts))
+                for writer in (clean, *flagged_writers.values()):
+                    writer.commit()
+                matched_items.write(job.path(MATCHED_ITEMS))
+
+            stats.seconds["total"] = time.perf_counter() - started
+            report = Report(
+                input={"path": str(source.path), "format": source.format, "sha256": source.sha256()}
+                | ({"shards": [str(shard) for shard in source.shards]} if source.shards else {})
+                | ({"split": split, "revision": revision} if revision else {}),
+                outputs={
+                    "format": out_format,
+                    "clean": str(job.final_path(clean.path.name)),
+                    "removed": str(job.final_path(flagged_writers[REMOVED].path.name)),
+                    # Every other file of this output set (but report.html, a view of them: see `Job.finish`).
+                    "sha256": job.hashes(),
+                },
+                input_rows=stats.input_rows,
+                kept_rows=stats.kept_rows,
+                removed_rows=stats.removed_rows,
+                review_rows=stats.review_rows,
+                review_policy=config.review,
+                by_benchmark=dict(sorted(stats.by_benchmark.items())),
+                by_method=dict(sorted(stats.by_method.items())),
+                by_confidence=dict(sorted(stats.by_confidence.items())),
+                by_field=dict(sorted(stats.by_field.items())),
+                benchmark_items=benchmark_side(stats.items_found, benchmark_pack.items, benchmark_pack.manifest),
+                config=config.to_dict(),
+                options=options.summary(),
+                notes=options.notes + formula_note([clean, *flagged_writers.values()]),
+                pack=benchmark_pack.summary(),
+                versions=versions(),
+                seconds={key: round(value, 4) for key, value in sorted(stats.seconds.items())},
+            )
+            job.finish(REPORT, report.to_dict())
+        return report
 
 
 # --- settings: a TOML file (`decontaminate --config`) with the same keys as the command's flags -----------------
@@ -246,8 +273,10 @@ _RUN_KEYS: tuple[str, ...] = (
 )
 _RUN_KEYS += tuple(DETECTION_SETTINGS)
 DECONTAMINATE_SETTINGS: dict[str, Setting] = {
-    # A hub input (hf://...) is not a path relative to the file.
-    "input": Setting((str,), convert=lambda value, base, where: value if is_hub_input(value) else base / value),
+    # A hub input (hf://...) and standard input (-) are not paths relative to the file.
+    "input": Setting(
+        (str,), convert=lambda value, base, where: value if is_hub_input(value) or value == STDIN else base / value
+    ),
     **dict.fromkeys(("pack", "out"), Setting((str,), path=True)),
     **dict.fromkeys(("preset", "review", "format", "input_format", "engine", "ray_address", "split"), Setting((str,))),
     "options_field": Setting(
@@ -255,6 +284,7 @@ DECONTAMINATE_SETTINGS: dict[str, Setting] = {
     ),
     **dict.fromkeys(("fields", "roles"), Setting((list,), convert=lambda value, base, where: tuple(value))),
     **dict.fromkeys(("batch_size", "processes"), Setting((int,))),
+    "csv_safe": Setting((bool,)),
     **DETECTION_SETTINGS,
 }
 
@@ -267,9 +297,7 @@ def decontaminate_settings(config_file: str | Path | None = None, **overrides: o
     """
     values = read_settings(config_file, DECONTAMINATE_SETTINGS, "decontaminate config") if config_file else {}
     values = merge(values, overrides)
-    missing = [key for key in ("input", "pack", "out") if values.get(key) is None]
-    if missing:
-        raise MedrlError(f"decontaminate needs {', '.join(missing)} (arguments, or keys in --config)")
+    require("decontaminate", values, {"input": "INPUT", "pack": "--pack PACK", "out": "--out DIR"})
     name = values.pop("preset", DEFAULT_PRESET)
     if name not in PRESETS:
         raise MedrlError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
@@ -282,4 +310,5 @@ def decontaminate_settings(config_file: str | Path | None = None, **overrides: o
         "input_format": values.get("input_format"),
         "output_format": values.get("format"),
         "split": values.get("split"),
+        "csv_safe": values.get("csv_safe", False),
     }

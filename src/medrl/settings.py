@@ -73,6 +73,18 @@ def merge(file_values: Mapping[str, object], overrides: Mapping[str, object]) ->
     return {**file_values, **{key: value for key, value in overrides.items() if value is not None}}
 
 
+def require(
+    command: str, values: Mapping[str, object], needed: Mapping[str, str], config_flag: str = "--config"
+) -> None:
+    """Refuse missing required settings, naming each both ways it can be given: `needed` maps a key to its flag
+    ("pack" -> "--pack PACK"), so the message reads `decontaminate needs --pack PACK (or pack = ... in --config)`."""
+    missing = [key for key in needed if not values.get(key)]
+    if missing:
+        flags = " and ".join(needed[key] for key in missing)
+        keys = ", ".join(f"{key} = ..." for key in missing)
+        raise MedrlError(f"{command} needs {flags} (or {keys} in {config_flag})")
+
+
 def dataclass_table(cls: type, value: dict, where: str) -> Any:
     """A TOML table as a frozen settings dataclass, unknown keys rejected by name."""
     check_keys(value, [f.name for f in dataclasses.fields(cls)], where)

@@ -26,7 +26,7 @@ from medrl.errors import MedrlError
 from medrl.io.files import sha256_file
 from medrl.io.output_set import OutputSet
 from medrl.io.writers import write_json_atomic, write_parquet_atomic
-from medrl.settings import Setting, merge, read_settings
+from medrl.settings import Setting, merge, read_settings, require
 
 MANIFEST = "manifest.json"
 PACK_FORMAT_VERSION = 1
@@ -300,8 +300,7 @@ def benchmark_spec(
     values = read_settings(spec_file, BENCHMARK_SPEC_SETTINGS, "benchmark spec") if spec_file else {}
     given = {"name": name, "file": file, "question_field": question_field, "options_field": options_field}
     values = merge(values, given | {"answer_field": answer_field, "id_field": id_field, "split": split})
-    if not values.get("name") or not values.get("file"):
-        raise MedrlError("benchmarks add needs a NAME and --file (or `name` and `file` in --spec)")
+    require("benchmarks add", values, {"name": "NAME", "file": "--file FILE"}, "--spec")
     fields = FieldMap(
         question=values.get("question_field", "question"),
         options=values.get("options_field"),

@@ -34,14 +34,15 @@ from medrl.detection.runner import Column, DetectionRunner, Payload
 from medrl.detection.text import folded_options
 from medrl.errors import EmptyResult, MedrlError
 from medrl.io.files import sha256_path, size_of
-from medrl.io.formats import estimate_rows, open_source
+from medrl.io.formats import estimate_rows, is_stream, open_source
+from medrl.io.out_lock import out_locked
 from medrl.io.writers import write_text_atomic
 from medrl.job import Job
 from medrl.progress import Progress
 from medrl.report import RunStats, benchmark_side, versions
 from medrl.reporting.evidence import MATCHED_ITEMS, MatchedItems
 from medrl.reporting.html import HTML_REPORT
-from medrl.settings import Setting, check_keys, dataclass_table, merge, read_settings
+from medrl.settings import Setting, check_keys, dataclass_table, merge, read_settings, require
 
 # Record texts the decontamination can check (`fields`); "problem" is the rendered prompt, options included.
 RECORD_FIELDS = ("question", "problem", "answer", "reasoning")
@@ -184,10 +185,7 @@ def read_config(path: str | Path) -> dict:
 def make_config(config_file: str | Path | None = None, **overrides: object) -> BuildConfig:
     """The TOML file's settings (if any) with every override that is not None on top (the command's flags)."""
     values = merge(read_config(config_file) if config_file else {}, overrides)
-    missing = [key for key in ("sources", "pack", "out") if not values.get(key)]
-    if missing:
-        flags = ", ".join(f"--{'source' if key == 'sources' else key}" for key in missing)
-        raise MedrlError(f"build needs {flags} (or {', '.join(missing)} in --config)")
+    require("build", values, {"sources": "--source FILE", "pack": "--pack PACK", "out": "--out DIR"})
     detection = {key: values.pop(key) for key in DETECTION_SETTINGS if key in values}
     return BuildConfig(**values, detection=detection)
 
@@ -357,19 +355,19 @@ def owns_output(name: str) -> bool:
 
 def build(config: BuildConfig, progress: Progress | None = None) -> dict:
     """Run every step and write the exports, side files, `README.md`, `build.json` and `report.html` into
-    `config.out` as one output set (see `medrl.io.output_set`); return what `build.json` holds. `progress` is told
-    each step and its rows.
+    `config.out` as one output set (see `medrl.io.output_set`; one run at a time, `medrl.io.out_lock`); return what
+    `build.json` holds. `progress` is told each step and its rows.
 
     Sources are opened (and their formats checked) before the pack is indexed, so a bad input fails in seconds. A
     split left with 0 rows raises `EmptyResult` (exit 1) after the outputs are written, so the side files show
     where every row went, unless `allow_empty` is set."""
     started = time.perf_counter()
     timer = _Timer(progress or Progress())
-    missing = [str(source.path) for source in config.sources if not Path(source.path).exists()]
+    missing = [str(s.path) for s in config.sources if not Path(s.path).exists() and not is_stream(s.path)]
     if missing:
         raise MedrlError(f"{missing[0]}: no such source file or directory; check --source (or sources in --config)")
     sources = [Path(source.path) for source in config.sources]
-    with Job(config.out, owns_output, sources, config.pack, timer.progress, "source") as job:
+    with out_locked(config.out), Job(config.out, owns_output, sources, config.pack, timer.progress, "source") as job:
         summary = _build_into(job, config, timer)
         summary["seconds"] = timer.seconds | {"total": round(time.perf_counter() - started, 4)}
         job.finish(SUMMARY, summary)

@@ -16,7 +16,9 @@ from medrl.detection.arrays import ArrayReader, Arrays, CacheInvalid
 from medrl.detection.rare_ngrams import CoverageConfig, CoverageIndex, build_coverage_index
 from medrl.detection.text import question_stem
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# A number; digit groups of three after commas are one number ("1,500/mm3", "12,000", "1,500,000"), while a list
+# of small numbers ("1, 2, 3" or "1,2,3") stays a list.
+_NUMBER = re.compile(r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
 _AGE = re.compile(r"\b(\d+)[- ](year|yr|month|week|day)s?[- ]old\b", re.IGNORECASE)
 _SEX = re.compile(r"\b(man|woman|male|female|boy|girl|gentleman|lady|he|she)\b", re.IGNORECASE)
 _SEXES = {"man": "m", "male": "m", "boy": "m", "gentleman": "m", "he": "m"}
@@ -33,12 +35,17 @@ def case_patient(text: str) -> tuple[str, str] | None:
 
 def case_numbers(text: str) -> frozenset[float]:
     """The numbers of a case (ages, vitals, lab values, doses) in its stem: "100.0" and "100" are the same."""
-    return frozenset(float(number) for number in _NUMBER.findall(question_stem(text)))
+    return frozenset(float(number.replace(",", "")) for number in _NUMBER.findall(question_stem(text)))
 
 
 def specific_numbers(numbers: frozenset[float]) -> frozenset[float]:
     """Numbers that say something about a case: above 10 or with decimals (1-10 are counts, grades, steps)."""
     return frozenset(number for number in numbers if number > 10 or number != int(number))
+
+
+def shown_numbers(numbers: frozenset[float]) -> str:
+    """Case numbers for evidence, in order, thousands grouped as cases write them: "7.4, 92, 1,500" (not "1.5e+06")."""
+    return ", ".join(f"{int(number):,}" if number == int(number) else f"{number:,}" for number in sorted(numbers))
 
 
 def word_index_config(stock_df: int) -> CoverageConfig:

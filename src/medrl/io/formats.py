@@ -5,9 +5,14 @@ read and how it is written all come from its entry, so a new format is one entry
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
+import os
 import re
+import shutil
+import stat
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +57,13 @@ class FileFormat:
 @dataclass(frozen=True)
 class TrainingSource:
     """A training file (or HF directory), or a set of shards read as one input in shard order, to stream in
-    `file_format` (see `open_source`). `path` is the input as given (a file, a directory, a glob pattern)."""
+    `file_format` (see `open_source`). `path` is the input as given (a file, a directory, a glob pattern, a stream;
+    `<stdin>` for `-`): reports and errors name it."""
 
     path: Path
     file_format: FileFormat
     shards: tuple[Path, ...] = ()  # the files of a sharded input, in order; () for one file
+    spooled: Path | None = None  # a stream's one copy, read in its place (see `open_source`)
 
     @property
     def format(self) -> str:
@@ -65,13 +72,24 @@ class TrainingSource:
 
     @property
     def files(self) -> tuple[Path, ...]:
-        """What is read: the shards, or the one path."""
-        return self.shards or (self.path,)
+        """What is read: the shards, a stream's copy, or the one path."""
+        return self.shards or (self.spooled or self.path,)
+
+    @contextlib.contextmanager
+    def named_as_given(self) -> Iterator[None]:
+        """Errors of the block name a stream as given (`<stdin>, line 3`), not its temporary copy."""
+        try:
+            yield
+        except MedrlError as error:
+            if self.spooled is None:
+                raise
+            raise type(error)(str(error).replace(str(self.spooled), str(self.path))) from None
 
     def batches(self, batch_size: int) -> Iterator[RowBatch]:
         """Every row in order; a sharded input's rows are numbered across shards and located by shard."""
         if not self.shards:
-            yield from self.file_format.batches(self.path, batch_size)
+            with self.named_as_given():
+                yield from self.file_format.batches(self.files[0], batch_size)
             return
         shard_start = 0
         for shard in self.shards:
@@ -85,7 +103,8 @@ class TrainingSource:
     def column_names(self) -> list[str] | None:
         """Column names known before reading rows (CSV header, Arrow schema); None for JSON formats."""
         if self.file_format.header is not None:
-            return self.file_format.header(self.files[0])
+            with self.named_as_given():
+                return self.file_format.header(self.files[0])
         schema = self.arrow_schema()
         return schema.names if schema is not None else None
 
@@ -93,7 +112,8 @@ class TrainingSource:
         """The input's Arrow schema for Arrow formats (kept for the outputs), else None; shards must agree."""
         if self.file_format.arrow_schema is None:
             return None
-        schemas = [self.file_format.arrow_schema(shard) for shard in self.files]
+        with self.named_as_given():
+            schemas = [self.file_format.arrow_schema(shard) for shard in self.files]
         for shard, schema in zip(self.files[1:], schemas[1:], strict=True):
             if not schema.equals(schemas[0]):
                 raise MedrlError(
@@ -105,7 +125,7 @@ class TrainingSource:
     def sha256(self) -> str:
         """sha256 of what is read: a file's or directory's (`sha256_path`), or of the shards' names and hashes."""
         if not self.shards:
-            return sha256_path(self.path)
+            return sha256_path(self.files[0])
         digest = hashlib.sha256()
         for shard in self.shards:
             digest.update(f"{shard.name}\0{sha256_file(shard)}\n".encode())
@@ -118,7 +138,8 @@ class TrainingSource:
 def estimate_rows(source: TrainingSource) -> tuple[int, bool]:
     """(rows, exact) for a progress display: Arrow formats know their rows; text formats are counted exactly when
     they fit in one sample, else estimated from the rows in the first MiB scaled by the file's size."""
-    estimates = [source.file_format.estimate(file) for file in source.files]
+    with source.named_as_given():
+        estimates = [source.file_format.estimate(file) for file in source.files]
     return sum(rows for rows, _ in estimates), all(exact for _, exact in estimates)
 
 
@@ -158,14 +179,32 @@ def detect_format(path: Path) -> str:
 
 
 _GLOB = re.compile(r"[*?\[]")
+STDIN = "-"
 
 
-def open_source(path: str | Path, fmt: str | None = None) -> TrainingSource:
+def is_stream(path: str | Path) -> bool:
+    """Standard input (`-`), a pipe, a FIFO or a process substitution (`/dev/fd/N`): bytes that can be read once."""
+    if str(path) == STDIN:
+        return True
+    try:
+        mode = os.stat(path).st_mode  # never opens it, so a FIFO without a writer does not block here
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def open_source(path: str | Path, fmt: str | None = None, scratch: Path | None = None) -> TrainingSource:
     """A training input: a file, a Hugging Face `save_to_disk` directory, or shards read as one input in name order:
-    a directory of files of one format, or a glob pattern (`data/train-*.parquet`)."""
-    path = Path(path)
+    a directory of files of one format, or a glob pattern (`data/train-*.parquet`).
+
+    Every input is read more than once (hashed, counted, its header or schema read, then its rows), so a stream
+    (`is_stream`) is first copied once into `scratch`, a directory the caller removes; without one it is refused.
+    """
     if fmt is not None and fmt not in FILE_FORMATS:
         raise MedrlError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if is_stream(path):
+        return _spooled(path, fmt, scratch)
+    path = Path(path)
     if not path.exists() and _GLOB.search(str(path)):
         return sharded(path, sorted(Path(found) for found in glob.glob(str(path)) if Path(found).is_file()), fmt)
     if not path.exists():
@@ -174,6 +213,29 @@ def open_source(path: str | Path, fmt: str | None = None) -> TrainingSource:
         shards = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIX_FORMATS)
         return sharded(path, shards, fmt)
     return TrainingSource(path, FILE_FORMATS[fmt or detect_format(path)])
+
+
+def _spooled(path: str | Path, fmt: str | None, scratch: Path | None) -> TrainingSource:
+    """A stream copied once into `scratch`, read from there; its format comes from its name or `fmt`."""
+    given = Path("<stdin>" if str(path) == STDIN else path)
+    if scratch is None:
+        raise MedrlError(
+            f"{given}: a stream (standard input, a pipe or a FIFO) can be read only once and this command reads its "
+            "input several times; save it to a file first"
+        )
+    fmt = fmt or SUFFIX_FORMATS.get(given.suffix.lower())
+    if fmt is None:
+        stream_formats = "|".join(name for name, entry in FILE_FORMATS.items() if entry.suffixes)
+        raise MedrlError(
+            f"{given}: cannot tell a stream's format from its name; pass --input-format ({stream_formats})"
+        )
+    if not FILE_FORMATS[fmt].suffixes:
+        raise MedrlError(f"{given}: a {fmt} dataset is a directory, not a stream; give the directory itself")
+    copy = scratch / f"input{FILE_FORMATS[fmt].output_suffix}"
+    with contextlib.ExitStack() as files:
+        reader = sys.stdin.buffer if str(path) == STDIN else files.enter_context(open(path, "rb"))
+        shutil.copyfileobj(reader, files.enter_context(copy.open("wb")), 1 << 20)
+    return TrainingSource(given, FILE_FORMATS[fmt], spooled=copy)
 
 
 def _looks_like_hf(directory: Path) -> bool:
@@ -208,10 +270,15 @@ def open_writer(
     columns: list[str] | None,
     extra_column: str | None = None,
     extra_type: pa.DataType | None = None,
+    csv_safe: bool = False,
 ) -> RowWriter:
     """A writer for `fmt`.
 
     `schema` is the input's Arrow schema (Arrow inputs) so types are kept exactly; `columns` the input's column
-    names when known up front (a CSV header, so an empty output still has one).
+    names when known up front (a CSV header, so an empty output still has one). `csv_safe`: a CSV writer defuses
+    cells a spreadsheet would run as formulas (see `CsvWriter`); other formats are not opened in spreadsheets.
     """
-    return FILE_FORMATS[fmt].writer(path, schema, columns, extra_column, extra_type)
+    writer = FILE_FORMATS[fmt].writer(path, schema, columns, extra_column, extra_type)
+    if isinstance(writer, CsvWriter):
+        writer.safe = csv_safe
+    return writer

@@ -19,7 +19,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -71,6 +71,20 @@ def _link_tree(source: Path, target: Path) -> None:
         link(str(source), str(target))
 
 
+@contextlib.contextmanager
+def scratch_directory(out: str | Path) -> Iterator[Path]:
+    """A private directory beside `out` (on the disk the outputs go to) for the run's temporary files, such as a
+    piped input's copy; removed when the block ends, or by the next run into `out` if this one is killed."""
+    final = Path(os.path.realpath(out))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    directory = final.parent / f".{final.name}.medrl-{os.getpid()}-{secrets.token_hex(4)}-input"
+    directory.mkdir()
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 class OutputSet:
     """The staging area of one run's outputs; `commit()` swaps it in as `out`, anything else discards it.
 
@@ -85,7 +99,9 @@ class OutputSet:
         if self.out.exists() and not self.out.is_dir():
             raise MedrlError(f"{what} {self.out} is a file; give a directory (it is created if missing)")
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self._pattern = re.compile(rf"\.{re.escape(self.out.name)}\.medrl-(\d+)-[0-9a-f]+(-old)?")
+        # What runs stage beside `out`: `-old`, a previous set a fallback swap moved aside; `-input`, a scratch
+        # directory (`scratch_directory`).
+        self._pattern = re.compile(rf"\.{re.escape(self.out.name)}\.medrl-(\d+)-[0-9a-f]+(-old|-input)?")
         self._recover_stale()
         self.stage = self.out.parent / f".{self.out.name}.medrl-{os.getpid()}-{secrets.token_hex(4)}"
         self.stage.mkdir()
@@ -109,7 +125,7 @@ class OutputSet:
             found = self._pattern.fullmatch(entry.name)
             if not found or _alive(int(found.group(1))):
                 continue
-            if found.group(2) and not self.out.exists():
+            if found.group(2) == "-old" and not self.out.exists():
                 entry.rename(self.out)
             else:
                 shutil.rmtree(entry, ignore_errors=True)

@@ -226,7 +226,13 @@ class JsonListWriter(_TextWriter):
 
 
 class CsvWriter(_TextWriter):
-    """CSV cells are text: nested values and the evidence column are JSON-encoded."""
+    """CSV cells are text: nested values and the evidence column are JSON-encoded. Records end in "\n" (as most
+    inputs do; the csv module's default is "\r\n").
+
+    Cells a spreadsheet would run as formulas (`is_formula`) are training data and are written as they are, but
+    counted (`formulas`, the first in `first_formula`) so the run can warn; with `safe` (`--csv-safe`) each is
+    written with a leading `'`, which spreadsheets read as "text follows".
+    """
 
     def __init__(
         self,
@@ -238,9 +244,12 @@ class CsvWriter(_TextWriter):
     ) -> None:
         _refuse_existing(columns, extra_column)  # before any temporary file exists
         super().__init__(path, schema, columns, extra_column, extra_type)
-        self.writer = csv.writer(self.handle)
+        self.writer = csv.writer(self.handle, lineterminator="\n")
         self.columns = columns
         self.header: list[str] | None = None
+        self.safe = False
+        self.formulas = 0
+        self.first_formula: tuple[int, str] | None = None  # (input row, where: line and column)
 
     def write(self, batch: RowBatch, indices: list[int], extra: list | None = None) -> None:
         rows = self._selected_dicts(batch, indices, extra)
@@ -248,23 +257,61 @@ class CsvWriter(_TextWriter):
             self.columns = [name for name in rows[0] if name != self.extra_column]
         self._write_header()
         known = set(self.header or ())
-        for row in rows:
+        for offset, row in zip(indices, rows, strict=True):
             unknown = [name for name in row if name not in known]
             if unknown:
                 raise MedrlError(
                     f"cannot write {self.path.name} as csv: a row has columns {unknown} that the header "
                     f"{self.header} lacks (rows differ in their columns); pass --format jsonl"
                 )
-            self.writer.writerow([_csv_cell(row.get(name)) for name in self.header or ()])
+            cells = [_csv_cell(row.get(name)) for name in self.header or ()]
+            self._write_record(cells, batch.start + offset, batch.where(offset))
         self.rows_written += len(rows)
 
     def _write_header(self) -> None:
         if self.header is None and self.columns is not None:
             self.header = [*self.columns, *([self.extra_column] if self.extra_column else [])]
-            self.writer.writerow(self.header)
+            self._write_record(list(self.header), -1, "the header")
+
+    def _write_record(self, cells: list[str], position: int, where: str) -> None:
+        """One record, its formula-like cells counted (and with `safe`, prefixed with `'`)."""
+        for column, cell in enumerate(cells):
+            if is_formula(cell):
+                self.formulas += 1
+                if self.first_formula is None:  # records arrive in input order
+                    self.first_formula = (position, f"{where}, column {(self.header or [])[column]!r}")
+                if self.safe:
+                    cells[column] = "'" + cell
+        self.writer.writerow(cells)
 
     def _finish(self) -> None:
         self._write_header()
+
+
+def is_formula(cell: str) -> bool:
+    """A cell a spreadsheet would evaluate: it starts with `=`, `+`, `-` or `@` and is not a plain number ("-5")."""
+    if not cell.startswith(("=", "+", "-", "@")):
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return True
+    return False
+
+
+def formula_note(writers: list[RowWriter]) -> list[str]:
+    """One line about the CSV outputs' formula-like cells (see `CsvWriter`), or none when they hold none."""
+    found = [writer for writer in writers if isinstance(writer, CsvWriter) and writer.first_formula is not None]
+    if not found:
+        return []
+    count = sum(writer.formulas for writer in found)
+    _, first = min(writer.first_formula for writer in found if writer.first_formula is not None)
+    if found[0].safe:
+        return [f"{count:,} CSV cells start with =, +, - or @ (first: {first}); --csv-safe wrote them after a '"]
+    return [
+        f"{count:,} CSV cells start with =, +, - or @ (first: {first}): a spreadsheet opening the CSV outputs would "
+        "run them as formulas; they are written verbatim (training data), --csv-safe writes them after a '"
+    ]
 
 
 def _csv_cell(value: object) -> str:

@@ -57,6 +57,7 @@ class _Evidence:
     pairs: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # benchmark -> method -> rows
     scores: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # best score per row
     confidences: Counter = field(default_factory=Counter)  # confidence class -> rows with a match of that class
+    review_class: int = 0  # rows every match of which is review class (a reworded case): a person may judge them
     rows: int = 0
     without_item_text: int = 0  # items named only by id (outputs of an older medrl)
 
@@ -86,7 +87,9 @@ def _collect(run: Run, progress: Progress) -> _Evidence:
             found.pairs[benchmark][method] += 1
         for method, score in best.items():
             found.scores[method].append(score)
-        found.confidences.update({match.get("confidence") for match in row.matches} - {None})
+        classes = {match.get("confidence") for match in row.matches}
+        found.confidences.update(classes - {None})
+        found.review_class += classes == {"review"}
         rows.append([row.position, matches])
         texts.append([row.texts, [match["evidence"] for match in row.matches]])
         if len(texts) == TEXT_BLOCK_ROWS:
@@ -114,6 +117,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 32px 0 8p
   background: var(--panel); }
 .card-count b { display: block; font-size: 22px; } .card-count span { color: var(--muted); }
 .card-count.removed b { color: #b91c1c; } .card-count.review b { color: #b45309; }
+.card-count small { display: block; color: var(--muted); }
 .note { color: var(--muted); max-width: 900px; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
 svg.chart text { font-size: 13px; fill: var(--ink); } svg.chart text.value, svg.chart text.tick { fill: var(--muted); }
@@ -325,12 +329,34 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def _count_cards(run: Run) -> str:
+def _count_cards(run: Run, evidence: _Evidence) -> str:
+    """The run's counts, each saying what it counts. Review-class removals (reworded cases) are removed rows, so
+    "removed" says how many it holds; "set aside for review" counts only the rows `--review separate` wrote to
+    review.<ext>, so it is shown only for such runs."""
+    separate = run.detection.get("review_policy") == "separate"
     cards = []
     for name, value in run.counts().items():
-        if value is not None:
-            cards.append(f'<div class="card-count {escape(name)}"><b>{value:,}</b><span>{escape(name)}</span></div>')
-    return f'<div class="cards">{"".join(cards)}</div>'
+        if value is None or (name == "review" and not separate):
+            continue
+        label = "set aside for review" if name == "review" else name
+        shown = name == "removed" and evidence.confidences  # runs that record confidence classes
+        detail = f"<small>{evidence.review_class:,} of them review-class</small>" if shown else ""
+        cards.append(
+            f'<div class="card-count {escape(name)}"><b>{value:,}</b><span>{escape(label)}</span>{detail}</div>'
+        )
+    note = ""
+    if evidence.review_class:
+        policies = (
+            ": <code>--review separate</code> writes such rows to review.&lt;ext&gt; for a person to decide, "
+            "<code>--review keep</code> keeps them"
+            if run.kind == "decontaminate"
+            else ""
+        )
+        note = (
+            f'<p class="note">{evidence.review_class:,} of the {evidence.rows:,} removed rows were matched only by '
+            f"review-class evidence (a reworded benchmark case){policies}.</p>"
+        )
+    return f'<div class="cards">{"".join(cards)}</div>{note}'
 
 
 def _options(values: list[str], everything: str) -> str:
@@ -428,7 +454,7 @@ def render_html(run: Run, progress: Progress | None = None) -> str:
 <main>
 <h1>What this run removed, and why</h1>
 <p class="meta">{escape(meta)}</p>
-{_count_cards(run)}
+{_count_cards(run, evidence)}
 {_run_notes(run, evidence)}
 {_charts(run, evidence)}
 <h2 id="evidence">Evidence</h2>

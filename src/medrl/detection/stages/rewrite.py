@@ -17,6 +17,7 @@ from medrl.detection.cases import (
     case_numbers,
     case_patient,
     load_case_index,
+    shown_numbers,
     specific_numbers,
 )
 from medrl.detection.hits import Hit
@@ -139,7 +140,7 @@ def rewrite_hits(
             same_patient = patient is not None and patient == index.unit_patients[unit]
             same_patient = same_patient and words >= config.min_word_overlap_same_patient
             if same_patient or _same_case_numbers(row_numbers, unit_numbers, config):
-                numbers = ", ".join(f"{number:g}" for number in sorted(specific_numbers(row_numbers & unit_numbers)))
+                numbers = shown_numbers(specific_numbers(row_numbers & unit_numbers))
                 found = [f"patient: {' '.join(patient)}"] if patient is not None and same_patient else []
                 found += [f"numbers: {numbers}"] if numbers else []
                 hits[row].append(Hit(unit, round(100 * words, 2), "; ".join(found)))
@@ -155,7 +156,7 @@ def rewrite_hits(
             or _same_case_numbers(row_numbers, unit_numbers, config)
         )
         if flagged:
-            numbers = ", ".join(f"{number:g}" for number in sorted(specific_numbers(row_numbers & unit_numbers)))
+            numbers = shown_numbers(specific_numbers(row_numbers & unit_numbers))
             evidence = "; ".join(sorted(shared)) + (f" | numbers: {numbers}" if numbers else "")
             hits[row].append(Hit(unit, round(100 * words, 2), evidence))
     return hits

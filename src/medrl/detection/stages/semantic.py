@@ -23,6 +23,7 @@ from medrl.detection.cases import (
     case_numbers,
     case_patient,
     load_case_index,
+    shown_numbers,
     specific_numbers,
 )
 from medrl.detection.embeddings import Embedder, load_embedder, locate_model, set_threads
@@ -178,7 +179,7 @@ def _evidence(similarity: float, words: float, row: str, row_options: frozenset[
         parts.append(f"patient: {' '.join(patient)}")
     numbers = specific_numbers(case_numbers(row)) & specific_numbers(case.unit_numbers[unit])
     if numbers:
-        parts.append("numbers: " + ", ".join(f"{number:g}" for number in sorted(numbers)))
+        parts.append(f"numbers: {shown_numbers(numbers)}")
     shared = row_options & case.words.unit_options[unit]
     answer = index.unit_answers[unit]
     if answer and answer in row_options:
