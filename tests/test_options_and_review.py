@@ -92,6 +92,18 @@ def test_a_rewrite_without_options_or_many_numbers_is_found_by_its_patient(index
     assert found.matches[0].evidence.startswith("patient: ")
 
 
+def test_small_counts_alone_do_not_tie_a_case(index) -> None:
+    """medqa_dev 517 (a 4-year-old's rash, her 2-year-old brother, 5 months) shares only 2, 4 and 5 with MedQA test
+    484 (a 4-month-old's toe, 5 hours, the 2nd toe): without options the case-number rule flagged it with a blank
+    evidence line. A shared number must be specific, and every rewrite match shows its evidence."""
+    assert not detect_batch({"question": [MEDQA_DEV[517]["question"]]}, index, preset("medrl"), [frozenset()])[0][
+        0
+    ].contaminated
+    rows = [MEDQA_DEV[row]["question"] for row in REWRITES]
+    for found in detect_batch({"question": rows}, index, preset("medrl"), [frozenset()] * len(rows))[0]:
+        assert found.contaminated and all(match.evidence for match in found.matches)
+
+
 @pytest.mark.parametrize("case", FALSE_POSITIVE_PATTERNS)
 def test_a_different_patient_without_options_is_not_flagged(index, case: str) -> None:
     rows, row = FALSE_POSITIVE_PATTERNS[case]
@@ -140,12 +152,11 @@ def _write(rows: list[dict], fmt: str, path: Path) -> Path:
     return path
 
 
-# A CSV cell holds text, so its nested layouts are covered by `test_options_as_text_lines_in_a_csv`.
+# A CSV cell holds text: its list and dict columns are written as JSON text, and read back as the same options.
 FORMAT_LAYOUTS = [
     (fmt, layout)
     for fmt in ("jsonl", "json", "csv", "parquet", "hf")
     for layout in ("options", "choices", "opa", "letters")
-    if fmt != "csv" or layout in ("opa", "letters")
 ]
 
 
@@ -154,12 +165,14 @@ def test_options_columns_are_found_in_every_format(full_pack_dir: Path, tmp_path
     source = _write(_rows(layout), fmt, tmp_path / f"train.{fmt if fmt != 'hf' else 'hf'}")
     report = medrl.decontaminate(source, full_pack_dir, tmp_path / "out")
     expected = {"options": "options", "choices": "choices", "opa": ["opa", "opb", "opc", "opd", "ope"]}
-    assert report.options == {"field": expected.get(layout, list("ABCDE")), "how": "detected"}
+    read_as = {"options": "list", "choices": "dict"}.get(layout, "columns")
+    read_as = "json-text" if fmt == "csv" and read_as != "columns" else read_as
+    assert report.options == {"field": expected.get(layout, list("ABCDE")), "how": "detected", "read_as": {read_as: 2}}
     assert (report.removed_rows, report.kept_rows) == (1, 1)
     off = medrl.decontaminate(
         source, full_pack_dir, tmp_path / "off", config=preset("medrl").replace(options_field=None)
     )
-    assert off.removed_rows == 0 and off.options == {"field": None, "how": "off"}
+    assert off.removed_rows == 0 and off.options == {"field": None, "how": "off", "read_as": {}}
 
 
 def test_options_as_text_lines_in_a_csv(full_pack_dir: Path, tmp_path: Path) -> None:
@@ -171,7 +184,7 @@ def test_options_as_text_lines_in_a_csv(full_pack_dir: Path, tmp_path: Path) -> 
 def test_multiple_choice_rows_without_options_get_a_note(full_pack_dir: Path, tmp_path: Path) -> None:
     rows = [{"question": MEDQA_DEV[17]["question"], "answer_idx": "C"}]
     report = medrl.decontaminate(_write(rows, "jsonl", tmp_path / "t.jsonl"), full_pack_dir, tmp_path / "out")
-    assert report.options == {"field": None, "how": "none found"}
+    assert report.options == {"field": None, "how": "none found", "read_as": {}}
     assert len(report.notes) == 1 and "--options-field" in report.notes[0]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,13 +83,17 @@ MATCH_TYPE = pa.list_(
 
 class OptionsChoice:
     """Which column(s) give each row's options, settled on the first batch: the one named, or for "auto" the one
-    found by name (`detect_options_field`). Rows look multiple-choice but no options anywhere: a note says so."""
+    found by name (`detect_options_field`), and how many rows' options were read from each layout (a native list,
+    JSON text, lines...: `medrl.benchmarks.loaders.read_options`). Rows look multiple-choice but no options
+    anywhere, or options cells that give none: a note says so."""
 
     def __init__(self, setting: str | tuple[str, ...] | None) -> None:
         self.setting = setting
         self.field: str | tuple[str, ...] | None = None
         self.how = "off" if setting in (None, "none") else "auto" if setting == "auto" else "given"
-        self.notes: list[str] = []
+        self.first_notes: list[str] = []
+        self.layouts: Counter[str] = Counter()
+        self.unreadable: str | None = None  # the first row whose options cell gave no options, with its value
         self.settled = self.how != "auto"
         if self.how == "given":
             self.field = tuple(setting.split(",")) if isinstance(setting, str) and "," in setting else setting
@@ -102,18 +107,38 @@ class OptionsChoice:
             hints = [name for name in MULTIPLE_CHOICE_HINTS if name in columns]
             inline = any(option_texts(text) for column in texts.values() for text in column.values())
             if self.field is None and hints and not inline:
-                self.notes.append(
+                self.first_notes.append(
                     f"{source}: rows look multiple-choice (column {hints[0]!r}) but no options column was found and "
                     "the checked text lists none; name it with --options-field COLUMN for option-aware matching"
                 )
         if self.field is None:
             return None
-        return field_options(batch, self.field, source, required=self.how == "given")
+        options, layouts = field_options(batch, self.field, source, required=self.how == "given")
+        self.layouts.update(layouts)
+        if self.unreadable is None and "unreadable" in layouts and isinstance(self.field, str):
+            offset = layouts.index("unreadable")
+            value = batch.column(self.field)[offset]
+            self.unreadable = f"{source}, {batch.where(offset)}: {value!r:.80}"
+        return options
+
+    @property
+    def notes(self) -> list[str]:
+        """What the run should tell about options: no options found, or cells whose options could not be read."""
+        if not self.unreadable:
+            return self.first_notes
+        return [
+            *self.first_notes,
+            f"{self.layouts['unreadable']} rows' options column {self.field!r} gave no options (first: "
+            f"{self.unreadable}); lists, JSON text, lettered lines or one option per line are read; these rows "
+            "were compared by the options written in their text",
+        ]
 
     def summary(self) -> dict:
-        """For report.json: the column(s) used and how they were chosen (given, detected, none found, off)."""
+        """For report.json: the column(s) used, how they were chosen (given, detected, none found, off), and how
+        many rows' options were read from each layout (`read_as`: list, dict, json-text, lines, columns, empty,
+        unreadable)."""
         field = list(self.field) if isinstance(self.field, tuple) else self.field
-        return {"field": field, "how": self.how}
+        return {"field": field, "how": self.how, "read_as": dict(sorted(self.layouts.items()))}
 
 
 def _timed(batches: Iterator[RowBatch], stats: RunStats) -> Iterator[RowBatch]:

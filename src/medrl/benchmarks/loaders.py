@@ -6,6 +6,7 @@ the same mapping with fields detected from common column names.
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from collections.abc import Sequence
@@ -87,24 +88,72 @@ def pick_fields(spec: BenchmarkSpec, rows: list[dict], where: str) -> FieldMap:
 _LETTER_PREFIX = re.compile(r"^\(?([A-Z])[.):]\s*")
 
 
-def normalise_options(value: object) -> tuple[tuple[str, str], ...]:
-    """Options as (letter, text) from a dict, a list ("A. text" strings, {key,value} entries) or "A. text" lines."""
+Options = tuple[tuple[str, str], ...]
+# How `read_options` found a value's options: the same options read from a JSON file's native list and from a CSV
+# cell's JSON text must agree, and report.json says which layouts a run read (or could not read).
+OPTION_LAYOUTS = ("list", "dict", "json-text", "lines", "empty", "unreadable")
+
+
+def normalise_options(value: object) -> Options:
+    """Options as (letter, text) from any layout `read_options` reads."""
+    return read_options(value)[0]
+
+
+def read_options(value: object) -> tuple[Options, str]:
+    """Options as (letter, text), and the layout read (one of `OPTION_LAYOUTS`), from a dict, a list ("A. text"
+    strings, plain texts lettered in order, {key,value} entries), or text: a JSON list or object (CSV cells and
+    Parquet strings hold them so; parsed with `json.loads`, never evaluated), "A. text" lines, or one option per
+    line. Text that gives no options is "unreadable" unless blank."""
     if value is None or value == "":
-        return ()
-    if isinstance(value, dict):
-        return tuple((str(key).strip().upper(), text_of(text)) for key, text in value.items())
+        return (), "empty"
     if isinstance(value, str):
-        value = [line for line in value.split("\n") if _LETTER_PREFIX.match(line.strip())]
+        parsed = _json_container(value)
+        if parsed is not None:
+            options = read_options(parsed)[0]
+            return options, "json-text" if options else "empty"
+        options = _options_from_lines(value)
+        return options, "lines" if options else "empty" if not value.strip() else "unreadable"
+    if isinstance(value, dict):
+        options = tuple((str(key).strip().upper(), text_of(text)) for key, text in value.items())
+        return options, "dict" if options else "empty"
     if isinstance(value, list | tuple):
-        if value and all(isinstance(entry, dict) for entry in value):
-            return _options_from_entries(value)
-        texts = [text_of(text) for text in value]
-        prefixed = [found for text in texts if (found := _LETTER_PREFIX.match(text))]
-        letters = [m.group(1) for m in prefixed]
-        if texts and len(prefixed) == len(texts) and letters == list(LETTERS[: len(texts)]):
-            return tuple((m.group(1), text[m.end() :]) for m, text in zip(prefixed, texts, strict=True))
-        return tuple(zip(LETTERS, texts, strict=False))
+        return _options_from_list(value), "list" if value else "empty"
     raise MedrlError(f"options of type {type(value).__name__} are not understood: {value!r:.80}")
+
+
+def _json_container(text: str) -> list | dict | None:
+    """A JSON list or object written as text, else None (text that merely starts with a bracket is not one)."""
+    stripped = text.strip()
+    if (stripped[:1], stripped[-1:]) not in (("[", "]"), ("{", "}")):
+        return None
+    try:
+        parsed = json.loads(stripped)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, list | dict) else None
+
+
+def _options_from_lines(text: str) -> Options:
+    """Options written one per line: the "A. text" lines when any line is lettered (a heading such as "Answer
+    Choices:" is skipped), else every non-blank line when there are at least two, lettered in order."""
+    lines = text.split("\n")
+    lettered = [line for line in lines if _LETTER_PREFIX.match(line.strip())]
+    if lettered:
+        return _options_from_list(lettered)
+    plain = [line.strip() for line in lines if line.strip()]
+    return tuple(zip(LETTERS, plain, strict=False)) if len(plain) >= 2 else ()
+
+
+def _options_from_list(value: list | tuple) -> Options:
+    """A list's options: {key,value} entries, "A. text" strings lettered A, B, C... in order, or plain texts."""
+    if value and all(isinstance(entry, dict) for entry in value):
+        return _options_from_entries(value)
+    texts = [text_of(text) for text in value]
+    prefixed = [found for text in texts if (found := _LETTER_PREFIX.match(text))]
+    letters = [m.group(1) for m in prefixed]
+    if texts and len(prefixed) == len(texts) and letters == list(LETTERS[: len(texts)]):
+        return tuple((m.group(1), text[m.end() :]) for m, text in zip(prefixed, texts, strict=True))
+    return tuple(zip(LETTERS, texts, strict=False))
 
 
 def _options_from_entries(entries: Sequence[dict]) -> tuple[tuple[str, str], ...]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from medrl.benchmarks.loaders import normalise_options
+from medrl.benchmarks.loaders import normalise_options, read_options
 from medrl.detection.decide import Verdict
 from medrl.detection.fields import FieldPath, field_texts_of
 from medrl.detection.text import folded_options
@@ -123,31 +123,42 @@ def batch_columns(batch: RowBatch) -> list[str]:
     return list(dict.fromkeys(key for row in batch.rows for key in row))
 
 
-def field_options(batch: RowBatch, field: OptionsField, source: Path, required: bool = True) -> list[frozenset[str]]:
-    """Each row's folded option texts from an options column (dict, list or "A. ..." lines) or from one column per
-    option. `required`: a row without the column is an error (a column the user named); else it has no options."""
+def field_options(
+    batch: RowBatch, field: OptionsField, source: Path, required: bool = True
+) -> tuple[list[frozenset[str]], list[str]]:
+    """Each row's folded option texts from an options column (any layout `read_options` reads: a native list or
+    dict, JSON text, lines) or from one column per option, and the layout each row's were read from ("columns" for
+    one column per option). `required`: a row without the column is an error (a column the user named); else it
+    has no options."""
     names = (field,) if isinstance(field, str) else field
     columns = batch_columns(batch)
     absent = [name for name in names if name not in columns]
     if absent and isinstance(batch.rows, pa.RecordBatch):
         if required:
             raise MedrlError(f"{source}: no options column {absent[0]!r}; available: {', '.join(columns)}")
-        return [frozenset()] * len(batch)
+        return [frozenset()] * len(batch), ["empty"] * len(batch)
     values = [batch.column(name) for name in names]
     found: list[frozenset[str]] = []
+    layouts: list[str] = []
     for offset in range(len(batch)):
         row = [column[offset] for column in values]
         if any(value is MISSING for value in row):
             if required:
                 raise MedrlError(f"{source}, {batch.where(offset)}: no options column {field!r} (--options-field)")
             found.append(frozenset())
+            layouts.append("empty")
             continue
         try:
-            options = normalise_options(row[0] if isinstance(field, str) else [v for v in row if v not in (None, "")])
+            if isinstance(field, str):
+                options, layout = read_options(row[0])
+            else:
+                options = normalise_options([v for v in row if v not in (None, "")])
+                layout = "columns" if options else "empty"
         except MedrlError as error:
             raise MedrlError(
                 f"{source}, {batch.where(offset)}: column {field!r}: {error}; name the options column with "
                 "--options-field, or pass --options-field none"
             ) from None
         found.append(folded_options(options))
-    return found
+        layouts.append(layout)
+    return found, layouts

@@ -41,9 +41,10 @@ class RewriteConfig(StageSettings):
        agree, and (when a side has no such numbers) a shared option is rare (in at most `stock_option_df`
        benchmark questions: "Propranolol" or "Autosomal dominant" are stock distractors, not a case);
     2. or words >= `min_word_overlap_one_option` and the numbers agree (rewrites that reworded their options);
-    3. or the case's numbers match: at least `fingerprint_numbers` shared numbers, and at least
-       `fingerprint_agreement` of each side's numbers shared (a rewrite that reworded nearly everything but the
-       patient; a different patient on the same topic shares a few stock values, not most of a case's numbers).
+    3. or the case's numbers match: at least `fingerprint_numbers` shared numbers (one of them above 10 or with
+       decimals), and at least `fingerprint_agreement` of each side's numbers shared (a rewrite that reworded
+       nearly everything but the patient; a different patient on the same topic shares a few stock values, not
+       most of a case's numbers).
     A row with no options at all (open-ended or reformatted training data) is flagged by rule 3, or when it
     describes the same patient (age and sex) as the item and shares at least `min_word_overlap_same_patient` of the
     rarer words.
@@ -106,9 +107,12 @@ def _numbers_agree(
 
 def _same_case_numbers(row: frozenset[float], unit: frozenset[float], config: RewriteConfig) -> bool:
     """The row carries the item's case numbers: several shared, and most of each side's numbers (a different
-    patient on the same topic shares a few stock values, never most of a case's ages, vitals and lab values)."""
-    shared = len(row & unit)
-    return shared >= config.fingerprint_numbers and shared >= config.fingerprint_agreement * max(len(row), len(unit))
+    patient on the same topic shares a few stock values, never most of a case's ages, vitals and lab values).
+    At least one shared number must be specific (what the evidence shows): small counts alone ("4 years, 2 years,
+    5 months") are in many cases, and tied a 4-year-old's rash to a 4-month-old's toe with no number to show."""
+    shared = row & unit
+    agree = len(shared) >= config.fingerprint_agreement * max(len(row), len(unit))
+    return len(shared) >= config.fingerprint_numbers and agree and bool(specific_numbers(shared))
 
 
 def rewrite_hits(
