@@ -21,6 +21,7 @@ from medrl.benchmarks.pack import BenchmarkPack, load_pack
 from medrl.config import DecontaminationConfig
 from medrl.detection.decide import Match, Verdict, decide, expand_hits
 from medrl.detection.index import PackIndex, ensure_index_cached, load_or_build_index
+from medrl.detection.joined import JOINED, JoinedTexts
 from medrl.detection.stages import CLASS_STRENGTH, StageBatch
 from medrl.engine import run_local, run_processes, run_ray
 
@@ -57,6 +58,9 @@ def detect_batch(
     """
     if row_count is None:
         row_count = len(next(column for column in texts.values() if isinstance(column, list)))
+    joined = JoinedTexts.of(texts, row_count) if config.joins_fields() else None
+    if joined is not None:  # checked last: a row a field already shows is not searched again (see `joined`)
+        texts = {**texts, JOINED: joined.texts}
     found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
     matched: list[dict[str, list[np.ndarray]]] = [{} for _ in range(row_count)]
     strongest = [_NONE] * row_count  # per row: the strongest class of its matches so far
@@ -82,6 +86,8 @@ def detect_batch(
                     strongest[row] = max(strongest[row], strength)
                     fields[row][field] = None
         seconds[stage.name] = time.perf_counter() - started
+    if joined is not None:
+        found, fields = joined.placed(found, fields)
     verdicts = [
         decide(
             row_found,
