@@ -19,13 +19,15 @@ def coverage_hits(
     index: CoverageIndex,
     row_options: list[frozenset[str]] | None = None,
     evidence: bool = True,
+    paragraphs: bool = False,
 ) -> list[list[Hit]]:
     """Units a row covers (see `CoverageConfig`), vectorised over the batch with numpy.
 
     `row_options` are each row's folded option texts when they live in another column; otherwise options written
     in the row's text are used. Score: the percentage of the unit's rare n-grams found in the row; evidence: the
     longest run of the row's text made of shared rare n-grams, with its character spans in both texts
-    (`evidence=False` skips it, for callers that only need the decision).
+    (`evidence=False` skips it, for callers that only need the decision). `paragraphs`: the texts are paragraphs of
+    longer texts, whose truncated copies must also cover `min_paragraph_item_coverage` of the item.
     """
     config = index.config
 
@@ -40,7 +42,11 @@ def coverage_hits(
     flagged = (
         (item_coverage >= config.min_item_coverage)
         & (counts.shared >= np.minimum(config.min_item_shared, index.rare_total[counts.units]))
-    ) | ((counts.row_coverage() >= config.min_row_coverage) & (counts.shared >= config.min_shared))
+    ) | (
+        (counts.row_coverage() >= config.min_row_coverage)
+        & (counts.shared >= config.min_shared)
+        & (item_coverage >= (config.min_paragraph_item_coverage if paragraphs else 0.0))
+    )
     flagged &= ~short
     hits: list[list[Hit]] = [[] for _ in texts]
     row_words: dict[int, str] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -24,6 +24,12 @@ class Match:
     row_span: tuple[int, int] | None = None  # [start, end) characters of the evidence in the row's field
     item_span: tuple[int, int] | None = None  # ... and in the benchmark question (with options, for generic stems)
     confidence: str = "certain"  # the stage's class: "certain" (benchmark text in the row) or "review" (weaker)
+
+    def shifted(self, offset: int) -> Match:
+        """This match with its row span moved by `offset` characters (found in a part of the row's text)."""
+        if self.row_span is None:
+            return self
+        return replace(self, row_span=(self.row_span[0] + offset, self.row_span[1] + offset))
 
     def to_dict(self) -> dict:
         found = asdict(self)

@@ -42,6 +42,10 @@ class CoverageConfig(StageSettings):
     is true?"): coverage cannot tell them apart, so they match only when the row contains the whole question and
     either carries at least `min_option_overlap` of the item's options, or carries no options and is no more than
     `short_row_slack` words longer than the question (an instruction around it).
+    A paragraph of a long text (checked on its own, see `medrl.detection.paragraphs`) is a truncated copy only when
+    it also covers `min_paragraph_item_coverage` of the item: a case's lab panel or stock sentences are fragments of
+    many items (the normal values "Cl-: 102 mEq/L, K+: 4.4 mEq/L, HCO3-: 24 mEq/L" recur across cases), a cut copy
+    keeps a good part of its item.
     """
 
     n: int = 3
@@ -53,11 +57,12 @@ class CoverageConfig(StageSettings):
     generic_min_rare: int = 6
     min_option_overlap: float = 0.5
     short_row_slack: int = 40
+    min_paragraph_item_coverage: float = 0.3
 
     def __post_init__(self) -> None:
         if not 1 <= self.n <= 3:
             raise MedrlError(f"coverage.n must be 1..3 (n-grams are packed exactly into 63 bits), got {self.n}")
-        self.check_fractions("coverage", "min_item_coverage", "min_row_coverage")
+        self.check_fractions("coverage", "min_item_coverage", "min_row_coverage", "min_paragraph_item_coverage")
         if self.stock_df < 1 or self.min_shared < 1 or self.generic_min_rare < 0:
             raise MedrlError("coverage.stock_df and coverage.min_shared must be >= 1, generic_min_rare >= 0")
 

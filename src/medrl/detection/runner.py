@@ -22,6 +22,7 @@ from medrl.config import DecontaminationConfig
 from medrl.detection.decide import Match, Verdict, decide, expand_hits
 from medrl.detection.index import PackIndex, ensure_index_cached, load_or_build_index
 from medrl.detection.joined import JOINED, JoinedTexts
+from medrl.detection.paragraphs import Paragraphs, split_paragraphs
 from medrl.detection.stages import CLASS_STRENGTH, StageBatch
 from medrl.engine import run_local, run_processes, run_ray
 
@@ -67,24 +68,40 @@ def detect_batch(
     fields: list[dict[str, None]] = [{} for _ in range(row_count)]  # per row: the texts that matched, in order
     seconds: dict[str, float] = {}
     run = config.run_context()
+    paragraphs: Paragraphs | None = None  # split when a stage that checks them first runs
+    paragraph_options: dict[str, list[frozenset[str]]] = {}  # per paragraph column, when no options column is given
     for stage in config.enabled():
         settings = config.stages[stage.name]
         started = time.perf_counter()
         strength = CLASS_STRENGTH[stage.confidence]
-        for field, column in texts.items():
+        columns: dict[str, Column] = dict(texts)
+        if stage.checks_paragraphs:
+            if paragraphs is None:
+                paragraphs = split_paragraphs({label: texts[label] for label in texts if label != JOINED})
+                if options is None:
+                    paragraph_options = {name: paragraphs.options(name, row_count) for name in paragraphs.texts}
+            columns.update(paragraphs.texts)  # after the whole texts: a row found whole is not searched again
+        for field, column in columns.items():
             entries = column.items() if isinstance(column, dict) else enumerate(column)
             rows = [r for r, _ in entries if config.run_all_stages or strongest[r] < strength]
             if not rows:
                 continue
-            row_options = [options[r] for r in rows] if options is not None else None
-            batch = StageBatch([column[r] for r in rows], row_options, run)
+            label, shift, given = field, None, options
+            if paragraphs is not None and field in paragraphs.parent:
+                label, shift = paragraphs.parent[field], paragraphs.start[field]
+                given = paragraph_options.get(field, options)
+            row_options = [given[r] for r in rows] if given is not None else None
+            batch = StageBatch([column[r] for r in rows], row_options, run, shift is not None)
             results = stage.hits(batch, index.stages[stage.name], settings)
             for row, result in zip(rows, results, strict=True):
                 if len(result.ids):
-                    found[row].extend(expand_hits(result.hits, stage.name, field, index))
+                    row_found = expand_hits(result.hits, stage.name, label, index)
+                    if shift is not None:
+                        row_found = [(item, match.shifted(shift[row])) for item, match in row_found]
+                    found[row].extend(row_found)
                     matched[row].setdefault(stage.name, []).append(index.items_of(stage.name, result.ids))
                     strongest[row] = max(strongest[row], strength)
-                    fields[row][field] = None
+                    fields[row][label] = None
         seconds[stage.name] = time.perf_counter() - started
     if joined is not None:
         found, fields = joined.placed(found, fields)

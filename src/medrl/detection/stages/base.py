@@ -38,11 +38,13 @@ class RunContext:
 @dataclass(frozen=True)
 class StageBatch:
     """What a stage examines: training texts, each row's folded options from an options column (None: the options
-    written in the text count), and the run-wide context."""
+    written in the text count), the run-wide context, and whether the texts are paragraphs of longer texts (see
+    `medrl.detection.paragraphs`)."""
 
     texts: list[str]
     options: list[frozenset[str]] | None
     run: RunContext
+    paragraphs: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,9 @@ class Stage(ABC, Generic[SettingsT, IndexT]):
     frozen settings dataclass; `evidence_rank`: its place when a row's evidence is ordered (the most direct first);
     `confidence`: the class of its matches (one of `CONFIDENCE_CLASSES`); `color`: its colour in the report's
     charts; `score` / `evidence`: what a match's score and evidence hold; `score_ceiling`: the score's top for charts
-    (None: an unbounded count); `run_options`: settings offered as run-level flags.
+    (None: an unbounded count); `run_options`: settings offered as run-level flags; `checks_paragraphs`: whether
+    the paragraphs of long texts are also given to it as texts of their own (stages that weigh a match against the
+    row's length: see `medrl.detection.paragraphs`).
     """
 
     name: ClassVar[str]
@@ -97,6 +101,7 @@ class Stage(ABC, Generic[SettingsT, IndexT]):
     evidence: ClassVar[str]
     score_ceiling: ClassVar[float | None] = 100.0
     run_options: ClassVar[Mapping[str, RunOption]] = {}
+    checks_paragraphs: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

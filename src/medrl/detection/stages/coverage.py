@@ -21,6 +21,7 @@ class CoverageStage(Stage[CoverageConfig, CoverageIndex]):
     settings_class = CoverageConfig
     evidence_rank = 0
     confidence = "certain"  # the benchmark question's own text is in the row
+    checks_paragraphs = True  # a share of the row: a copy inside a long text is a small share of it
     color = "#2563eb"
     score = "% of the item's rare n-grams in the row"
     evidence = "the row's longest run of shared rare n-grams"
@@ -35,7 +36,9 @@ class CoverageStage(Stage[CoverageConfig, CoverageIndex]):
 
     def hits(self, batch: StageBatch, index: CoverageIndex, settings: CoverageConfig) -> list[RowHits]:
         # The index was built with these settings (its cache key covers them): the rule reads them from it.
-        return [RowHits.of(hits) for hits in coverage_hits(batch.texts, index, batch.options)]
+        return [
+            RowHits.of(hits) for hits in coverage_hits(batch.texts, index, batch.options, paragraphs=batch.paragraphs)
+        ]
 
     def threshold(self, settings: Mapping[str, Any]) -> tuple[float, str]:
         share = float(settings["min_item_coverage"]) * 100

@@ -77,6 +77,7 @@ class RewriteStage(Stage[RewriteConfig, CaseIndex]):
     settings_class = RewriteConfig
     evidence_rank = 2
     confidence = "review"  # a reworded case: weaker evidence a person may want to check
+    checks_paragraphs = True  # a share of the row: a copy inside a long text is a small share of it
     color = "#d97706"
     score = "% of rarer words shared"
     evidence = "the shared options and case numbers (or, without options, the patient and numbers)"

@@ -115,6 +115,7 @@ class SemanticStage(Stage[SemanticConfig, SemanticIndex]):
     settings_class = SemanticConfig
     evidence_rank = 4
     confidence = "review"  # a reworded case: a person may want to check it
+    checks_paragraphs = True  # a share of the row: a copy inside a long text is a small share of it
     color = "#db2777"
     score = "the cosine similarity x 100"
     evidence = "the similarity and the case fingerprint parts both sides share"
