@@ -115,8 +115,8 @@ def test_medreason_options_strings_are_parsed_into_letters() -> None:
 def test_source_formats_are_detected_from_the_columns() -> None:
     detected = {}
     for name in ("medqa_dev.json", "pubmedqa_trainpool.jsonl", "huatuogpt_o1_demo.json"):
-        detected[name], _ = read_source(Source(TRAINING / name), 0, 512)
-    detected["medreason"], _ = read_source(Source(MEDREASON), 0, 512)
+        detected[name] = read_source(Source(TRAINING / name), 0, 512).format
+    detected["medreason"] = read_source(Source(MEDREASON), 0, 512).format
     assert detected == {
         "medqa_dev.json": "qa",
         "pubmedqa_trainpool.jsonl": "pubmedqa",
@@ -129,7 +129,8 @@ def test_ii_medical_rl_rows_keep_their_label_and_unknown_layouts_fail_naming_the
     row = medreason_rows()[0] | {"problem": "old prompt", "label": "C"}
     path = tmp_path / "ii.jsonl"
     path.write_text(json.dumps(row) + "\n" + json.dumps(row | {"label": "A"}) + "\n")
-    name, rows = read_source(Source(path), 0, 10)
+    opened = read_source(Source(path), 0, 10)
+    name, rows = opened.format, opened.rows
     kept, conflicting = list(rows)
     assert name == "ii-medical-rl" and kept.label == "C" and kept.label_method == "given"
     assert conflicting.category == "conflict"
@@ -138,7 +139,7 @@ def test_ii_medical_rl_rows_keep_their_label_and_unknown_layouts_fail_naming_the
     with pytest.raises(MedrlError, match=r"cannot tell the source format from its columns \['stem', 'key'\]"):
         read_source(Source(tmp_path / "odd.jsonl"), 0, 10)
     mapping = SourceFields(question="stem", options=None, answer=None, label="key")
-    _, rows = read_source(Source(tmp_path / "odd.jsonl", fields=mapping), 0, 10)
+    rows = read_source(Source(tmp_path / "odd.jsonl", fields=mapping), 0, 10).rows
     assert [row.category for row in rows] == ["open-ended"]
     with pytest.raises(MedrlError, match=r"no column\(s\) \['choices', 'answer'\] for the field mapping"):
         read_source(Source(tmp_path / "odd.jsonl", fields=SourceFields(question="stem", options="choices")), 0, 10)
@@ -266,7 +267,7 @@ def test_a_row_resembling_only_a_dropped_row_is_kept_and_duplicates_point_at_kep
 
 
 def test_near_duplicates_are_found_across_batches_and_do_not_depend_on_the_batch_size() -> None:
-    _, rows = read_source(Source(TRAINING / "medqa_dev.json"), 0, 512)
+    rows = read_source(Source(TRAINING / "medqa_dev.json"), 0, 512).rows
     records = list(rows)[:200]  # + 20 lightly edited copies
     records += [
         record(200 + i, r.question.replace("year-old", "year old", 1).replace(".", ";", 1), r.options)

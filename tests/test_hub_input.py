@@ -72,3 +72,68 @@ def test_hub_input_errors_are_one_line(tmp_path: Path, example_pack: Path) -> No
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def qa_hub_cache(root: Path) -> Path:
+    """A cache holding `medrl-test/qa` at COMMIT: the demo build's training rows as two Parquet shards of train."""
+    data = root / "datasets--medrl-test--qa" / "snapshots" / COMMIT / "data"
+    data.mkdir(parents=True)
+    (root / "datasets--medrl-test--qa" / "refs").mkdir()
+    (root / "datasets--medrl-test--qa" / "refs" / "main").write_text(COMMIT)
+    rows = [json.loads(line) for line in BUILD_TRAIN.read_text(encoding="utf-8").splitlines()]
+    pq.write_table(pa.Table.from_pylist(rows[:150]), data / "train-00000-of-00002.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[150:]), data / "train-00001-of-00002.parquet")
+    return root
+
+
+BUILD_TRAIN = REPO / "examples" / "training" / "demo_train.jsonl"
+
+
+def test_build_reads_a_hub_source(tmp_path: Path, example_pack: Path) -> None:
+    """`build --source hf://... --source-split train` and a TOML `[[sources]]` table with `split` read the split at its
+    commit and build what the local file builds."""
+    cache = qa_hub_cache(tmp_path / "cache")
+    common = ("--pack", example_pack, "--export", "parquet", "-q")
+    hub = medrl(
+        "build",
+        "--source",
+        "hf://medrl-test/qa",
+        "--source-split",
+        "train",
+        "--out",
+        tmp_path / "hub",
+        *common,
+        cache=cache,
+    )
+    assert hub.returncode == 0, hub.stderr
+    local = medrl("build", "--source", BUILD_TRAIN, "--out", tmp_path / "local", *common, cache=cache)
+    assert local.returncode == 0, local.stderr
+    built = json.loads((tmp_path / "hub" / "build.json").read_text())
+    expected = json.loads((tmp_path / "local" / "build.json").read_text())
+    [source] = built["sources"]
+    assert (source["revision"], source["split"], source["dataset_name"]) == (COMMIT, "train", "qa")
+    assert [Path(shard).name for shard in source["shards"]] == [
+        "train-00000-of-00002.parquet",
+        "train-00001-of-00002.parquet",
+    ]
+    assert built["totals"] == expected["totals"] and built["totals"]["contaminated"] > 0
+
+    config = tmp_path / "build.toml"
+    config.write_text('[[sources]]\npath = "hf://medrl-test/qa"\nsplit = "train"\n', encoding="utf-8")
+    from_toml = medrl("build", "--config", config, "--out", tmp_path / "toml", *common, cache=cache)
+    assert from_toml.returncode == 0, from_toml.stderr
+    assert json.loads((tmp_path / "toml" / "build.json").read_text())["totals"] == expected["totals"]
+
+
+def test_build_hub_source_errors_are_one_line(tmp_path: Path, example_pack: Path) -> None:
+    cache = qa_hub_cache(tmp_path / "cache")
+    common = ("--pack", example_pack, "--out", tmp_path / "o")
+    for args, message in (
+        (("--source", "hf://medrl-test/qa"), "name the hub dataset's split to read with --source-split"),
+        (("--source", "hf://medrl-test/qa", "--source-split", "dev"), "has no data files for split 'dev'"),
+        (("--source", BUILD_TRAIN, "--source-split", "train"), "reads a split of a hub dataset --source"),
+    ):
+        done = medrl("build", *args, *common, cache=cache)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], done.stderr

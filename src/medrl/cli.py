@@ -38,6 +38,7 @@ from medrl.dataset.sources import Source
 from medrl.detection.stages import STAGE_NAMES, run_option_help
 from medrl.errors import MedrlError
 from medrl.io.formats import FORMATS
+from medrl.io.hub import is_hub_input
 from medrl.pipeline import decontaminate as run_decontaminate
 from medrl.pipeline import decontaminate_settings
 from medrl.progress import Progress, TerminalProgress
@@ -411,7 +412,15 @@ def decontaminate(
 @app.command()
 def build(
     source: Annotated[
-        list[Path] | None, typer.Option("--source", help="Training file (repeatable); format detected from columns.")
+        list[Path] | None,
+        typer.Option(
+            "--source",
+            help="Training file, directory or glob of shards, or hub dataset hf://ORG/NAME[:CONFIG] (repeatable); "
+            "format detected from columns.",
+        ),
+    ] = None,
+    source_split: Annotated[
+        str | None, typer.Option("--source-split", help="The split read from each hub dataset --source (e.g. train).")
     ] = None,
     pack: Annotated[Path | None, typer.Option("--pack", help="Benchmark pack directory.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output directory.")] = None,
@@ -455,10 +464,13 @@ def build(
     quiet: QuietOption = False,
 ) -> None:
     """Build RL-ready datasets: sources -> labelled II-Medical-RL rows -> deduplicated -> decontaminated -> exports."""
-
+    if source_split and not any(is_hub_input(path) for path in source or ()):
+        raise MedrlError(f"--source-split {source_split} reads a split of a hub dataset --source (hf://ORG/NAME)")
     settings = make_config(
         config,
-        sources=tuple(Source(path) for path in source) if source else None,
+        sources=tuple(Source(path, split=source_split if is_hub_input(path) else None) for path in source)
+        if source
+        else None,
         pack=pack,
         out=out,
         preset=preset_name,

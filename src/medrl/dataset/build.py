@@ -33,8 +33,8 @@ from medrl.detection.rare_ngrams import CoverageConfig
 from medrl.detection.runner import Column, DetectionRunner, Payload
 from medrl.detection.text import folded_options
 from medrl.errors import EmptyResult, MedrlError
-from medrl.io.files import sha256_path, size_of
-from medrl.io.formats import estimate_rows, is_stream, open_source
+from medrl.io.formats import TrainingSource, estimate_rows, is_stream
+from medrl.io.hub import is_hub_input
 from medrl.io.out_lock import out_locked
 from medrl.io.writers import write_text_atomic
 from medrl.job import Job
@@ -136,7 +136,7 @@ class BuildConfig:
 def _source(entry: object, base: Path, where: str) -> Source:
     """A source from a path string or a {path, name, format, fields} table (paths relative to the config)."""
     if isinstance(entry, str):
-        return Source(base / entry)
+        return Source(Path(entry) if is_hub_input(entry) else base / entry)
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
         raise MedrlError(f"{where}: each source is a path or a table with a `path`, got {entry!r:.80}")
     check_keys(entry, [f.name for f in dataclasses.fields(Source)], f"{where} [[sources]]")
@@ -145,13 +145,15 @@ def _source(entry: object, base: Path, where: str) -> Source:
         # An explicit mapping names only the columns the source has.
         mapping = {"options": None, "answer": None, **mapping}
         mapping = dataclass_table(SourceFields, mapping, f"{where} [sources.fields]")
+    path = entry["path"]
     return Source(
-        base / entry["path"],
+        Path(path) if is_hub_input(path) else base / path,
         entry.get("name"),
         entry.get("format"),
         mapping,
         entry.get("license"),
         entry.get("citation"),
+        entry.get("split"),
     )
 
 
@@ -363,11 +365,11 @@ def build(config: BuildConfig, progress: Progress | None = None) -> dict:
     where every row went, unless `allow_empty` is set."""
     started = time.perf_counter()
     timer = _Timer(progress or Progress())
-    missing = [str(s.path) for s in config.sources if not Path(s.path).exists() and not is_stream(s.path)]
+    local = [Path(source.path) for source in config.sources if not is_hub_input(source.path)]
+    missing = [str(path) for path in local if not path.exists() and not is_stream(path)]
     if missing:
         raise MedrlError(f"{missing[0]}: no such source file or directory; check --source (or sources in --config)")
-    sources = [Path(source.path) for source in config.sources]
-    with out_locked(config.out), Job(config.out, owns_output, sources, config.pack, timer.progress, "source") as job:
+    with out_locked(config.out), Job(config.out, owns_output, local, config.pack, timer.progress, "source") as job:
         summary = _build_into(job, config, timer)
         summary["seconds"] = timer.seconds | {"total": round(time.perf_counter() - started, 4)}
         job.finish(SUMMARY, summary)
@@ -383,12 +385,11 @@ def build(config: BuildConfig, progress: Progress | None = None) -> dict:
     return summary
 
 
-def _check_sources(config: BuildConfig) -> None:
+def _check_sources(config: BuildConfig) -> list[TrainingSource]:
     """Open each source and detect its format from its first rows, so missing columns, unknown layouts and
     unreadable files fail in seconds, before the pack is indexed. The rows are read after the index, so building
-    the index and holding every row never happen at once."""
-    for source in config.sources:
-        read_source(source, 0, config.batch_size)
+    the index and holding every row never happen at once. Returns what each source reads (sized, counted)."""
+    return [read_source(source, 0, config.batch_size).input for source in config.sources]
 
 
 def _read_sources(config: BuildConfig) -> tuple[list[TrainingRecord | Rejection], list[dict], list[int]]:
@@ -397,32 +398,32 @@ def _read_sources(config: BuildConfig) -> tuple[list[TrainingRecord | Rejection]
     sources, starts = [], []
     for source in config.sources:
         starts.append(len(rows))
-        detected, stream = read_source(source, len(rows), config.batch_size)
-        rows.extend(stream)
+        opened = read_source(source, len(rows), config.batch_size)
+        rows.extend(opened.rows)
         sources.append(
             {
                 "path": str(source.path),
                 "file": Path(source.path).name,
-                "format": detected,
+                "format": opened.format,
                 "dataset_name": source.dataset_name,
-                "sha256": sha256_path(Path(source.path)),
                 "license": source.license,
                 "citation": source.citation,
             }
+            | ({"split": source.split} if source.split else {})
+            | opened.describe()
         )
     return rows, sources, starts
 
 
 def _build_into(job: Job, config: BuildConfig, timer: _Timer) -> dict:
     with timer.step("check sources"):
-        _check_sources(config)
+        inputs = _check_sources(config)
 
     with timer.step("index"):
         decontamination = config.decontamination()
-        input_bytes = sum(size_of(Path(source.path)) for source in config.sources)
-        pack, runner = job.detection(decontamination, input_bytes)
+        pack, runner = job.detection(decontamination, sum(opened.size() for opened in inputs))
 
-    estimates = [estimate_rows(open_source(source.path)) for source in config.sources]
+    estimates = [estimate_rows(opened) for opened in inputs]
     total, exact = sum(rows for rows, _ in estimates), all(exact for _, exact in estimates)
     with timer.step("read", total, not exact) as progress:
         rows, sources, starts = _read_sources(config)

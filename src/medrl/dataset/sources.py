@@ -16,7 +16,8 @@ from pathlib import Path
 from medrl.benchmarks.loaders import normalise_options, text_of
 from medrl.dataset.labels import LabelError, derive_label
 from medrl.errors import MedrlError
-from medrl.io.formats import open_source
+from medrl.io.formats import TrainingSource, open_source
+from medrl.io.hub import is_hub_input, open_hub_source
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,11 @@ SOURCE_FORMATS: dict[str, SourceFields] = {
 
 @dataclass(frozen=True)
 class Source:
-    """One training file. `name` is the dataset_name of rows that carry none (default: the file's stem).
-    `license` (a Hugging Face licence id such as `mit`, `apache-2.0`, `cc-by-4.0`) and `citation` go into the
-    dataset card; medrl cannot know them, so a source without them is shown as "not declared"."""
+    """One training input: a file, a directory or glob of shards, or a hub dataset `hf://ORG/NAME[:CONFIG]` whose
+    `split` is read (see `medrl.io.hub`). `name` is the dataset_name of rows that carry none (default: the file's
+    stem, the hub dataset's name). `license` (a Hugging Face licence id such as `mit`, `apache-2.0`, `cc-by-4.0`) and
+    `citation` go into the dataset card; medrl cannot know them, so a source without them is shown as "not
+    declared"."""
 
     path: Path
     name: str | None = None
@@ -76,8 +79,15 @@ class Source:
     fields: SourceFields | None = None  # an explicit mapping, instead of a format
     license: str | None = None
     citation: str | None = None
+    split: str | None = None  # a hub dataset's split; required for one, refused for any other input
 
     def __post_init__(self) -> None:
+        if is_hub_input(self.path) and not self.split:
+            raise MedrlError(
+                f"{self.path}: name the hub dataset's split to read with --source-split (or split in [[sources]])"
+            )
+        if self.split and not is_hub_input(self.path):
+            raise MedrlError(f"{self.path}: a split is read from a hub dataset (hf://ORG/NAME); this is a local input")
         if self.format is not None and self.format not in SOURCE_FORMATS:
             raise MedrlError(f"{self.path}: unknown source format {self.format!r}; known: {', '.join(SOURCE_FORMATS)}")
         if self.format is not None and self.fields is not None:
@@ -195,13 +205,35 @@ def detect_mapping(source: Source, columns: list[str]) -> tuple[str, SourceField
     return name, mapping
 
 
-def read_source(source: Source, first_row_id: int, batch_size: int) -> tuple[str, Iterator[TrainingRecord | Rejection]]:
-    """(format name, every row of the source in order as a record or a rejection); `row_id`s count on from
-    `first_row_id`. The format is known once the first batch is read, before any row is normalised."""
-    batches = open_source(source.path).batches(batch_size)
+@dataclass(frozen=True)
+class OpenedSource:
+    """A source being read: its detected format name ("empty" without rows), its rows in order as records or
+    rejections, what is read (to hash and describe), and the hub commit it was read at (None: a local input)."""
+
+    format: str
+    rows: Iterator[TrainingRecord | Rejection]
+    input: TrainingSource
+    revision: str | None
+
+    def describe(self) -> dict:
+        """The source's inputs as build.json records them: shards, hub split and commit where they apply."""
+        return (
+            {"sha256": self.input.sha256()}
+            | ({"shards": [str(shard) for shard in self.input.shards]} if self.input.shards else {})
+            | ({"revision": self.revision} if self.revision else {})
+        )
+
+
+def read_source(source: Source, first_row_id: int, batch_size: int) -> OpenedSource:
+    """Every row of the source in order as a record or a rejection; `row_id`s count on from `first_row_id`. The
+    format is known once the first batch is read, before any row is normalised."""
+    opened, revision = (
+        open_hub_source(source.path, source.split) if is_hub_input(source.path) else (open_source(source.path), None)
+    )
+    batches = opened.batches(batch_size)
     first = next(batches, None)
     if first is None or not len(first):
-        return "empty", iter(())
+        return OpenedSource("empty", iter(()), opened, revision)
     name, mapping = detect_mapping(source, list(first.to_pylist()[0]))
 
     def records() -> Iterator[TrainingRecord | Rejection]:
@@ -210,4 +242,4 @@ def read_source(source: Source, first_row_id: int, batch_size: int) -> tuple[str
                 row = batch.start + offset
                 yield to_record(raw, mapping, source, first_row_id + row, row)
 
-    return name, records()
+    return OpenedSource(name, records(), opened, revision)
