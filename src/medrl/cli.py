@@ -461,6 +461,23 @@ def build(
     ray_address: RayAddressOption = None,
     embedding_model: EmbeddingModelOption = None,
     run_all_stages: RunAllStagesOption = None,
+    pass_rate_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="OpenAI-compatible base URL (vllm serve, llama.cpp, ...; e.g. http://127.0.0.1:8000/v1): sample "
+            "every kept problem and keep those in the --keep-pass-rate band. API key: MEDRL_API_KEY or OPENAI_API_KEY."
+        ),
+    ] = None,
+    pass_rate_model: Annotated[str | None, typer.Option(help="The model name the endpoint serves.")] = None,
+    samples: Annotated[int | None, typer.Option(help="Samples per problem for the pass rate (default 8).")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (default 1.0).")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Tokens per sample at most (default 1024).")] = None,
+    keep_pass_rate: Annotated[
+        str | None, typer.Option(help="LO:HI keeps rows with LO < pass rate < HI (default 0:1); 'all' keeps every row.")
+    ] = None,
+    pass_rate_cache: Annotated[
+        Path | None, typer.Option(help="The response cache (default OUT.responses.sqlite beside --out).")
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Build RL-ready datasets: sources -> labelled II-Medical-RL rows -> deduplicated -> decontaminated -> exports."""
@@ -488,6 +505,13 @@ def build(
         processes=processes,
         engine=engine,
         ray_address=ray_address,
+        pass_rate_endpoint=pass_rate_endpoint,
+        pass_rate_model=pass_rate_model,
+        samples=samples,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        keep_pass_rate=keep_pass_rate,
+        pass_rate_cache=pass_rate_cache,
     )
     summary = run_build(settings, progress=_progress(quiet))
     if quiet:
@@ -500,6 +524,13 @@ def build(
         f"by method {decontamination['by_method']}",
         highlight=False,
     )
+    if "pass_rate" in summary:
+        rates, usage = summary["pass_rate"], summary["pass_rate"]["usage"]
+        console.print(
+            f"pass rate ({rates['model']}, {rates['samples']} samples): {rates['rows']}; {usage['requests']} "
+            f"requests, {usage['samples_cached']} samples from the cache",
+            highlight=False,
+        )
     totals = summary["totals"]
     splits = ", ".join(f"{name} {split['rows']}" for name, split in summary["splits"].items())
     console.print(

@@ -25,6 +25,8 @@ from medrl.config import DEFAULT_PRESET, DETECTION_SETTINGS, DecontaminationConf
 from medrl.dataset.card import card_markdown
 from medrl.dataset.dedup import Duplicate, deduplicate
 from medrl.dataset.exports import EXPORTS, write_exports, write_rows_atomic
+from medrl.dataset.pass_rate import KEPT, PassRate, PassRateSettings, default_cache, measure, parse_band
+from medrl.dataset.pass_rate import summary as pass_rate_summary
 from medrl.dataset.render import DEFAULT_TEMPLATE, check_template, render_problem
 from medrl.dataset.sources import Rejection, Source, SourceFields, TrainingRecord, read_source
 from medrl.dataset.splits import TEST, VAL, HeldOut, assign_splits
@@ -33,6 +35,7 @@ from medrl.detection.rare_ngrams import CoverageConfig
 from medrl.detection.runner import Column, DetectionRunner, Payload
 from medrl.detection.text import folded_options
 from medrl.errors import EmptyResult, MedrlError
+from medrl.inference import EndpointConfig, SamplingParams
 from medrl.io.formats import TrainingSource, estimate_rows, is_stream
 from medrl.io.hub import is_hub_input
 from medrl.io.out_lock import out_locked
@@ -46,9 +49,17 @@ from medrl.settings import Setting, check_keys, dataclass_table, merge, read_set
 
 # Record texts the decontamination can check (`fields`); "problem" is the rendered prompt, options included.
 RECORD_FIELDS = ("question", "problem", "answer", "reasoning")
-# Where an input row can end: exactly one of these (the Partition's fields).
-OUTCOMES = ("kept", "rejected", "duplicates", "contaminated")
-SIDE_FILES = {"rejected": "rejected.jsonl", "duplicates": "duplicates.jsonl", "contaminated": "contaminated.jsonl"}
+# Where an input row can end: exactly one of these (the Partition's fields); too_easy and too_hard only hold rows
+# when the pass-rate filter runs.
+OUTCOMES = ("kept", "rejected", "duplicates", "contaminated", "too_easy", "too_hard")
+SIDE_FILES = {
+    "rejected": "rejected.jsonl",
+    "duplicates": "duplicates.jsonl",
+    "contaminated": "contaminated.jsonl",
+    "too_easy": "too_easy.jsonl",
+    "too_hard": "too_hard.jsonl",
+}
+PASS_RATE_SIDES = ("too_easy", "too_hard")  # written only by builds that run the pass-rate filter
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,20 @@ class BuildConfig:
     engine: str = "local"
     ray_address: str | None = None
     embedding_model: str | None = None  # the semantic stage's model (preset medrl-semantic); None: the preset's
+    # Pass-rate filtering (`medrl.dataset.pass_rate`), off unless an endpoint is given: every kept problem sampled
+    # `samples` times from `pass_rate_model`; rows outside the band `keep_pass_rate` go to too_easy/too_hard.
+    pass_rate_endpoint: str | None = None  # the OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1
+    pass_rate_model: str | None = None
+    samples: int = 8
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 1024
+    keep_pass_rate: str = "0:1"  # LO:HI keeps LO < pass rate < HI; "all" keeps every row
+    pass_rate_seed: int = 0
+    pass_rate_concurrency: int = 8
+    pass_rate_timeout: float = 600.0
+    pass_rate_attempts: int = 5  # per request, on 429, 5xx, unreadable answers and connection errors
+    pass_rate_cache: Path | None = None  # the response cache; None: OUT.responses.sqlite beside --out
     # Detection settings over the preset's, as in `decontaminate --config` (`medrl.config.DETECTION_SETTINGS`: stage
     # tables, run_all_stages, ...). Left out of `to_dict`: the resolved detection config is in build.json.
     detection: dict[str, object] = field(default_factory=dict)
@@ -105,6 +130,30 @@ class BuildConfig:
         unknown = [name for name in self.decontamination().fields if name not in RECORD_FIELDS]  # checks the preset
         if unknown:
             raise MedrlError(f"unknown checked fields {unknown}; choose from {', '.join(RECORD_FIELDS)}")
+        self.pass_rate()  # checks the pass-rate settings
+
+    def pass_rate(self) -> PassRateSettings | None:
+        """The pass-rate filter's settings, or None when no endpoint is given."""
+        if not self.pass_rate_endpoint and not self.pass_rate_model:
+            return None
+        if not self.pass_rate_endpoint or not self.pass_rate_model:
+            raise MedrlError(
+                "pass-rate filtering needs both --pass-rate-endpoint URL and --pass-rate-model NAME "
+                "(pass_rate_endpoint and pass_rate_model in --config)"
+            )
+        return PassRateSettings(
+            EndpointConfig(
+                self.pass_rate_endpoint,
+                self.pass_rate_model,
+                concurrency=self.pass_rate_concurrency,
+                timeout=self.pass_rate_timeout,
+                max_attempts=self.pass_rate_attempts,
+            ),
+            SamplingParams(self.temperature, self.max_tokens, self.top_p, self.pass_rate_seed),
+            self.samples,
+            parse_band(self.keep_pass_rate),
+            Path(self.pass_rate_cache) if self.pass_rate_cache else default_cache(self.out),
+        )
 
     def held_out(self) -> tuple[HeldOut, HeldOut]:
         """The held-out splits in the order they take clusters (see `medrl.dataset.splits`)."""
@@ -125,6 +174,7 @@ class BuildConfig:
         values = dataclasses.asdict(self)
         del values["detection"]
         values.update(pack=str(self.pack), out=str(self.out), exports=list(self.exports), fields=list(self.fields))
+        values["pass_rate_cache"] = str(self.pass_rate_cache) if self.pass_rate_cache else None
         values["language"] = list(self.language)
         values["sources"] = [{**source, "path": str(source["path"])} for source in values["sources"]]
         return values
@@ -167,6 +217,12 @@ BUILD_SETTINGS: dict[str, Setting] = {
     "sources": Setting((list,), convert=lambda value, base, where: tuple(_source(e, base, where) for e in value)),
     **dict.fromkeys(("pack", "out"), Setting((str,), path=True)),
     **dict.fromkeys(("preset", "template", "split", "engine", "ray_address", "pretty_name"), Setting((str,))),
+    **dict.fromkeys(("pass_rate_endpoint", "pass_rate_model", "keep_pass_rate"), Setting((str,))),
+    **dict.fromkeys(
+        ("samples", "max_tokens", "pass_rate_seed", "pass_rate_concurrency", "pass_rate_attempts"), Setting((int,))
+    ),
+    **dict.fromkeys(("temperature", "top_p", "pass_rate_timeout"), Setting((float, int))),
+    "pass_rate_cache": Setting((str,), path=True),
     "embedding_model": Setting((str,)),
     **dict.fromkeys(
         ("exports", "fields", "language"), Setting((list,), convert=lambda value, base, where: tuple(value))
@@ -204,7 +260,8 @@ class Contaminated:
 @dataclass(frozen=True)
 class Partition:
     """Where every input row went. `stats` holds the decontamination counts and seconds per stage; `splits` the
-    kept rows of each split (train first), which together are `kept`."""
+    kept rows of each split (train first), which together are `kept`. With the pass-rate filter, `pass_rates`
+    holds every sampled row's pass rate (kept, too easy, too hard) and `pass_rate` the summary for the report."""
 
     rejected: list[Rejection]
     duplicates: list[Duplicate]
@@ -212,6 +269,10 @@ class Partition:
     kept: list[TrainingRecord]
     stats: RunStats
     splits: dict[str, list[TrainingRecord]]
+    too_easy: list[TrainingRecord] = field(default_factory=list)
+    too_hard: list[TrainingRecord] = field(default_factory=list)
+    pass_rates: dict[int, PassRate] = field(default_factory=dict)
+    pass_rate: dict | None = None
 
     def row_ids(self, outcome: str) -> list[int]:
         """The input rows (`row_id`s) that ended in `outcome` (one of OUTCOMES)."""
@@ -277,9 +338,32 @@ def partition(
         release_free_memory()
     with timer.step("decontaminate", len(deduplicated.kept)) as progress:
         kept, contaminated, stats = decontaminate_records(deduplicated.kept, runner, config.template, progress)
+    settings = config.pass_rate()
+    banded: dict[str, list[TrainingRecord]] = {KEPT: kept, "too_easy": [], "too_hard": []}
+    rates: dict[int, PassRate] = {}
+    summary = None
+    if settings is not None:
+        with timer.step("pass rate", len(kept)) as progress:
+            rates, usage = measure(kept, config.template, settings, progress.advance)
+        banded[KEPT] = []
+        for record in kept:
+            banded[settings.outcome(rates[record.row_id].rate)].append(record)
+        counts = Counter({name: len(rows) for name, rows in banded.items()})
+        summary = pass_rate_summary(settings, rates, counts, usage)
     by_id = {record.row_id: record for record in records}
-    splits = assign_splits(kept, deduplicated.clusters, by_id, config.split, config.held_out())
-    return Partition(rejected, deduplicated.duplicates, contaminated, kept, stats, splits)
+    splits = assign_splits(banded[KEPT], deduplicated.clusters, by_id, config.split, config.held_out())
+    return Partition(
+        rejected,
+        deduplicated.duplicates,
+        contaminated,
+        banded[KEPT],
+        stats,
+        splits,
+        banded["too_easy"],
+        banded["too_hard"],
+        rates,
+        summary,
+    )
 
 
 # --- the job -------------------------------------------------------------------------------------------------------
@@ -290,7 +374,16 @@ def _side_rows(result: Partition, matched_items: MatchedItems) -> dict[str, list
         return {**record.identity(), "question": record.question, "label": record.label}
 
     contaminated = set(result.row_ids("contaminated"))  # a kept duplicate may then be found contaminated
-    return {
+    banded = {
+        name: [
+            {**shown(record), **result.pass_rates[record.row_id].columns()}
+            | {"correct": result.pass_rates[record.row_id].correct}
+            for record in getattr(result, name)
+        ]
+        for name in PASS_RATE_SIDES
+        if result.pass_rate is not None
+    }
+    return banded | {
         "rejected": [rejection.to_dict() for rejection in result.rejected],
         "duplicates": [
             {**shown(d.record), "duplicate_of": d.of.identity(), "method": d.method, "score": d.score}
@@ -324,6 +417,11 @@ def _steps(input_rows: int, result: Partition, config: BuildConfig) -> list[dict
         ("dedup-near", near, "the coverage detector matches an earlier kept row"),
         ("decontaminate", len(result.contaminated), f"matches a benchmark item (preset {config.preset})"),
     ]
+    if result.pass_rate is not None:
+        keep = result.pass_rate["keep"]
+        band = "kept every row" if keep["above"] is None else f"keeps {keep['above']} < pass rate < {keep['below']}"
+        why = f"pass rate of {result.pass_rate['model']} outside the band ({band})"
+        removed.append(("pass-rate", len(result.too_easy) + len(result.too_hard), why))
     steps, rows = [], input_rows
     for name, count, why in removed:
         steps.append({"step": name, "in": rows, "removed": count, "out": rows - count, "why": why})
@@ -432,9 +530,13 @@ def _build_into(job: Job, config: BuildConfig, timer: _Timer) -> dict:
     result = partition(rows, runner, config, timer)
 
     with timer.step("write"):
-        exports = write_exports(result.splits, job.outputs.stage, config.exports, config.template)
+        columns = {row_id: rate.columns() for row_id, rate in result.pass_rates.items()}
+        exports = write_exports(
+            result.splits, job.outputs.stage, config.exports, config.template, columns if result.pass_rate else None
+        )
         matched_items = MatchedItems(pack.items)
-        for name, side_rows in _side_rows(result, matched_items).items():
+        side_files = _side_rows(result, matched_items)
+        for name, side_rows in side_files.items():
             write_rows_atomic(job.path(SIDE_FILES[name]), "jsonl", [side_rows])
         matched_items.write(job.path(MATCHED_ITEMS))
         for source, counts in zip(sources, _counts(result, starts, len(sources)), strict=True):
@@ -463,8 +565,9 @@ def _build_into(job: Job, config: BuildConfig, timer: _Timer) -> dict:
                 "config": decontamination.to_dict(),
             },
             "pack": pack.summary(),
+            **({"pass_rate": result.pass_rate} if result.pass_rate is not None else {}),
             "exports": exports,
-            "side_files": dict(SIDE_FILES),
+            "side_files": {name: SIDE_FILES[name] for name in SIDE_FILES if name in side_files},
             "config": config.to_dict(),
             "versions": versions(),
         }

@@ -21,7 +21,10 @@ _SIDE_NOTES = {
     "rejected": "rows that are not usable training problems, with the reason and the raw row",
     "duplicates": "rows dropped as duplicates, each with the kept row it duplicates (`duplicate_of`)",
     "contaminated": "rows that match benchmark items, with the evidence (`contamination`)",
+    "too_easy": "rows the policy model solved too often (pass rate at or above the band), with `pass_rate`",
+    "too_hard": "rows the policy model solved too rarely (pass rate at or below the band), with `pass_rate`",
 }
+_PASS_RATE_OUTCOMES = ("too_easy", "too_hard")
 _LABEL_METHODS = {
     "given": "the source's own label column, not contradicted by the answer text",
     "exact": "the answer text equals one option's text",
@@ -102,13 +105,13 @@ def _files(summary: dict) -> list[list[object]]:
     rows = []
     for name, paths in summary["exports"].items():
         rows += [[f"`{path}`", split, EXPORTS[name].note] for split, path in paths.items()]
-    rows += [[f"`{summary['side_files'][name]}`", "", note] for name, note in _SIDE_NOTES.items()]
+    rows += [[f"`{path}`", "", _SIDE_NOTES[name]] for name, path in summary["side_files"].items()]
     return [*rows, ["`build.json`", "", "these counts, the full config, the pack manifest, versions and timings"]]
 
 
-def _sources(sources: list[dict]) -> list[str]:
+def _sources(sources: list[dict], outcomes: tuple[str, ...]) -> list[str]:
     lines = _table(
-        ("file", "format", "dataset_name", "licence", "rows", *_OUTCOMES, "sha256"),
+        ("file", "format", "dataset_name", "licence", "rows", *outcomes, "sha256"),
         [
             (
                 s["file"],
@@ -116,7 +119,7 @@ def _sources(sources: list[dict]) -> list[str]:
                 s["dataset_name"],
                 s["license"] or "not declared",
                 s["rows"],
-                *(s[o] for o in _OUTCOMES),
+                *(s[o] for o in outcomes),
                 f"`{s['sha256']}`",
             )
             for s in sources
@@ -178,9 +181,43 @@ def _decontamination(summary: dict) -> list[str]:
     ]
 
 
+def _pass_rate(summary: dict) -> list[str]:
+    """The pass-rate filter: model and sampling, the histogram of correct samples with each bar's band, rows per
+    band, and what was asked of the endpoint."""
+    rates = summary["pass_rate"]
+    keep, usage, samples = rates["keep"], rates["usage"], rates["samples"]
+    band = "every row kept" if keep["above"] is None else f"kept when {keep['above']} < pass rate < {keep['below']}"
+    return [
+        "## Pass rate",
+        "",
+        f"Every problem left after decontamination was sampled {samples} times from `{rates['model']}` "
+        f"(temperature {rates['temperature']}, top_p {rates['top_p']}, max_tokens {rates['max_tokens']}, seed "
+        f"{rates['seed']}), each completion scored with `medrl.reward.compute_score` against the label; a row's "
+        f"pass rate is its reward-1 samples / {samples} ({band}). Every export records `pass_rate` and "
+        "`pass_rate_samples` per row (verl: in `extra_info`). "
+        f"{rates['truncated_samples']:,} samples were cut at max_tokens (scored as they were).",
+        "",
+        *_table(
+            ("correct samples", "pass rate", "rows", "band", ""),
+            [
+                (correct, f"{int(correct) / samples:.3g}", bar["rows"], bar["band"], "#" * min(bar["rows"], 40))
+                for correct, bar in rates["histogram"].items()
+            ],
+        ),
+        *_table(("band", "rows"), rates["rows"].items()),
+        f"Endpoint use: {usage['requests']:,} requests ({usage['retries']:,} retries), "
+        f"{usage['samples_requested']:,} samples received and {usage['samples_cached']:,} taken from the response "
+        f"cache, {usage['prompt_tokens']:,} prompt and {usage['completion_tokens']:,} completion tokens.",
+        "",
+    ]
+
+
 def card_markdown(summary: dict) -> str:
     totals, sources, splits = summary["totals"], summary["sources"], summary["splits"]
     config = summary["config"]
+    filtered = "pass_rate" in summary
+    outcomes = _OUTCOMES + _PASS_RATE_OUTCOMES if filtered else _OUTCOMES
+    too = f" + {totals['too_easy']:,} too easy + {totals['too_hard']:,} too hard" if filtered else ""
     split_names = ", ".join(f"`{name}` {split['rows']:,}" for name, split in splits.items())
     lines = [
         *_yaml(summary),
@@ -213,7 +250,7 @@ def card_markdown(summary: dict) -> str:
         "## Where every input row went",
         "",
         f"{totals['input']:,} input rows = {totals['kept']:,} kept + {totals['rejected']:,} rejected + "
-        f"{totals['duplicates']:,} duplicates + {totals['contaminated']:,} contaminated.",
+        f"{totals['duplicates']:,} duplicates + {totals['contaminated']:,} contaminated{too}.",
         "",
         *_table(
             ("step", "rows in", "removed", "rows out", "removed because"),
@@ -229,9 +266,10 @@ def card_markdown(summary: dict) -> str:
             ("method", "rows", "meaning"),
             [(method, count, _LABEL_METHODS[method]) for method, count in summary["labels_by_method"].items()],
         ),
+        *(_pass_rate(summary) if filtered else []),
         "## Sources",
         "",
-        *_sources(sources),
+        *_sources(sources, outcomes),
         *_decontamination(summary),
     ]
     return "\n".join(lines)

@@ -11,6 +11,8 @@
   `{split: Dataset}`).
 
 Every export gets every split of the build (`train.parquet`, `val.parquet`, ...; one DatasetDict holding all).
+A build that ran the pass-rate filter adds each row's `pass_rate` and `pass_rate_samples` (PASS_RATE_FIELDS) to
+every export: as columns, or inside `extra_info` for verl (where its reward function and loggers find per-row data).
 Each is one `Export` in `EXPORTS` (schema, row function, file layout, and the dataset card's note and config), which
 the writer, the card, the build's settings and the CLI all read: a new export is one entry.
 """
@@ -58,6 +60,9 @@ VERL_SCHEMA = pa.schema(
     ]
 )
 TRL_SCHEMA = pa.schema([("prompt", MESSAGES), ("label", pa.string())])
+PASS_RATE_FIELDS = [pa.field("pass_rate", pa.float64()), pa.field("pass_rate_samples", pa.int64())]
+# Per row (by row_id), the pass-rate filter's values for PASS_RATE_FIELDS.
+PassRateColumns = dict[int, dict[str, object]]
 
 
 # A row function takes (record, rendered problem, index in its split, split name), each export using what it needs.
@@ -158,20 +163,43 @@ class Export:
     layout: Layout
     note: str  # the card's "holds" column for its files
     config: str | None = None  # the card's `configs` name (Parquet files only); None: not a `load_dataset` config
+    pass_rate_in: str | None = None  # the struct column holding PASS_RATE_FIELDS; None: top-level columns
 
-    def table(self, records: list[TrainingRecord], problems: list[str], split: str) -> pa.Table:
+    def table(
+        self, records: list[TrainingRecord], problems: list[str], split: str, pass_rates: PassRateColumns | None = None
+    ) -> pa.Table:
         """This export's table of `records`, whose rendered prompts are `problems` (rendered once for every
-        export)."""
+        export), with their pass rates when the build measured them."""
         pairs = enumerate(zip(records, problems, strict=True))
         rows = [self.row(record, problem, index, split) for index, (record, problem) in pairs]
+        schema = self.schema
+        if pass_rates is not None:
+            rows, schema = self._with_pass_rates(rows, [pass_rates[record.row_id] for record in records])
         try:
-            return pa.Table.from_pylist(rows, schema=self.schema)
+            return pa.Table.from_pylist(rows, schema=schema)
         except UnicodeEncodeError:  # a lone surrogate in the source text: Parquet strings are UTF-8
-            return pa.Table.from_pylist(utf8_safe(rows), schema=self.schema)
+            return pa.Table.from_pylist(utf8_safe(rows), schema=schema)
 
-    def write_split(self, records: list[TrainingRecord], problems: list[str], out: Path, split: str) -> str:
+    def _with_pass_rates(self, rows: list[dict], values: list[dict[str, object]]) -> tuple[list[dict], pa.Schema]:
+        if self.pass_rate_in is None:
+            schema = pa.schema([*self.schema, *PASS_RATE_FIELDS])
+            return [row | value for row, value in zip(rows, values, strict=True)], schema
+        column = self.pass_rate_in
+        inner = self.schema.field(column).type
+        widened = pa.field(column, pa.struct([*(inner.field(i) for i in range(inner.num_fields)), *PASS_RATE_FIELDS]))
+        schema = self.schema.set(self.schema.get_field_index(column), widened)
+        return [row | {column: row[column] | value} for row, value in zip(rows, values, strict=True)], schema
+
+    def write_split(
+        self,
+        records: list[TrainingRecord],
+        problems: list[str],
+        out: Path,
+        split: str,
+        pass_rates: PassRateColumns | None = None,
+    ) -> str:
         """Write one split under `out/<name>/`; return its path relative to `out`."""
-        table = self.table(records, problems, split)
+        table = self.table(records, problems, split, pass_rates)
         return f"{self.name}/{self.layout.write(table, out / self.name, split)}"
 
 
@@ -195,6 +223,7 @@ EXPORTS: dict[str, Export] = {
             "verl `RLHFDataset`: data_source, prompt (chat messages), ability, reward_model "
             '{"style": "rule", "ground_truth": label}, extra_info {index, split, dataset_name, id_in_dataset}',
             config="verl",
+            pass_rate_in="extra_info",
         ),
         Export(
             "trl",
@@ -216,16 +245,21 @@ EXPORTS: dict[str, Export] = {
 
 
 def write_exports(
-    splits: dict[str, list[TrainingRecord]], out: Path, exports: tuple[str, ...], template: str
+    splits: dict[str, list[TrainingRecord]],
+    out: Path,
+    exports: tuple[str, ...],
+    template: str,
+    pass_rates: PassRateColumns | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Write each requested export of every split's records (in order) under `out`; return, per export, each
-    split's path relative to `out`. One split's prompts and one table are in memory at a time."""
+    """Write each requested export of every split's records (in order) under `out`, with their pass rates when
+    given; return, per export, each split's path relative to `out`. One split's prompts and one table are in memory
+    at a time."""
     chosen = [EXPORTS[name] for name in exports]
     written: dict[str, dict[str, str]] = {export.name: {} for export in chosen}
     for split, records in splits.items():
         problems = [render_problem(record.question, record.options, template) for record in records]
         for export in chosen:
-            written[export.name][split] = export.write_split(records, problems, out, split)
+            written[export.name][split] = export.write_split(records, problems, out, split, pass_rates)
     for export in chosen:
         export.layout.finish(out / export.name, list(splits))
     return written
