@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,6 +62,7 @@ class CaseIndex:
     unit_numbers: tuple[frozenset[float], ...]
     unit_patients: tuple[tuple[str, str] | None, ...]  # per unit: (age, sex) of its case, see `case_patient`
     option_df: dict[str, int]
+    option_units: dict[str, tuple[int, ...]]  # per folded option: the units carrying it
 
     @property
     def unit_items(self) -> tuple[tuple[int, ...], ...]:
@@ -71,9 +71,13 @@ class CaseIndex:
     @classmethod
     def build(cls, words: CoverageIndex, unit_numbers: tuple[frozenset[float], ...]) -> CaseIndex:
         """The index from its stored parts; the patients and option counts are derived from them (not stored)."""
-        options = Counter(option for options in words.unit_options for option in options)
+        units: dict[str, list[int]] = {}
+        for unit, options in enumerate(words.unit_options):
+            for option in options:
+                units.setdefault(option, []).append(unit)
         patients = tuple(case_patient(text) for text in words.unit_texts)
-        return cls(words, unit_numbers, patients, dict(options))
+        option_df = {option: len(found) for option, found in units.items()}
+        return cls(words, unit_numbers, patients, option_df, {option: tuple(found) for option, found in units.items()})
 
     def to_arrays(self) -> Arrays:
         flat = [number for numbers in self.unit_numbers for number in sorted(numbers)]

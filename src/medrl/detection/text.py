@@ -197,6 +197,21 @@ def option_texts(text: str) -> list[str]:
     return []
 
 
+# A label introducing a row's options ("Answer Choices:", "Options:"), left at the end of the text before them.
+_OPTIONS_LABEL = re.compile(r"\s*(?:answer choices|answer options|options|choices)\s*:?\s*$", re.IGNORECASE)
+
+
+def text_before_options(text: str) -> str:
+    """What a row says before its lettered options (as `option_texts` finds them), without a label introducing
+    them; the whole text when it carries none. Read as `readable` gives it."""
+    text = readable(text)
+    for pattern in (_OPTION_LINE, _OPTION_INLINE):
+        found = list(pattern.finditer(text))
+        if len(found) >= 2 and found[0].group(1) == "A":
+            return _OPTIONS_LABEL.sub("", text[: found[0].start()])
+    return text
+
+
 def folded_options(options: Iterable[tuple[object, str]]) -> frozenset[str]:
     """Option texts compared without letters, case, accents or punctuation (shuffled options still match)."""
     return frozenset(folded for _, text in options if (folded := " ".join(words(text))))

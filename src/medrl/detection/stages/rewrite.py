@@ -24,6 +24,8 @@ from medrl.detection.hits import Hit
 from medrl.detection.options import row_options_of
 from medrl.detection.rare_ngrams import shared_counts
 from medrl.detection.stages.base import RowHits, Stage, StageBatch, StageSettings, TextTable
+from medrl.detection.text import text_before_options
+from medrl.detection.text import words as word_tokens
 from medrl.errors import MedrlError
 
 
@@ -48,6 +50,11 @@ class RewriteConfig(StageSettings):
     A row with no options at all (open-ended or reformatted training data) is flagged by rule 3, or when it
     describes the same patient (age and sex) as the item and shares at least `min_word_overlap_same_patient` of the
     rarer words.
+    A row that is mostly one item's option list (a copy cut so far that little but its options is left, e.g. the
+    end of a MedXpertQA question and its "Answer Choices" block) matches that item when it carries at least
+    `min_list_options` of the item's options that are rare (in at most `stock_option_df` benchmark questions), its
+    text before the options has no more words than its options, and the last words of that text (up to 5) appear
+    in order in the item's question: another question's stem over the same options is not the item.
     Matches of this stage are `review` class: a person can check them (see `--review`). The thresholds were set on
     bench/quality's adjudicated real reuse (see its README for which figures are in-sample).
     """
@@ -63,13 +70,14 @@ class RewriteConfig(StageSettings):
     fingerprint_numbers: int = 3
     fingerprint_agreement: float = 0.6
     min_word_overlap_same_patient: float = 0.35
+    min_list_options: int = 5
 
     def __post_init__(self) -> None:
         fractions = ("min_words", "min_word_overlap", "min_option_overlap", "min_word_overlap_one_option")
         more = ("min_number_agreement", "words_override", "fingerprint_agreement", "min_word_overlap_same_patient")
         self.check_fractions("rewrite", *fractions, *more)
-        if min(self.stock_df, self.stock_option_df, self.fingerprint_numbers) < 1:
-            raise MedrlError("rewrite.stock_df, stock_option_df and fingerprint_numbers must be >= 1")
+        if min(self.stock_df, self.stock_option_df, self.fingerprint_numbers, self.min_list_options) < 1:
+            raise MedrlError("rewrite.stock_df, stock_option_df, fingerprint_numbers and min_list_options must be >= 1")
 
 
 class RewriteStage(Stage[RewriteConfig, CaseIndex]):
@@ -79,7 +87,7 @@ class RewriteStage(Stage[RewriteConfig, CaseIndex]):
     confidence = "review"  # a reworded case: weaker evidence a person may want to check
     checks_paragraphs = True  # a share of the row: a copy inside a long text is a small share of it
     color = "#d97706"
-    score = "% of rarer words shared"
+    score = "% of rarer words shared (an option list: % of the item's options it carries)"
     evidence = "the shared options and case numbers (or, without options, the patient and numbers)"
 
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: RewriteConfig) -> CaseIndex:
@@ -164,4 +172,41 @@ def rewrite_hits(
             numbers = shown_numbers(specific_numbers(row_numbers & unit_numbers))
             evidence = "; ".join(sorted(shared)) + (f" | numbers: {numbers}" if numbers else "")
             hits[row].append(Hit(unit, round(100 * words, 2), evidence))
+    for row, text in enumerate(texts):
+        if row not in options_of:
+            options_of[row] = row_options_of(text, row, row_options)
+        matched = {hit.text_id for hit in hits[row]}
+        listed = _option_list_hits(text, options_of[row], index, config)
+        hits[row] += [hit for hit in listed if hit.text_id not in matched]
+    return hits
+
+
+# How many of the last words before a row's options must appear, in order, in the item's question.
+_LIST_TAIL_WORDS = 5
+
+
+def _option_list_hits(text: str, options: frozenset[str], index: CaseIndex, config: RewriteConfig) -> list[Hit]:
+    """Items whose option list the row mostly is (see `RewriteConfig`). Score: the percentage of the item's
+    options the row carries; evidence: those options."""
+    if len(options) < config.min_list_options:
+        return []
+    rare: dict[int, list[str]] = {}
+    for option in options:
+        units = index.option_units.get(option, ())
+        if len(units) <= config.stock_option_df:
+            for unit in units:
+                rare.setdefault(unit, []).append(option)
+    found = {unit: shared for unit, shared in rare.items() if len(shared) >= config.min_list_options}
+    if not found:
+        return []
+    before = word_tokens(text_before_options(text))
+    if len(before) > sum(option.count(" ") + 1 for option in options):
+        return []  # not mostly options
+    tail = f" {' '.join(before[-_LIST_TAIL_WORDS:])} "
+    hits = []
+    for unit, shared in sorted(found.items()):
+        if tail.strip() and tail not in f" {index.words.unit_questions[unit]} ":
+            continue
+        share = 100 * len(shared) / len(index.words.unit_options[unit])
+        hits.append(Hit(unit, round(share, 2), "options: " + "; ".join(sorted(shared))))
     return hits
