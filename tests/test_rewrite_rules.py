@@ -3,12 +3,14 @@ item's option list, a short stem matched through stock options, and a different 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from medrl.config import preset
 from medrl.detection.index import build_index
 from medrl.detection.runner import detect_batch
-from medrl.detection.text import words
+from medrl.detection.text import folded_options, words
 
 MEDRL = preset("medrl").replace(max_matches_per_row=0)
 
@@ -56,3 +58,20 @@ def test_an_option_list_needs_enough_of_the_items_options(index, items) -> None:
     four = " ".join(f"({letter}) {text}" for letter, text in item.options[:4])
     (cut,) = verdicts(index, [f"{tail} Answer Choices: {four}"])
     assert ("medxpertqa", "Text-0") not in matched(cut)
+
+
+VITAMINS = ("Vitamin A", "Vitamin C", "Vitamin D", "Vitamin E", "Vitamin K", "Vitamin B12", "Folic acid", "Niacin")
+
+
+def test_a_short_stem_through_stock_options_needs_the_stem_to_agree(full_pack) -> None:
+    # MMLU-Pro holds this question itself: without it, MedMCQA's "Which of the following vitamin increases the
+    # absorption of iron?" shares "vitamin A" and "vitamin C" (stock options) and one of two rarer words.
+    items = [item for item in full_pack.items if item.benchmark != "mmlu_pro_health"]
+    index = build_index(items, MEDRL)
+    question = "Which vitamin is required for calcium absorption from the small intestine?"
+    options = [folded_options(enumerate(VITAMINS))]
+    (verdict,) = detect_batch({"question": [question]}, index, MEDRL, options)[0]
+    assert not verdict.contaminated
+    loose = MEDRL.replace(rewrite=replace(MEDRL.stages["rewrite"], min_stock_option_words=1))
+    (stock,) = detect_batch({"question": [question]}, build_index(items, loose), loose, options)[0]
+    assert stock.contaminated and {m.method for m in stock.matches} == {"rewrite"}

@@ -47,6 +47,11 @@ class RewriteConfig(StageSettings):
        decimals), and at least `fingerprint_agreement` of each side's numbers shared (a rewrite that reworded
        nearly everything but the patient; a different patient on the same topic shares a few stock values, not
        most of a case's numbers).
+    Rules 1 and 2 resting on stock options alone (none of the shared options rare, no specific case number
+    shared) also need the stems to agree: at least `min_stock_option_words` rarer words shared. "Which vitamin is
+    required for calcium absorption?" and "Which of the following vitamin increases the absorption of iron?" share
+    "vitamin A" and "vitamin C" and one rarer word of two, which is 50% but not the same question. (Chosen on the
+    tune halves: the fewest rarer words a positive found only through stock options shared was 4.)
     A row with no options at all (open-ended or reformatted training data) is flagged by rule 3, or when it
     describes the same patient (age and sex) as the item and shares at least `min_word_overlap_same_patient` of the
     rarer words.
@@ -70,14 +75,19 @@ class RewriteConfig(StageSettings):
     fingerprint_numbers: int = 3
     fingerprint_agreement: float = 0.6
     min_word_overlap_same_patient: float = 0.35
+    min_stock_option_words: int = 3
     min_list_options: int = 5
 
     def __post_init__(self) -> None:
         fractions = ("min_words", "min_word_overlap", "min_option_overlap", "min_word_overlap_one_option")
         more = ("min_number_agreement", "words_override", "fingerprint_agreement", "min_word_overlap_same_patient")
         self.check_fractions("rewrite", *fractions, *more)
-        if min(self.stock_df, self.stock_option_df, self.fingerprint_numbers, self.min_list_options) < 1:
-            raise MedrlError("rewrite.stock_df, stock_option_df, fingerprint_numbers and min_list_options must be >= 1")
+        counts = (self.stock_df, self.stock_option_df, self.fingerprint_numbers, self.min_stock_option_words)
+        if min(*counts, self.min_list_options) < 1:
+            raise MedrlError(
+                "rewrite.stock_df, stock_option_df, fingerprint_numbers, min_stock_option_words and min_list_options"
+                " must be >= 1"
+            )
 
 
 class RewriteStage(Stage[RewriteConfig, CaseIndex]):
@@ -137,9 +147,8 @@ def rewrite_hits(
     options_of: dict[int, frozenset[str]] = {}
     numbers_of: dict[int, frozenset[float]] = {}
     patients_of: dict[int, tuple[str, str] | None] = {}
-    for row, unit, words in zip(
-        counts.rows[candidates].tolist(), counts.units[candidates].tolist(), overlap[candidates].tolist(), strict=True
-    ):
+    pairs = (counts.rows[candidates], counts.units[candidates], overlap[candidates], counts.shared[candidates])
+    for row, unit, words, shared_words in zip(*(values.tolist() for values in pairs), strict=True):
         if row not in options_of:
             options_of[row] = row_options_of(texts[row], row, row_options)
             numbers_of[row] = case_numbers(texts[row])
@@ -163,9 +172,12 @@ def rewrite_hits(
         agree, numberless = _numbers_agree(row_numbers, unit_numbers, words, config)
         rare_option = any(index.option_df.get(option, 0) <= config.stock_option_df for option in shared)
         many = len(shared) >= config.min_option_overlap * len(options) and words >= config.min_word_overlap
+        # Only stock options and no case number shared: the stems must agree in more than a word or two.
+        stem_agrees = rare_option or shared_words >= config.min_stock_option_words
+        stem_agrees = stem_agrees or bool(specific_numbers(row_numbers & unit_numbers))
         flagged = (
-            (many and agree and (rare_option or not numberless))
-            or (words >= config.min_word_overlap_one_option and agree)
+            (many and agree and stem_agrees and (rare_option or not numberless))
+            or (words >= config.min_word_overlap_one_option and agree and stem_agrees)
             or _same_case_numbers(row_numbers, unit_numbers, config)
         )
         if flagged:
