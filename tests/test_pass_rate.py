@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from medrl.dataset.build import OUTCOMES
+from medrl.dataset.build import OUTCOMES, make_config
 from medrl.dataset.pass_rate import parse_band
 from medrl.errors import MedrlError
 from servers import answered, fake_server
@@ -288,3 +288,23 @@ def _cached_answers_safe(cache: Path) -> int:
         return _cached_answers(cache) if cache.exists() else 0
     except sqlite3.Error:
         return 0
+
+
+def test_the_build_config_takes_the_same_keys(tmp_path: Path) -> None:
+    config = tmp_path / "build.toml"
+    config.write_text(
+        'sources = ["rows.jsonl"]\npack = "pack"\nout = "rl"\n'
+        'pass_rate_endpoint = "http://127.0.0.1:8000/v1"\npass_rate_model = "Qwen/Qwen3-0.6B"\nsamples = 16\n'
+        'temperature = 0.6\nmax_tokens = 4096\nkeep_pass_rate = "0.1:0.6"\npass_rate_concurrency = 64\n'
+    )
+    settings = make_config(config).pass_rate()
+    assert settings is not None
+    assert (settings.endpoint.url, settings.endpoint.model, settings.endpoint.concurrency) == (
+        "http://127.0.0.1:8000/v1",
+        "Qwen/Qwen3-0.6B",
+        64,
+    )
+    assert (settings.samples, settings.sampling.temperature, settings.sampling.max_tokens) == (16, 0.6, 4096)
+    assert settings.band == (0.1, 0.6) and settings.cache == tmp_path / "rl.responses.sqlite"
+    assert [settings.outcome(rate) for rate in (0.1, 0.11, 0.59, 0.6)] == ["too_hard", "kept", "kept", "too_easy"]
+    assert make_config(config, samples=2).pass_rate().samples == 2  # a flag overrides the file
