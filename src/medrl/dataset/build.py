@@ -477,7 +477,8 @@ def build(config: BuildConfig, progress: Progress | None = None) -> dict:
         raise EmptyResult(
             f"the build kept 0 rows for split(s) {', '.join(empty)} ({totals['input']} input rows: "
             f"{totals['rejected']} rejected {summary['rejected_by_reason']}, {totals['duplicates']} duplicates, "
-            f"{totals['contaminated']} contaminated); the side files in {config.out} say why each row was removed; "
+            f"{totals['contaminated']} contaminated, {totals['too_easy']} too easy, {totals['too_hard']} too hard); "
+            f"the side files in {config.out} say why each row was removed; "
             "pass --allow-empty (allow_empty = true) to accept an empty split"
         )
     return summary
