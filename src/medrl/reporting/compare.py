@@ -10,8 +10,14 @@ from collections import Counter
 from medrl.errors import MedrlError
 from medrl.reporting.runs import Run
 
-# Where a build puts rows it did not keep for other reasons than contamination (their `row_id` is the position).
-_BUILD_OUTCOMES = {"rejected": "rejected.jsonl", "duplicate": "duplicates.jsonl"}
+# Where a build puts rows it did not keep for other reasons than contamination (their `row_id` is the position);
+# the pass-rate side files exist only when the build ran the filter.
+_BUILD_OUTCOMES = {
+    "rejected": "rejected.jsonl",
+    "duplicate": "duplicates.jsonl",
+    "too_easy": "too_easy.jsonl",
+    "too_hard": "too_hard.jsonl",
+}
 
 
 def _reason(match: dict) -> dict:
@@ -35,7 +41,8 @@ def _removed(run: Run) -> dict[int, tuple[str, list[dict]]]:
 
 
 def _other_outcomes(run: Run) -> dict[int, str]:
-    """A build's rows that left for another reason than contamination: position -> rejected / duplicate."""
+    """A build's rows that left for another reason than contamination: position -> rejected / duplicate / too_easy /
+    too_hard."""
     if run.kind != "build":
         return {}
     found = {}
