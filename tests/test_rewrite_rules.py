@@ -1,5 +1,6 @@
-"""The rewrite stage's rules of detection quality III (issue 21), on real benchmark items: a row that is mostly one
-item's option list, a short stem matched through stock options, and a different patient of the same age and sex."""
+"""The rewrite stage's rules of detection quality III (issue 21): a row that is mostly one item's option list, a
+short stem matched through stock options (both on real benchmark items), and a different patient of the same age
+and sex (on a small made-up pack)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from dataclasses import replace
 
 import pytest
 
+from medrl.benchmarks.loaders import BenchmarkItem
 from medrl.config import preset
+from medrl.detection.cases import build_case_index, case_facts
 from medrl.detection.index import build_index
 from medrl.detection.runner import detect_batch
+from medrl.detection.stages.rewrite import RewriteConfig, rewrite_hits
 from medrl.detection.text import folded_options, words
 
 MEDRL = preset("medrl").replace(max_matches_per_row=0)
@@ -75,3 +79,42 @@ def test_a_short_stem_through_stock_options_needs_the_stem_to_agree(full_pack) -
     loose = MEDRL.replace(rewrite=replace(MEDRL.stages["rewrite"], min_stock_option_words=1))
     (stock,) = detect_batch({"question": [question]}, build_index(items, loose), loose, options)[0]
     assert stock.contaminated and {m.method for m in stock.matches} == {"rewrite"}
+
+
+CASE = (
+    "A 62-year-old man comes to the emergency department because of 12 hours of severe epigastric pain radiating to "
+    "the back. He takes enalapril for hypertension. His temperature is 38.1°C, pulse is 104/min, and blood pressure "
+    "is 150/90 mm Hg. Serum lipase is 900 U/L. Which of the following is the most likely cause?"
+)
+OTHER_CASES = (
+    "A 30-year-old woman has had a rash on her cheeks for 2 weeks. Which of the following is the best next step?",
+    "A 7-year-old boy has had a sore throat and fever for 3 days. Which organism is most likely responsible?",
+)
+
+
+def test_case_facts_read_durations_measured_values_and_drugs() -> None:
+    one = case_facts("A 57-year-old man has had diarrhea for two weeks. K+ is 6.1 mEq/L. He takes metoprolol.")
+    assert one.durations == {14.0} and one.measures == {"meq/l": {6.1}} and one.drugs == {"metoprolol"}
+    other = case_facts("A 57-year-old man has had cramps for 4 weeks. K+ is 5.8 mEq/L. He takes enalapril.")
+    assert one.contradictions(other) == ["durations", "meq/l", "drugs"] and not one.agreements(other)
+    same = case_facts("For 14 days, a 57-year-old man has had loose stools; potassium 6.1 mEq/L, on metoprolol.")
+    assert one.agreements(same) == ["durations", "meq/l", "drugs"] and not one.contradictions(same)
+
+
+def test_the_same_age_and_sex_do_not_tie_a_different_patient_to_a_case() -> None:
+    items = [BenchmarkItem("bench", "test", str(i), text, (), None) for i, text in enumerate((CASE, *OTHER_CASES))]
+    index = build_case_index(items, RewriteConfig().stock_df)
+    rewrite = (
+        "A 62-year-old male presents to the emergency room with severe pain in the epigastrium for 12 hours that "
+        "radiates to his back. He is on enalapril for high blood pressure. Temperature 38.1°C, pulse 104/min, blood "
+        "pressure 150/90 mm Hg; lipase 900 U/L. What is the most likely cause?"
+    )
+    # The same age, sex, topic and most of the wording, but another patient: 3 days, metoprolol, other vitals.
+    sibling = (
+        "A 62-year-old man comes to the emergency department because of 3 days of severe epigastric pain radiating "
+        "to the back. He takes metoprolol for hypertension. His temperature is 37.2°C, pulse is 88/min, and blood "
+        "pressure is 130/80 mm Hg. Which of the following is the most likely cause?"
+    )
+    found, other = rewrite_hits([rewrite, sibling], index, RewriteConfig())
+    assert [hit.text_id for hit in found] == [0] and "patient: 62 year m" in found[0].evidence
+    assert other == []

@@ -47,6 +47,67 @@ def shown_numbers(numbers: frozenset[float]) -> str:
     return ", ".join(f"{int(number):,}" if number == int(number) else f"{number:,}" for number in sorted(numbers))
 
 
+# Durations ("3 days", "a 6-month history", "two weeks"), in days; "-old" ages are not durations.
+_SMALL = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+_COUNT = r"(\d+(?:\.\d+)?|" + "|".join(_SMALL) + r")"
+_DURATION = re.compile(rf"\b{_COUNT}[- ](hour|day|week|month|year)s?\b(?![- ]old)", re.IGNORECASE)
+_DAYS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30, "year": 365}
+# A measured value and its unit: a temperature, a rate per minute, a pressure, a concentration, a percentage.
+_MEASURE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(°\s*[CF]|/min|mm\s*Hg|mg/dL|mEq/L|mmol/L|g/dL|U/L|/mm3|/μL|%)", re.IGNORECASE
+)
+# Drug names by their stems' endings (ACE inhibitors, beta blockers, statins, antibiotics, ...): a case's
+# medication list. Conservative: a drug it does not know is simply not compared.
+_DRUG = re.compile(
+    r"\b[a-z]+(?:pril|sartan|olol|dipine|statin|formin|gliptin|glitazone|azole|mycin|cillin|cycline|floxacin|"
+    r"prazole|tidine|oxetine|triptyline|azepam|azolam|thiazide|semide|profen|parin|farin|ximab|zumab|umab|tinib|"
+    r"sone|solone|zosin)\b|\b(?:aspirin|insulin|levothyroxine|lithium|digoxin|amiodarone|acetaminophen)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What a case states that another patient would state differently: its durations (in days), its measured
+    values per unit, and its drugs. Two cases contradict when both state one of these and share no value."""
+
+    durations: frozenset[float]
+    measures: dict[str, frozenset[float]]
+    drugs: frozenset[str]
+
+    def agreements(self, other: CaseFacts) -> list[str]:
+        """What two cases state alike: "durations", a unit ("mg/dL"), "drugs"."""
+        found = ["durations"] if self.durations & other.durations else []
+        found += [unit for unit, values in sorted(self.measures.items()) if values & other.measures.get(unit, set())]
+        return found + (["drugs"] if self.drugs & other.drugs else [])
+
+    def contradictions(self, other: CaseFacts) -> list[str]:
+        """What differs between two cases: "durations", a unit ("mg/dL"), "drugs"; empty when nothing does."""
+        found = ["durations"] if self.durations and other.durations and not self.durations & other.durations else []
+        found += [
+            unit
+            for unit, values in sorted(self.measures.items())
+            if unit in other.measures and not values & other.measures[unit]
+        ]
+        return found + (["drugs"] if self.drugs and other.drugs and not self.drugs & other.drugs else [])
+
+
+def _count(word: str) -> float:
+    word = word.lower()
+    return _SMALL.index(word) + 1.0 if word in _SMALL else float(word)
+
+
+def case_facts(text: str) -> CaseFacts:
+    """The durations, measured values and drugs of a case's stem (see `CaseFacts`)."""
+    stem = question_stem(text)
+    durations = frozenset(round(_count(count) * _DAYS[unit.lower()], 3) for count, unit in _DURATION.findall(stem))
+    measures: dict[str, set[float]] = {}
+    for value, unit in _MEASURE.findall(stem):
+        measures.setdefault(re.sub(r"\s+", "", unit).lower(), set()).add(float(value))
+    drugs = frozenset(drug.lower() for drug in _DRUG.findall(stem))
+    return CaseFacts(durations, {unit: frozenset(values) for unit, values in measures.items()}, drugs)
+
+
 def word_index_config(stock_df: int) -> CoverageConfig:
     """Case indexes hold rare single words (in at most `stock_df` questions); no question is treated as short."""
     return CoverageConfig(n=1, stock_df=stock_df, generic_min_rare=0)
