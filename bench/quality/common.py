@@ -101,6 +101,35 @@ def markdown_table(head: list[str], lines: list[list[str]]) -> str:
     return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, lines)])
 
 
+def rules_of(matches) -> set[str]:
+    """The rules a row's matches come from: the stage, and for the rewrite stage which of its rules, told apart by
+    what the evidence names (see `RewriteConfig`): an option list, the same patient, case numbers alone, or shared
+    options. Needs every match kept (`max_matches_per_row=0`) and every stage run (`run_all_stages`)."""
+    found = set()
+    for match in matches:
+        evidence = match.evidence
+        if match.method != "rewrite":
+            found.add(match.method)
+        elif evidence.startswith("options: "):
+            found.add("rewrite: option list")
+        elif evidence.startswith("patient: "):
+            found.add("rewrite: same patient")
+        elif evidence.startswith("numbers: ") or not evidence:
+            found.add("rewrite: case numbers")
+        else:
+            found.add("rewrite: shared options")
+    return found
+
+
+def rules_table(groups: dict[str, list[set[str]]]) -> str:
+    """Per rule, how many rows of each group (e.g. positives, negatives) it flags: "found/n" per cell."""
+    names = sorted({rule for rules in groups.values() for found in rules for rule in found})
+    head = ["rule", *(f"{group} (n={len(rows)})" for group, rows in groups.items())]
+    lines = [[name, *(str(sum(name in found for found in rows)) for rows in groups.values())] for name in names]
+    lines.append(["any", *(str(sum(bool(found) for found in rows)) for rows in groups.values())])
+    return markdown_table(head, lines)
+
+
 def harness_parser(doc: str, default_set: Path, default_pack: Path) -> argparse.ArgumentParser:
     """The options every quality harness takes: the labelled set, the pack, the shared data, a JSON output."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)

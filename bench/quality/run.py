@@ -5,7 +5,8 @@
 Builds the set (and a pack of every shared benchmark) under bench/quality/.cache when missing, runs medrl's pure
 `detect_batch` with each method on the rows' `text`, and prints per kind: recall for positive kinds, false-positive
 rate for negative kinds, plus overall recall / FPR and, for `default`, the target hit rate (the flagged row names
-the right benchmark item, or an item with the identical question text).
+the right benchmark item, or an item with the identical question text), and per rule (a stage, or one of the
+rewrite stage's rules) how many positives it finds and how many negatives it flags.
 
 Every row belongs to one of two halves by a stable hash of its kind and text: `tune` (thresholds may be chosen
 looking at it) and `held-out` (never used to choose a threshold). The tables are printed per half; quote held-out.
@@ -17,11 +18,20 @@ import hashlib
 import json
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_PACK, DEFAULT_SET, ensure_pack, harness_parser, markdown_table, with_embedding_model
+from common import (
+    DEFAULT_PACK,
+    DEFAULT_SET,
+    ensure_pack,
+    harness_parser,
+    markdown_table,
+    rules_of,
+    rules_table,
+    with_embedding_model,
+)
 
 
 def methods(extra: list[str], embedding_model: str) -> dict[str, object]:
@@ -73,6 +83,14 @@ def evaluate(rows: list[dict], pack: Path, configs: dict) -> tuple[dict, dict]:
         verdicts[name] = cache[key]
         seconds[name] = round(time.perf_counter() - started, 2)
         print(f"{name}: {seconds[name]}s", file=sys.stderr)
+    # Per rule: every stage run on every row and every match kept (decisions are the same), for `default`.
+    rules_config = configs["default"].replace(run_all_stages=True, max_matches_per_row=0)
+    index = build_index(items, rules_config)
+    rules: list[set[str]] = []
+    for start in range(0, len(texts), rules_config.batch_size):
+        end = start + rules_config.batch_size
+        batch, _ = detect_batch({"text": texts[start:end]}, index, rules_config, options[start:end])
+        rules.extend(rules_of(verdict.matches) for verdict in batch)
     # Items that share a target's question text (MedQA 4/5-option, MedBullets op4/op5) count as the target.
     by_question = defaultdict(set)
     for index, item in enumerate(items):
@@ -85,7 +103,7 @@ def evaluate(rows: list[dict], pack: Path, configs: dict) -> tuple[dict, dict]:
             targets.append(by_question[items[position[(target["benchmark"], target["item_id"])]].question])
         else:
             targets.append(set())
-    return verdicts, {"seconds": seconds, "targets": targets}
+    return verdicts, {"seconds": seconds, "targets": targets, "rules": rules}
 
 
 def table(rows: list[dict], verdicts: dict, targets: list[set]) -> dict:
@@ -164,6 +182,16 @@ def main(argv: list[str] | None = None) -> dict:
         result["halves"][half] = table([rows[i] for i in members], picked, [extra["targets"][i] for i in members])
         print(f"\n### {half} half ({len(members)} rows)\n")
         print(render(result["halves"][half], list(configs)))
+        groups = {
+            label: [extra["rules"][i] for i in members if rows[i]["label"] == kind]
+            for label, kind in (("positives found", "positive"), ("negatives flagged", "negative"))
+        }
+        print(f"\nPer rule (`default`, {half} half): rows with a match of the rule\n")
+        print(rules_table(groups))
+        result["halves"][half]["rules"] = {
+            label: {"n": len(found), "by_rule": dict(Counter(rule for rules in found for rule in rules))}
+            for label, found in groups.items()
+        }
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.misses:

@@ -23,6 +23,8 @@ from common import (  # noqa: E402, F401
     load_training,
     markdown_table,
     norm,
+    rules_of,
+    rules_table,
     stem,
     with_embedding_model,
     write_csv,

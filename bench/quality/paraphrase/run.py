@@ -6,7 +6,9 @@ Each row is checked as a training row would be: its question stem as the text, a
 the options column. The pack is every shared benchmark except the ones the row comes from (a MedQA test row is
 trivially in the pack as MedQA; MedBullets rows leave out op4 and op5). Per half (tune / held-out) it prints:
 recall on paraphrases (any flag) and the share flagged on a right item (an adjudicated target, or an item with the
-same question text), recall on near-verbatim copies, and the false-positive rate on siblings and on all negatives.
+same question text), recall on near-verbatim copies, and the false-positive rate on siblings and on all negatives;
+then, per preset and mode, per rule (a stage, or one of the rewrite stage's rules) how many held-out rows of each
+label it flags.
 A flag on a sibling or a negative counts as a false positive whatever item it names: none of these rows was found
 to be a copy of any pack item. `--flagged PRESET` lists the negatives and siblings that PRESET flags, and the
 paraphrases it misses, to re-read.
@@ -20,7 +22,16 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from rows import DEFAULT_PACK, DEFAULT_SET, ensure_pack, harness_parser, markdown_table, with_embedding_model
+from rows import (
+    DEFAULT_PACK,
+    DEFAULT_SET,
+    ensure_pack,
+    harness_parser,
+    markdown_table,
+    rules_of,
+    rules_table,
+    with_embedding_model,
+)
 
 PRESETS = ("medrl", "medrl-semantic", "ii-medical-rl")
 MODES = ("stem", "options")
@@ -39,18 +50,23 @@ def load_rows(path: Path, data: Path, pack: Path) -> list[dict]:
     return [row for row in map(json.loads, filter(None, lines)) if row["label"] in MEASURED]
 
 
-def detect(rows: list[dict], pack: Path, config, mode: str) -> list[tuple[bool, set[tuple[str, str]]]]:
-    """(flagged, matched (benchmark, item_id)s) per row, each group of rows against its own pack."""
+Found = tuple[bool, set[tuple[str, str]], set[str]]
+
+
+def detect(rows: list[dict], pack: Path, config, mode: str) -> list[Found]:
+    """(flagged, matched (benchmark, item_id)s, rules matched) per row, each group of rows against its own pack.
+    Every stage runs on every row and every match is kept, for the per-rule table (the decisions are the same)."""
     from medrl.benchmarks.pack import load_pack
     from medrl.detection.index import build_index
     from medrl.detection.runner import detect_batch
     from medrl.detection.text import folded_options
 
     items = load_pack(pack).items
+    config = config.replace(run_all_stages=True, max_matches_per_row=0)
     groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         groups[tuple(row["exclude"])].append(i)
-    result: list[tuple[bool, set[tuple[str, str]]]] = [(False, set())] * len(rows)
+    result: list[Found] = [(False, set(), set())] * len(rows)
     for exclude, members in groups.items():
         kept = [item for item in items if item.benchmark not in exclude]
         index = build_index(kept, config)
@@ -61,7 +77,7 @@ def detect(rows: list[dict], pack: Path, config, mode: str) -> list[tuple[bool, 
             verdicts, _ = detect_batch(texts, index, config, options)
             for i, verdict in zip(batch, verdicts, strict=True):
                 matched = {(kept[k].benchmark, kept[k].item_id) for k in verdict.items}
-                result[i] = (verdict.contaminated, matched)
+                result[i] = (verdict.contaminated, matched, rules_of(verdict.matches))
     return result
 
 
@@ -76,7 +92,7 @@ def same_question_items(pack: Path) -> dict[tuple[str, str], set[tuple[str, str]
     return {(item.benchmark, item.item_id): by_question[item.question] for item in items}
 
 
-def rates(rows: list[dict], found: list[tuple[bool, set]], twins: dict) -> dict[str, dict]:
+def rates(rows: list[dict], found: list[Found], twins: dict) -> dict[str, dict]:
     out = {}
     for which in HALVES:
         members = [i for i, row in enumerate(rows) if which in ("all", row["half"])]
@@ -151,6 +167,19 @@ def main(argv: list[str] | None = None) -> dict:
             results[(name, mode)] = rates(rows, found, twins)
             flagged[(name, mode)] = found
     print(render(results))
+    for (name, mode), found in flagged.items():
+        held_out = [i for i, row in enumerate(rows) if row["half"] == "held-out"]
+        groups = {
+            title: [found[i][2] for i in held_out if rows[i]["label"] == label]
+            for title, label in (
+                ("paraphrases found", "paraphrase"),
+                ("copies found", "copy"),
+                ("siblings flagged", "sibling"),
+                ("other negatives flagged", "negative"),
+            )
+        }
+        print(f"\nPer rule ({name}, {mode}, held-out half): rows with a match of the rule\n")
+        print(rules_table(groups))
     if args.json:
         payload = [{"preset": n, "mode": m, "halves": r} for (n, m), r in results.items()]
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
