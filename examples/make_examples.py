@@ -15,6 +15,9 @@ import shutil
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 HERE = Path(__file__).resolve().parent
 BENCHMARK_ROWS = 200
 TRAINING_ROWS = 150
@@ -51,6 +54,50 @@ def chat_row(row: dict) -> dict:
         ],
         "meta": {"source": row["source"]},
     }
+
+
+def sharegpt_row(row: dict) -> dict:
+    """The chat as ShareGPT holds it (`conversations: [{from, value}]`, human/gpt), the source at the top level."""
+    turns = chat_row(row)["messages"]
+    speaker = {"system": "system", "user": "human", "assistant": "gpt"}
+    return {
+        "conversations": [{"from": speaker[t["role"]], "value": t["content"]} for t in turns],
+        "source": row["source"],
+    }
+
+
+def verl_row(row: dict, index: int) -> dict:
+    """A row as verl's RL parquet files hold it: the prompt as chat messages, the question nested in `extra_info`
+    (`--field prompt` or `--field extra_info.question`)."""
+    letter = "ABCDEFGHIJ"[[option.split(". ", 1)[-1] for option in options_list(row)].index(row["answer"])]
+    return {
+        "data_source": row["source"],
+        "prompt": [{"role": "user", "content": row["question"] + "\n" + "\n".join(options_list(row))}],
+        "ability": "medical",
+        "reward_model": {"style": "rule", "ground_truth": letter},
+        "extra_info": {"index": index, "question": row["question"]},
+    }
+
+
+def options_list(row: dict) -> list[str]:
+    """The row's options as "A. text" lines, whichever way it stores them (a list of lines or a letter dict)."""
+    options = row["options"]
+    if isinstance(options, dict):
+        return [f"{letter.upper()}. {text}" for letter, text in options.items()]
+    return list(options)
+
+
+def reasoning_row(row: dict, restated: str | None) -> dict:
+    """A row with a reasoning trace (`--field question --field reasoning`). The traces are written here, not taken
+    from a model: a short argument for the answer, and for planted rows a paragraph restating a benchmark question,
+    as traces copied from a teacher model do."""
+    steps = [
+        "Let me work through the findings one at a time before looking at the options.",
+        f"The presentation fits {row['answer']} best; the other options each leave a key finding unexplained.",
+    ]
+    if restated is not None:
+        steps.insert(1, f"This is the classic case:\n\n{restated}")
+    return {**row, "reasoning": "\n\n".join(steps)}
 
 
 def main(shared: Path) -> None:
@@ -102,6 +149,30 @@ def main(shared: Path) -> None:
     with (training / "demo_chat.jsonl").open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(chat_row(row), ensure_ascii=False) + "\n")
+    # ... and in the other shapes training data is published in (README "Inputs").
+    write_jsonl(training / "demo_sharegpt.jsonl", [sharegpt_row(row) for row in rows])
+    write_jsonl(training / "demo_verl.jsonl", [verl_row(row, index) for index, row in enumerate(rows)])
+    restated = {40 + k: row["question"] for k, row in enumerate(medqa[30:33])}  # three traces restate a MedQA item
+    write_jsonl(
+        training / "demo_reasoning.jsonl",
+        [
+            reasoning_row(
+                {**row, "source": "planted: medqa test in reasoning"} if n in restated else row, restated.get(n)
+            )
+            for n, row in enumerate(rows[:TRAINING_ROWS])
+        ],
+    )
+    with (training / "demo_train.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["source", "question", "options", "answer"])
+        for row in rows:  # options as JSON-array text, as pandas and most exporters write a list into CSV
+            writer.writerow([row["source"], row["question"], json.dumps(options_list(row)), row["answer"]])
+    shards = training / "demo_shards"
+    shutil.rmtree(shards, ignore_errors=True)
+    shards.mkdir()
+    table = [{**row, "options": options_list(row)} for row in rows]
+    for number, part in enumerate((table[:100], table[100:])):
+        pq.write_table(pa.Table.from_pylist(part), shards / f"train-{number:05d}-of-00002.parquet")
 
     licenses = HERE / "licenses"
     shutil.rmtree(licenses, ignore_errors=True)
@@ -116,6 +187,13 @@ def main(shared: Path) -> None:
         writer.writerow(["benchmarks/pubmedqa/", len(test_ids), "benchmarks/pubmedqa/, first test ids"])
         writer.writerow(["training/demo_train.jsonl", len(rows), "training/medqa_dev.json first rows + planted"])
         writer.writerow(["training/demo_chat.jsonl", len(rows), "training/demo_train.jsonl as chat messages"])
+        writer.writerow(["training/demo_sharegpt.jsonl", len(rows), "training/demo_train.jsonl as ShareGPT chats"])
+        writer.writerow(["training/demo_verl.jsonl", len(rows), "training/demo_train.jsonl in verl's row layout"])
+        writer.writerow(
+            ["training/demo_reasoning.jsonl", TRAINING_ROWS, "medqa_dev rows + written traces, 3 restating MedQA test"]
+        )
+        writer.writerow(["training/demo_train.csv", len(rows), "training/demo_train.jsonl as CSV"])
+        writer.writerow(["training/demo_shards/", len(rows), "training/demo_train.jsonl as two Parquet shards"])
 
 
 if __name__ == "__main__":

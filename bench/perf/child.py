@@ -1,6 +1,6 @@
 """One measured run, in its own process so run.py can take its peak RSS. Writes a JSON result file.
 
-child.py medrl --preset NAME --workload W.jsonl --pack DIR --out DIR --result R.json
+child.py medrl --preset NAME --workload W.jsonl --pack DIR --out DIR [--field F ...] --result R.json
 child.py reference --method a|ab|ac --workload W.jsonl --rows N --reference-sample N --result R.json
 """
 
@@ -25,6 +25,8 @@ def run_medrl(args: argparse.Namespace) -> dict:
     from embedding_model import default_embedding_model, with_embedding_model
 
     config = with_embedding_model(preset(args.preset), default_embedding_model())
+    if args.field:
+        config = config.replace(fields=tuple(args.field))
     started = time.perf_counter()
     report = decontaminate(args.workload, args.pack, args.out, args.preset, config=config)
     wall = time.perf_counter() - started
@@ -111,6 +113,7 @@ def main() -> None:
     medrl_parser.add_argument("--workload", required=True)
     medrl_parser.add_argument("--pack", required=True)
     medrl_parser.add_argument("--out", required=True)
+    medrl_parser.add_argument("--field", action="append", help="checked field (repeatable); default: the preset's")
     medrl_parser.add_argument("--result", required=True)
     ref_parser = sub.add_parser("reference")
     ref_parser.add_argument("--method", choices=("a", "ab", "ac"), required=True)

@@ -225,9 +225,12 @@ def decontaminate(
                     checked = first_checked
                 else:
                     checked = field_texts(batch, config.fields, source.path, config.roles)
+                found = options.of(batch, checked.texts, source.path)
+                # The options column describes the row's question: the first checked field (see `detect_batch`).
+                question = [label for label, field in checked.fields.items() if field == config.fields[0]]
                 return (batch, checked), (
                     dict(checked.texts),
-                    options.of(batch, checked.texts, source.path),
+                    dict.fromkeys(question, found) if found is not None else {},
                     checked.rows,
                 )
 

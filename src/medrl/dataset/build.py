@@ -280,6 +280,10 @@ class Partition:
         return [row.row_id if isinstance(row, TrainingRecord | Rejection) else row.record.row_id for row in rows]
 
 
+# The record texts its options belong to (the question, and the problem prompt that lists them).
+OPTIONED_FIELDS = frozenset({"question", "problem"})
+
+
 def record_text(record: TrainingRecord, name: str, template: str) -> str:
     if name == "problem":
         return render_problem(record.question, record.options, template)
@@ -301,7 +305,9 @@ def decontaminate_records(
         texts: dict[str, Column] = {
             name: [record_text(record, name, template) for record in batch] for name in config.fields
         }
-        return texts, [folded_options(record.options) for record in batch], len(batch)
+        options = [folded_options(record.options) for record in batch]
+        # A record's options belong to its question (and the problem that shows them), not to its answer or reasoning.
+        return texts, {name: options for name in config.fields if name in OPTIONED_FIELDS}, len(batch)
 
     batches = (records[start : start + config.batch_size] for start in range(0, len(records), config.batch_size))
     for batch, (verdicts, seconds) in runner.run((batch, payload(batch)) for batch in batches):

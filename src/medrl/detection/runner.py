@@ -33,9 +33,11 @@ Key = TypeVar("Key")
 # A checked text of every row of a batch, or of some rows by their offset in the batch (a chat's i-th message: rows
 # with fewer messages have none, and a row with thousands of messages costs its own rows, not the batch's).
 Column = list[str] | dict[int, str]
-# What engines move between processes: a batch's checked texts per label, its rows' folded options (None: the options
-# written in the texts count) and its row count.
-Payload = tuple[dict[str, Column], list[frozenset[str]] | None, int]
+# Per label, the rows' folded options from an options column (see `detect_batch`).
+LabelOptions = dict[str, list[frozenset[str]]]
+# What engines move between processes: a batch's checked texts per label, the options of the labels an options column
+# describes, and its row count.
+Payload = tuple[dict[str, Column], LabelOptions, int]
 Result = tuple[list[Verdict], dict[str, float]]
 # Below every confidence class's strength: a row with no match yet.
 _NONE = min(CLASS_STRENGTH.values()) - 1
@@ -45,12 +47,18 @@ def detect_batch(
     texts: dict[str, Column],
     index: PackIndex,
     config: DecontaminationConfig,
-    options: list[frozenset[str]] | None = None,
+    options: LabelOptions | list[frozenset[str]] | None = None,
     row_count: int | None = None,
 ) -> Result:
     """Verdicts for one batch of rows (given as their checked texts per label; `row_count` is needed when every
     column is sparse), plus seconds per stage. A sparse column's missing rows are not examined (an empty text is,
     as the reference method scores it).
+
+    `options` holds, for the labels an options column describes (the row's question), each row's folded options;
+    every other text is judged with the options written in it. A reasoning trace or an answer is not the question
+    the row's options belong to: judged with them, a benchmark question it restates would look like the same stem
+    with other options (a different question). The fields' joined text is judged with the question's options. A
+    list gives every label the same options (callers with one checked text per row).
 
     Unless `run_all_stages` is set, a stage skips the rows whose class it cannot change: rows already holding a
     match of its confidence class or a stronger one. A certain-class stage still examines a row that only a
@@ -60,8 +68,12 @@ def detect_batch(
     if row_count is None:
         row_count = len(next(column for column in texts.values() if isinstance(column, list)))
     joined = JoinedTexts.of(texts, row_count) if config.joins_fields() else None
+    options = dict.fromkeys(texts, options) if isinstance(options, list) else dict(options or {})
     if joined is not None:  # checked last: a row a field already shows is not searched again (see `joined`)
         texts = {**texts, JOINED: joined.texts}
+        question_options = next((options[label] for label in texts if label in options), None)
+        if question_options is not None:
+            options[JOINED] = question_options
     found: list[list[tuple[int, Match]]] = [[] for _ in range(row_count)]
     matched: list[dict[str, list[np.ndarray]]] = [{} for _ in range(row_count)]
     strongest = [_NONE] * row_count  # per row: the strongest class of its matches so far
@@ -69,7 +81,7 @@ def detect_batch(
     seconds: dict[str, float] = {}
     run = config.run_context()
     paragraphs: Paragraphs | None = None  # split when a stage that checks them first runs
-    paragraph_options: dict[str, list[frozenset[str]]] = {}  # per paragraph column, when no options column is given
+    paragraph_options: LabelOptions = {}  # per paragraph column: its text's label's, else its own (or the next's)
     for stage in config.enabled():
         settings = config.stages[stage.name]
         started = time.perf_counter()
@@ -78,18 +90,22 @@ def detect_batch(
         if stage.checks_paragraphs:
             if paragraphs is None:
                 paragraphs = split_paragraphs({label: texts[label] for label in texts if label != JOINED})
-                if options is None:
-                    paragraph_options = {name: paragraphs.options(name, row_count) for name in paragraphs.texts}
+                paragraph_options = {
+                    name: known
+                    if (known := options.get(paragraphs.parent[name])) is not None
+                    else paragraphs.options(name, row_count)
+                    for name in paragraphs.texts
+                }
             columns.update(paragraphs.texts)  # after the whole texts: a row found whole is not searched again
         for field, column in columns.items():
             entries = column.items() if isinstance(column, dict) else enumerate(column)
             rows = [r for r, _ in entries if config.run_all_stages or strongest[r] < strength]
             if not rows:
                 continue
-            label, shift, given = field, None, options
+            label, shift, given = field, None, options.get(field)
             if paragraphs is not None and field in paragraphs.parent:
                 label, shift = paragraphs.parent[field], paragraphs.start[field]
-                given = paragraph_options.get(field, options)
+                given = paragraph_options[field]
             row_options = [given[r] for r in rows] if given is not None else None
             batch = StageBatch([column[r] for r in rows], row_options, run, shift is not None)
             results = stage.hits(batch, index.stages[stage.name], settings)
