@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from medrl.benchmarks.pack import BenchmarkPack, import_benchmarks, load_pack
+from medrl.benchmarks.pack import BenchmarkItem, BenchmarkPack, import_benchmarks, load_pack
 from medrl.cli import app
+from medrl.config import preset
+from medrl.detection.index import PackIndex, build_index
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -41,6 +43,22 @@ def full_pack_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def full_pack(full_pack_dir: Path) -> BenchmarkPack:
     return load_pack(full_pack_dir)
+
+
+# The default preset keeping every match of a row, so tests see every item a row is tied to.
+MEDRL = preset("medrl").replace(max_matches_per_row=0)
+
+
+@pytest.fixture(scope="session")
+def medrl_index(full_pack: BenchmarkPack) -> PackIndex:
+    """The full pack indexed for `MEDRL` (built once for every test module that checks detection on it)."""
+    return build_index(full_pack.items, MEDRL)
+
+
+@pytest.fixture(scope="session")
+def pack_items(full_pack: BenchmarkPack) -> dict[tuple[str, str], BenchmarkItem]:
+    """The full pack's items by (benchmark, item_id)."""
+    return {(item.benchmark, item.item_id): item for item in full_pack.items}
 
 
 @pytest.fixture(scope="session")

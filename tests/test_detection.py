@@ -10,27 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import TRAINING
+from conftest import MEDRL, TRAINING
 from medrl.config import preset
 from medrl.detection.index import build_index
 from medrl.detection.runner import detect_batch
 from medrl.detection.text import fold, folded_options, option_texts, word_spans, words
 
-MEDRL = preset("medrl").replace(max_matches_per_row=0)
 
-
-@pytest.fixture(scope="module")
-def index(full_pack):
-    return build_index(full_pack.items, MEDRL)
-
-
-@pytest.fixture(scope="module")
-def items(full_pack):
-    return {(item.benchmark, item.item_id): item for item in full_pack.items}
-
-
-def verdicts(index, texts, options=None, config=MEDRL):
-    return detect_batch({"question": texts}, index, config, options)[0]
+def verdicts(medrl_index, texts, options=None, config=MEDRL):
+    return detect_batch({"question": texts}, medrl_index, config, options)[0]
 
 
 def matched_items(verdict) -> set[tuple[str, str]]:
@@ -41,8 +29,8 @@ def lettered(options) -> str:
     return "\n".join(f"{letter}. {text}" for letter, text in options)
 
 
-def test_copies_of_a_vignette_are_caught_and_named(index, items) -> None:
-    item = items[("medqa", "0")]
+def test_copies_of_a_vignette_are_caught_and_named(medrl_index, pack_items) -> None:
+    item = pack_items[("medqa", "0")]
     shuffled = list(reversed(item.options))
     variants = {
         "verbatim": item.question,
@@ -53,15 +41,15 @@ def test_copies_of_a_vignette_are_caught_and_named(index, items) -> None:
         "truncated": " ".join(item.question.split()[: len(item.question.split()) * 6 // 10]),
     }
     for kind, text in variants.items():
-        (verdict,) = verdicts(index, [text])
+        (verdict,) = verdicts(medrl_index, [text])
         assert verdict.contaminated, kind
         assert ("medqa", "0") in matched_items(verdict) and ("medqa_5options", "0") in matched_items(verdict), kind
 
 
-def test_evidence_spans_point_at_the_shared_text_in_both_texts(index, items) -> None:
-    item = items[("medqa", "3")]
+def test_evidence_spans_point_at_the_shared_text_in_both_texts(medrl_index, pack_items) -> None:
+    item = pack_items[("medqa", "3")]
     text = f"Please solve: {item.question}"
-    (verdict,) = verdicts(index, [text])
+    (verdict,) = verdicts(medrl_index, [text])
     match = next(m for m in verdict.matches if (m.benchmark, m.item_id) == ("medqa", "3"))
     assert match.method == "coverage" and match.score == 100.0
     row_start, row_end = match.row_span
@@ -76,18 +64,18 @@ def seed_index(full_pack):
     return build_index(full_pack.items, preset("ii-medical-rl"))
 
 
-def test_stock_phrases_alone_do_not_flag_a_row(index, seed_index) -> None:
+def test_stock_phrases_alone_do_not_flag_a_row(medrl_index, seed_index) -> None:
     text = (
         "A 34-year-old carpenter comes to the clinic because of a painless swelling on his left wrist that has grown "
         "over four months. Which of the following is the most likely diagnosis?"
     )
     (seed_verdict,) = verdicts(seed_index, [text], config=preset("ii-medical-rl"))
     assert seed_verdict.contaminated  # the seed's 8-gram stage fires on the stock question
-    (verdict,) = verdicts(index, [text])
+    (verdict,) = verdicts(medrl_index, [text])
     assert not verdict.contaminated
 
 
-def test_short_and_generic_questions_match_only_with_their_own_options(index, full_pack) -> None:
+def test_short_and_generic_questions_match_only_with_their_own_options(medrl_index, full_pack) -> None:
     short = next(
         item
         for item in full_pack.items
@@ -98,31 +86,35 @@ def test_short_and_generic_questions_match_only_with_their_own_options(index, fu
     other_options = f"{short.question}\n{lettered(other.options)}"
     vignette = " ".join(["A 40-year-old man has had a cough for three weeks and a low fever."] * 5)
     embedded = f"{vignette} {short.question} something else."
-    alone, with_same, with_other, in_vignette = verdicts(index, [short.question, same_options, other_options, embedded])
+    alone, with_same, with_other, in_vignette = verdicts(
+        medrl_index, [short.question, same_options, other_options, embedded]
+    )
     key = (short.benchmark, short.item_id)
     assert key in matched_items(alone) and key in matched_items(with_same)
     assert key not in matched_items(with_other)
     assert key not in matched_items(in_vignette)
 
 
-def test_rewrites_are_anchored_by_their_options(index, items) -> None:
-    item = items[("medxpertqa", "Text-0")]
+def test_rewrites_are_anchored_by_their_options(medrl_index, pack_items) -> None:
+    item = pack_items[("medxpertqa", "Text-0")]
     row_options = [frozenset(folded_options(item.options[:5]))]
     rewrite = (
         "Which scenario best indicates eccentric anterior glenoid reaming in shoulder replacement surgery, "
         "considering glenoid retroversion and posterior wear?"
     )
-    (verdict,) = verdicts(index, [rewrite], row_options)
+    (verdict,) = verdicts(medrl_index, [rewrite], row_options)
     assert ("medxpertqa", "Text-0") in matched_items(verdict)
     assert any(m.method == "rewrite" for m in verdict.matches)
-    (unrelated,) = verdicts(index, ["Which antibiotic is first line for community-acquired pneumonia?"], row_options)
+    (unrelated,) = verdicts(
+        medrl_index, ["Which antibiotic is first line for community-acquired pneumonia?"], row_options
+    )
     assert not unrelated.contaminated
     # Options reworded but one kept: the case itself must then be largely the item's (half of its rarer words).
     one_option = [frozenset(folded_options([item.options[0], ("B", "Watchful waiting"), ("C", "Arthroscopy")]))]
-    (close,) = verdicts(index, [item.question.split("Answer Choices")[0]], one_option)
+    (close,) = verdicts(medrl_index, [item.question.split("Answer Choices")[0]], one_option)
     assert ("medxpertqa", "Text-0") in matched_items(close)
     other_case = "A 70-year-old man has shoulder pain after a fall. Which imaging study should be ordered first?"
-    (loose,) = verdicts(index, [other_case], one_option)
+    (loose,) = verdicts(medrl_index, [other_case], one_option)
     assert not loose.contaminated
 
 
@@ -142,11 +134,11 @@ def test_word_spans_cover_exactly_the_words(text: str) -> None:
 
 
 @pytest.mark.slow
-def test_decisions_do_not_depend_on_the_batch_size(index) -> None:
+def test_decisions_do_not_depend_on_the_batch_size(medrl_index) -> None:
     rows = [row["question"] for row in json.loads((TRAINING / "medqa_dev.json").read_text())][:600]
-    whole = verdicts(index, rows)
+    whole = verdicts(medrl_index, rows)
     for size in (1, 7, 256):
         pieces = []
         for start in range(0, len(rows), size):
-            pieces.extend(verdicts(index, rows[start : start + size]))
+            pieces.extend(verdicts(medrl_index, rows[start : start + size]))
         assert pieces == whole, size

@@ -7,23 +7,10 @@ import json
 
 import pytest
 
-from conftest import TRAINING
+from conftest import MEDRL, TRAINING
 from medrl.config import preset
-from medrl.detection.index import build_index
 from medrl.detection.paragraphs import MIN_PARAGRAPH_WORDS, split_paragraphs
 from medrl.detection.runner import detect_batch
-
-MEDRL = preset("medrl").replace(max_matches_per_row=0)
-
-
-@pytest.fixture(scope="module")
-def index(full_pack):
-    return build_index(full_pack.items, MEDRL)
-
-
-@pytest.fixture(scope="module")
-def items(full_pack):
-    return {(item.benchmark, item.item_id): item for item in full_pack.items}
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +49,14 @@ def test_a_paragraph_takes_the_options_listed_after_it() -> None:
     assert found.options(column, 2)[0] == frozenset({"aspirin", "heparin"})
 
 
-def test_a_cut_vignette_inside_a_reasoning_trace_is_found_and_placed(index, items, traces) -> None:
-    item = items[("medqa", "0")]
+def test_a_cut_vignette_inside_a_reasoning_trace_is_found_and_placed(medrl_index, pack_items, traces) -> None:
+    item = pack_items[("medqa", "0")]
     # The first 40% of a vignette: found as a row of its own, and a small share of a whole trace (not found there).
     cut = " ".join(item.question.split()[: len(item.question.split()) * 4 // 10])
     found_in = 0
     for trace in traces:
         text, start = restated(trace, cut)
-        (verdict,), _ = detect_batch({"messages[2]": {0: text}}, index, MEDRL, row_count=1)
+        (verdict,), _ = detect_batch({"messages[2]": {0: text}}, medrl_index, MEDRL, row_count=1)
         if not verdict.contaminated:
             continue
         found_in += 1
@@ -88,6 +75,6 @@ def test_the_seed_method_never_looks_at_paragraphs() -> None:
     assert {stage.name for stage in MEDRL.enabled() if stage.checks_paragraphs} == {"coverage", "rewrite"}
 
 
-def test_reasoning_traces_alone_flag_nothing(index, traces) -> None:
-    verdicts, _ = detect_batch({"reasoning": traces}, index, MEDRL)
+def test_reasoning_traces_alone_flag_nothing(medrl_index, traces) -> None:
+    verdicts, _ = detect_batch({"reasoning": traces}, medrl_index, MEDRL)
     assert not any(verdict.contaminated for verdict in verdicts)
