@@ -620,3 +620,64 @@ def benchmarks_clean_subset(
             highlight=False,
         )
     console.print(f"clean subsets written to {subset_out}", highlight=False)
+
+
+@app.command("eval")
+def eval_command(
+    out: OutArgument,
+    pack: PackOption,
+    eval_out: Annotated[Path, typer.Option("--out", help="Directory for eval.json, eval.md and eval.html.")],
+    predictions: Annotated[
+        Path | None,
+        typer.Option(help="Per-item results: benchmark,item_id,correct CSV/JSONL or an lm-eval --log_samples JSONL."),
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible base URL to ask every item instead (e.g. .../v1).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="The model name the endpoint serves.")] = None,
+    benchmark: Annotated[
+        list[str] | None,
+        typer.Option("--benchmark", help="Benchmark to score (repeatable; default: every one checked)."),
+    ] = None,
+    samples: Annotated[int, typer.Option(help="Samples per item (the item scores their mean).")] = 1,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
+    max_tokens: Annotated[int, typer.Option(help="Tokens per sample at most.")] = 1024,
+    limit: Annotated[int | None, typer.Option(help="Only the first N items of each benchmark (pack order).")] = None,
+    cache: Annotated[Path | None, typer.Option(help="The response cache (default EVAL_OUT.responses.sqlite).")] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """A model's accuracy per benchmark on all, clean and contaminated items, with intervals and the gap."""
+    from medrl.evaluation.evaluate import EvalSettings, evaluate
+    from medrl.inference import EndpointConfig, SamplingParams
+
+    if (endpoint is None) != (model is None):
+        raise MedrlError("--endpoint and --model go together: the server's base URL and the model it serves")
+    settings = EvalSettings(
+        run=out,
+        pack=pack,
+        out=eval_out,
+        benchmarks=tuple(benchmark or ()),
+        predictions=predictions,
+        endpoint=EndpointConfig(endpoint, model) if endpoint and model else None,
+        sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens),
+        samples=samples,
+        limit=limit,
+        cache=cache,
+    )
+    summary = evaluate(settings, _progress(quiet))
+    if quiet:
+        return
+    for name, entry in [*summary["benchmarks"].items(), ("overall", summary["overall"])]:
+        groups, gaps = entry["groups"], entry["gaps"]
+        accuracy = ", ".join(
+            f"{key} {groups[key]['accuracy']:.1%} (n={groups[key]['items']})"
+            for key in ("all", "clean", "contaminated")
+            if groups[key]["items"]
+        )
+        found = None if isinstance(gaps, str) else gaps["contaminated"]
+        gap = f"gap {found['gap'] * 100:+.1f} points (p = {found['p_value']:.3g})" if found else gaps
+        gap = gap if isinstance(gap, str) else "no clean items to compare with"
+        console.print(f"{name}: {accuracy}; {gap}", highlight=False)
+    if summary["unmatched"]:
+        console.print(f"{len(summary['unmatched'])} predictions matched no item: listed in eval.json", highlight=False)
+    console.print(f"eval.json, eval.md and eval.html in {escape(str(eval_out))}", highlight=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medrl.benchmarks.pack import item_row, load_pack
+from medrl.benchmarks.pack import BenchmarkPack, item_row, load_pack
 from medrl.errors import MedrlError
 from medrl.io.output_set import OutputSet, refuse_inputs_in
 from medrl.io.writers import dumps, write_json_atomic, write_text_atomic
@@ -24,8 +24,9 @@ def _owns(name: str) -> bool:
     return name == SUBSETS or name.endswith(".jsonl")
 
 
-def clean_subsets(run: Run, pack: str | Path, out: str | Path) -> dict:
-    """Write `<benchmark>.jsonl` (items not found) and `subsets.json` (counts and provenance) into `out`."""
+def run_pack(run: Run, pack: str | Path) -> tuple[dict, BenchmarkPack]:
+    """The run's benchmark-side view and the pack, refused unless it holds the benchmark versions the run checked
+    (a view of other items would name the wrong ones)."""
     side = run.benchmark_items
     if side is None:
         raise MedrlError(
@@ -42,6 +43,12 @@ def clean_subsets(run: Run, pack: str | Path, out: str | Path) -> dict:
                 f"benchmark {name!r} in {pack} is not the version the run checked (content sha256 differs); give the "
                 "run's pack, or re-run the job against this one"
             )
+    return side, benchmark_pack
+
+
+def clean_subsets(run: Run, pack: str | Path, out: str | Path) -> dict:
+    """Write `<benchmark>.jsonl` (items not found) and `subsets.json` (counts and provenance) into `out`."""
+    side, benchmark_pack = run_pack(run, pack)
     summary: dict = {
         "run": str(run.directory),
         "input": run.input_label,

@@ -118,3 +118,27 @@ def share_bars(title: str, shares: list[tuple[str, int, int]]) -> str:
         body.append(_text(_LABEL_WIDTH + _BAR_WIDTH + 6, y + 15, f"{share:.1%} ({found:,} of {items:,})", css="value"))
     height = 8 + max(len(shares), 1) * _ROW_HEIGHT
     return _svg(_LABEL_WIDTH + _BAR_WIDTH + 170, height, title, body)
+
+
+def dot_intervals(title: str, rows: list[tuple[str, float, float, float, str]]) -> str:
+    """Accuracies on a 0-100% axis: per row (label, value, low, high, colour) a dot and its interval."""
+    left, span, top = 130, 400, 24
+    body = [_text(left, 14, title, css="head")]
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        x = left + tick * span
+        bottom = top + len(rows) * _ROW_HEIGHT
+        body.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" class="grid"/>')
+        body.append(_text(x, bottom + 14, f"{tick:.0%}", "middle", "tick"))
+    for row, (label, value, low, high, color) in enumerate(rows):
+        y = top + row * _ROW_HEIGHT + _ROW_HEIGHT / 2
+        body.append(_text(left - 8, y + 4, label, "end"))
+        body.append(
+            f'<line x1="{left + low * span:.1f}" y1="{y:.1f}" x2="{left + high * span:.1f}" y2="{y:.1f}" '
+            f'stroke="{color}" stroke-width="3"/>'
+        )
+        body.append(
+            f'<circle cx="{left + value * span:.1f}" cy="{y:.1f}" r="5" fill="{color}"><title>{escape(label)}: '
+            f"{value:.1%} ({low:.1%}-{high:.1%})</title></circle>"
+        )
+        body.append(_text(left + span + 8, y + 4, f"{value:.1%} [{low:.1%}, {high:.1%}]", css="value"))
+    return _svg(left + span + 150, top + len(rows) * _ROW_HEIGHT + 22, title, body)
