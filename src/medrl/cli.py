@@ -37,6 +37,8 @@ from medrl.dataset.exports import EXPORTS
 from medrl.dataset.sources import Source
 from medrl.detection.stages import STAGE_NAMES, run_option_help
 from medrl.errors import MedrlError
+from medrl.evaluation.evaluate import EvalSettings, evaluate
+from medrl.inference import EndpointConfig, SamplingParams
 from medrl.io.formats import FORMATS
 from medrl.io.hub import is_hub_input
 from medrl.pipeline import decontaminate as run_decontaminate
@@ -647,9 +649,6 @@ def eval_command(
     quiet: QuietOption = False,
 ) -> None:
     """A model's accuracy per benchmark on all, clean and contaminated items, with intervals and the gap."""
-    from medrl.evaluation.evaluate import EvalSettings, evaluate
-    from medrl.inference import EndpointConfig, SamplingParams
-
     if (endpoint is None) != (model is None):
         raise MedrlError("--endpoint and --model go together: the server's base URL and the model it serves")
     settings = EvalSettings(
