@@ -31,8 +31,11 @@ def missing() -> list[str]:
 
 
 @contextmanager
-def open_report(page: Path, timeout: float = 60, width: int = 1300, height: int = 1900) -> Iterator:
-    """A Chromium WebDriver showing `page` once its script has drawn the first page of evidence."""
+def open_report(
+    page: Path, timeout: float = 60, width: int = 1300, height: int = 1900, scripted: bool = True
+) -> Iterator:
+    """A Chromium WebDriver showing `page` once its script has drawn the first page of evidence (once it has loaded,
+    for a page without a script: `scripted=False`)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -47,7 +50,7 @@ def open_report(page: Path, timeout: float = 60, width: int = 1300, height: int 
         driver.set_page_load_timeout(timeout)
         driver.get(page.resolve().as_uri())
         deadline = time.monotonic() + timeout
-        while driver.execute_script("return document.body.dataset.ready") != "true":
+        while scripted and driver.execute_script("return document.body.dataset.ready") != "true":
             if time.monotonic() > deadline:
                 status = driver.execute_script("return document.getElementById('status').textContent")
                 raise TimeoutError(f"the report did not finish drawing in {timeout} s (status: {status!r})")

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO, TRAINING, invoke
-from medrl.benchmarks.pack import BenchmarkPack
+from medrl.benchmarks.loaders import BenchmarkItem
+from medrl.benchmarks.pack import BenchmarkPack, load_pack
+from medrl.evaluation.evaluate import prompt
 from medrl.inference import ResponseCache, SamplingParams
 from medrl.inference.cache import sample_key
 from medrl.reward import compute_score
@@ -39,8 +42,12 @@ def _solves(index: int, samples: int = 1) -> int:
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_toy(tmp_path_factory.mktemp("toy"))
+
+
+def make_toy(where: Path) -> dict[str, Path]:
     """A pack with the toy benchmark and a decontamination run over a training file holding 20 of its items."""
-    where = tmp_path_factory.mktemp("toy")
+    where.mkdir(exist_ok=True)
     source = [json.loads(line) for line in (REPO / "examples/benchmarks/medqa/test.jsonl").open()][:60]
     items = [
         {"id": f"q{index}", "question": f"{row['question']} [[solve {_marker(index)}]]", "options": row["options"]}
@@ -254,9 +261,9 @@ def test_a_real_model_behind_llama_cpp_server(toy: dict[str, Path], tmp_path: Pa
         )  # fmt: skip
     assert done.exit_code == 0, done.output
     summary = json.loads((tmp_path / "eval" / "eval.json").read_text())
-    items = [json.loads(line) for line in toy["items"].open()][:24]
+    items = load_pack(toy["pack"]).items[:24]
     with ResponseCache(cache) as responses:
-        keys = [sample_key(LLAMA_MODEL, prompt_of(item), SamplingParams(0.0, 48, 1.0, 0), 0) for item in items]
+        keys = [sample_key(LLAMA_MODEL, prompt(item), SamplingParams(0.0, 48, 1.0, 0), 0) for item in items]
         found = responses.get(keys)
     rewards = [compute_score(None, found[key].text, "A") for key in keys]
     groups = summary["benchmarks"]["toy"]["groups"]
@@ -266,8 +273,8 @@ def test_a_real_model_behind_llama_cpp_server(toy: dict[str, Path], tmp_path: Pa
     assert "only 4 items" in groups["clean"]["warning"]
 
 
-def prompt_of(item: dict) -> list[dict]:
-    """The prompt `medrl eval` sends for a toy item (its documented form)."""
-    options = "\n".join(f"{letter}. {text}" for letter, text in item["options"].items())
-    instruction = "Please reason step by step, and put your final answer (the letter only) within \\boxed{}."
-    return [{"role": "user", "content": f"{item['question'].strip()}\n{options}\n{instruction}"}]
+def test_the_prompt_is_the_builds_problem_with_any_context_first() -> None:
+    item = BenchmarkItem("pubmedqa", "test", "1", "Does X help?", (("A", "yes"), ("B", "no")), "A", "An abstract.")
+    content = prompt(item)[0]["content"]
+    assert content.startswith("Context:\nAn abstract.\n\nDoes X help?\nA. yes\nB. no\nPlease reason step by step")
+    assert prompt(replace(item, context=""))[0]["content"].startswith("Does X help?\nA. yes")

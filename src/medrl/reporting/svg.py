@@ -122,7 +122,7 @@ def share_bars(title: str, shares: list[tuple[str, int, int]]) -> str:
 
 def dot_intervals(title: str, rows: list[tuple[str, float, float, float, str]]) -> str:
     """Accuracies on a 0-100% axis: per row (label, value, low, high, colour) a dot and its interval."""
-    left, span, top = 130, 400, 24
+    left, span, top = _LABEL_WIDTH, 400, 24
     body = [_text(left, 14, title, css="head")]
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         x = left + tick * span
