@@ -278,3 +278,13 @@ def test_the_prompt_is_the_builds_problem_with_any_context_first() -> None:
     content = prompt(item)[0]["content"]
     assert content.startswith("Context:\nAn abstract.\n\nDoes X help?\nA. yes\nB. no\nPlease reason step by step")
     assert prompt(replace(item, context=""))[0]["content"].startswith("Does X help?\nA. yes")
+
+
+def test_endpoint_faults_name_evals_own_options(toy: dict[str, Path], tmp_path: Path) -> None:
+    with fake_server(tmp_path / "log") as url:
+        args = ["eval", toy["run"], "--pack", toy["pack"], "--endpoint", url, "--out", tmp_path / "e"]
+        done = invoke(*args, "--model", "other-model", "--cache", tmp_path / "cache.sqlite")
+    assert done.exit_code == 2 and not (tmp_path / "e").exists()
+    assert f"endpoint {url} does not serve model 'other-model'; it serves 'fake-model': fix --model" in done.output
+    alone = invoke("eval", toy["run"], "--pack", toy["pack"], "--endpoint", url, "--out", tmp_path / "e")
+    assert alone.exit_code == 2 and "--endpoint and --model go together" in alone.output

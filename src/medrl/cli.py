@@ -657,7 +657,7 @@ def eval_command(
         out=eval_out,
         benchmarks=tuple(benchmark or ()),
         predictions=predictions,
-        endpoint=EndpointConfig(endpoint, model) if endpoint and model else None,
+        endpoint=EndpointConfig(endpoint, model, flags="") if endpoint and model else None,
         sampling=SamplingParams(temperature=temperature, max_tokens=max_tokens),
         samples=samples,
         limit=limit,

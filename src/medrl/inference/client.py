@@ -46,26 +46,37 @@ class EndpointConfig:
     timeout: float = 600.0  # seconds to wait for one response (a long generation on a busy server)
     max_attempts: int = 5  # per request, on 429, 5xx, unreadable responses and connection errors
     backoff: float = 0.5  # seconds before the first retry; doubles each time
+    # The command's option prefix, for messages that name the option to fix: "pass-rate" (build's
+    # --pass-rate-endpoint), "" (eval's --endpoint).
+    flags: str = "pass-rate"
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise MedrlError(
-                f"pass-rate endpoint {self.url!r} is not an http(s) URL; give the server's base URL, e.g. "
-                "--pass-rate-endpoint http://127.0.0.1:8000/v1"
+                f"{self.label} {self.url!r} is not an http(s) URL; give the server's base URL, e.g. "
+                f"{self.option('endpoint')} http://127.0.0.1:8000/v1"
             )
         if parts.username or parts.password:
             raise MedrlError(
-                "the pass-rate endpoint URL holds a user name or password: give the URL without them and the API "
+                f"the {self.label} URL holds a user name or password: give the URL without them and the API "
                 f"key in {' or '.join(API_KEY_VARIABLES)} (settings and reports are written to disk, the key never is)"
             )
         if not self.model.strip():
-            raise MedrlError("the pass-rate model name is empty; give --pass-rate-model NAME (what the server serves)")
+            raise MedrlError(f"the model name is empty; give {self.option('model')} NAME (what the server serves)")
         for name in ("concurrency", "max_attempts"):
             if getattr(self, name) < 1:
-                raise MedrlError(f"pass-rate {name} must be >= 1, got {getattr(self, name)}")
+                raise MedrlError(f"{self.label} {name} must be >= 1, got {getattr(self, name)}")
         if not self.timeout > 0 or self.backoff < 0:
-            raise MedrlError(f"pass-rate timeout must be > 0 and backoff >= 0, got {self.timeout}, {self.backoff}")
+            raise MedrlError(f"{self.label} timeout must be > 0 and backoff >= 0, got {self.timeout}, {self.backoff}")
+
+    @property
+    def label(self) -> str:
+        return f"{self.flags} endpoint".strip()
+
+    def option(self, name: str) -> str:
+        """The command-line option `name` of this use (`--pass-rate-model`, `--model`)."""
+        return f"--{self.flags}-{name}" if self.flags else f"--{name}"
 
     def base_url(self) -> str:
         url = self.url.rstrip("/")
@@ -201,8 +212,8 @@ class ChatClient:
             response = await self._http.get("/models")
         except httpx.HTTPError as error:
             raise MedrlError(
-                f"pass-rate endpoint {self.where} is unreachable ({type(error).__name__}: {error}); is the server "
-                "running, and is --pass-rate-endpoint its base URL (e.g. http://127.0.0.1:8000/v1)?"
+                f"{self.endpoint.label} {self.where} is unreachable ({type(error).__name__}: {error}); is the server "
+                f"running, and is {self.endpoint.option('endpoint')} its base URL (e.g. http://127.0.0.1:8000/v1)?"
             ) from None
         if response.status_code in (401, 403):
             self._refuse(response)
@@ -212,8 +223,8 @@ class ChatClient:
             served = None
         if served is not None and self.endpoint.model not in served:
             raise MedrlError(
-                f"pass-rate endpoint {self.where} does not serve model {self.endpoint.model!r}; it serves "
-                f"{', '.join(map(repr, served[:10])) or 'nothing'}: fix --pass-rate-model"
+                f"{self.endpoint.label} {self.where} does not serve model {self.endpoint.model!r}; it serves "
+                f"{', '.join(map(repr, served[:10])) or 'nothing'}: fix {self.endpoint.option('model')}"
             )
 
     async def complete(self, messages: list[dict], params: SamplingParams, n: int, seed: int) -> list[Completion]:
@@ -236,7 +247,7 @@ class ChatClient:
                 except _Retry as retry:
                     if attempt == self.endpoint.max_attempts:
                         raise MedrlError(
-                            f"pass-rate endpoint {self.where}: {retry} on {attempt} attempts; check that the server "
+                            f"{self.endpoint.label} {self.where}: {retry} on {attempt} attempts; check that the server "
                             f"is up and serving {self.endpoint.model!r} (answers received so far are cached: rerun "
                             "to resume)"
                         ) from None
@@ -277,7 +288,10 @@ class ChatClient:
         if code in (401, 403):
             fix = f"set the API key in {' or '.join(API_KEY_VARIABLES)}"
         elif code == 404:
-            fix = f"check --pass-rate-model {self.endpoint.model!r} and that --pass-rate-endpoint ends in /v1"
+            fix = (
+                f"check {self.endpoint.option('model')} {self.endpoint.model!r} and that "
+                f"{self.endpoint.option('endpoint')} ends in /v1"
+            )
         else:
-            fix = "check --pass-rate-model and the sampling settings (--max-tokens, --temperature)"
-        raise MedrlError(f"pass-rate endpoint {self.where}: HTTP {code} ({message}); {fix}")
+            fix = f"check {self.endpoint.option('model')} and the sampling settings (--max-tokens, --temperature)"
+        raise MedrlError(f"{self.endpoint.label} {self.where}: HTTP {code} ({message}); {fix}")
