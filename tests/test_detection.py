@@ -18,7 +18,7 @@ from medrl.detection.text import fold, folded_options, option_texts, word_spans,
 
 
 def verdicts(medrl_index, texts, options=None, config=MEDRL):
-    return detect_batch({"question": texts}, medrl_index, config, options)[0]
+    return detect_batch({"question": texts}, medrl_index, config, {"question": options} if options else None)[0]
 
 
 def matched_items(verdict) -> set[tuple[str, str]]:

@@ -303,7 +303,7 @@ def test_the_same_stem_with_other_options_is_another_question(full_pack) -> None
     config = semantic_only()
     index = build_index(medmcqa, config)
     own, others = (frozenset(folded_options(i.options)) for i in (item, other))
-    verdicts, _ = detect_batch({"question": [edited, edited]}, index, config, [own, others])
+    verdicts, _ = detect_batch({"question": [edited, edited]}, index, config, {"question": [own, others]})
     assert matched_ids(index, verdicts[0]) == {item.item_id}
     assert not verdicts[1].contaminated
 

@@ -43,8 +43,8 @@ def write_shapes(workload: Path, rows: int) -> dict[str, tuple[Path, str]]:
         "chat": (CACHE / f"shape-chat-{fmt_rows(rows)}.jsonl", "messages"),
         "chat + reasoning": (CACHE / f"shape-reasoning-{fmt_rows(rows)}.jsonl", "messages"),
     }
-    if all(path.exists() for path, _ in shapes.values()):
-        return shapes
+    if all(path.exists() and path.stat().st_mtime >= workload.stat().st_mtime for path, _ in shapes.values()):
+        return shapes  # written from this workload (a regenerated workload is newer)
     with (
         shapes["chat"][0].open("w", encoding="utf-8") as chat,
         shapes["chat + reasoning"][0].open("w", encoding="utf-8") as long,

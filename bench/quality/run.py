@@ -77,7 +77,7 @@ def evaluate(rows: list[dict], pack: Path, configs: dict) -> tuple[dict, dict]:
             found = []
             for start in range(0, len(texts), config.batch_size):
                 end = start + config.batch_size
-                batch, _ = detect_batch({"text": texts[start:end]}, index, config, options[start:end])
+                batch, _ = detect_batch({"text": texts[start:end]}, index, config, {"text": options[start:end]})
                 found.extend(batch)
             cache[key] = found
         verdicts[name] = cache[key]
@@ -89,7 +89,7 @@ def evaluate(rows: list[dict], pack: Path, configs: dict) -> tuple[dict, dict]:
     rules: list[set[str]] = []
     for start in range(0, len(texts), rules_config.batch_size):
         end = start + rules_config.batch_size
-        batch, _ = detect_batch({"text": texts[start:end]}, index, rules_config, options[start:end])
+        batch, _ = detect_batch({"text": texts[start:end]}, index, rules_config, {"text": options[start:end]})
         rules.extend(rules_of(verdict.matches) for verdict in batch)
     # Items that share a target's question text (MedQA 4/5-option, MedBullets op4/op5) count as the target.
     by_question = defaultdict(set)

@@ -73,7 +73,7 @@ def detect(rows: list[dict], pack: Path, config, mode: str) -> list[Found]:
         for start in range(0, len(members), config.batch_size):
             batch = members[start : start + config.batch_size]
             texts = {"text": [rows[i]["text"] for i in batch]}
-            options = [folded_options(rows[i]["options"]) for i in batch] if mode == "options" else None
+            options = {"text": [folded_options(rows[i]["options"]) for i in batch]} if mode == "options" else None
             verdicts, _ = detect_batch(texts, index, config, options)
             for i, verdict in zip(batch, verdicts, strict=True):
                 matched = {(kept[k].benchmark, kept[k].item_id) for k in verdict.items}

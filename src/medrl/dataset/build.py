@@ -28,7 +28,7 @@ from medrl.dataset.exports import EXPORTS, write_exports, write_rows_atomic
 from medrl.dataset.pass_rate import KEPT, PassRate, PassRateSettings, default_cache, measure, parse_band
 from medrl.dataset.pass_rate import summary as pass_rate_summary
 from medrl.dataset.render import DEFAULT_TEMPLATE, check_template, render_problem
-from medrl.dataset.sources import Rejection, Source, SourceFields, TrainingRecord, read_source
+from medrl.dataset.sources import Rejection, Source, SourceFields, TrainingRecord, open_input, read_source
 from medrl.dataset.splits import TEST, VAL, HeldOut, assign_splits
 from medrl.detection.decide import Verdict
 from medrl.detection.rare_ngrams import CoverageConfig
@@ -490,20 +490,26 @@ def build(config: BuildConfig, progress: Progress | None = None) -> dict:
     return summary
 
 
-def _check_sources(config: BuildConfig) -> list[TrainingSource]:
+def _check_sources(config: BuildConfig) -> list[tuple[TrainingSource, str | None]]:
     """Open each source and detect its format from its first rows, so missing columns, unknown layouts and
     unreadable files fail in seconds, before the pack is indexed. The rows are read after the index, so building
-    the index and holding every row never happen at once. Returns what each source reads (sized, counted)."""
-    return [read_source(source, 0, config.batch_size).input for source in config.sources]
+    the index and holding every row never happen at once. Returns each source's `open_input`, which the read
+    reuses (sized and counted meanwhile)."""
+    inputs = [open_input(source) for source in config.sources]
+    for source, opened in zip(config.sources, inputs, strict=True):
+        read_source(source, 0, config.batch_size, opened)
+    return inputs
 
 
-def _read_sources(config: BuildConfig) -> tuple[list[TrainingRecord | Rejection], list[dict], list[int]]:
+def _read_sources(
+    config: BuildConfig, inputs: list[tuple[TrainingSource, str | None]]
+) -> tuple[list[TrainingRecord | Rejection], list[dict], list[int]]:
     """Every source's rows in order (records or rejections), a description of each source, each one's first row."""
     rows: list[TrainingRecord | Rejection] = []
     sources, starts = [], []
-    for source in config.sources:
+    for source, given in zip(config.sources, inputs, strict=True):
         starts.append(len(rows))
-        opened = read_source(source, len(rows), config.batch_size)
+        opened = read_source(source, len(rows), config.batch_size, given)
         rows.extend(opened.rows)
         sources.append(
             {
@@ -526,12 +532,12 @@ def _build_into(job: Job, config: BuildConfig, timer: _Timer) -> dict:
 
     with timer.step("index"):
         decontamination = config.decontamination()
-        pack, runner = job.detection(decontamination, sum(opened.size() for opened in inputs))
+        pack, runner = job.detection(decontamination, sum(opened.size() for opened, _ in inputs))
 
-    estimates = [estimate_rows(opened) for opened in inputs]
+    estimates = [estimate_rows(opened) for opened, _ in inputs]
     total, exact = sum(rows for rows, _ in estimates), all(exact for _, exact in estimates)
     with timer.step("read", total, not exact) as progress:
-        rows, sources, starts = _read_sources(config)
+        rows, sources, starts = _read_sources(config, inputs)
         progress.advance(len(rows))
 
     result = partition(rows, runner, config, timer)

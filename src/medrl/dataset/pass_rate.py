@@ -19,7 +19,7 @@ from pathlib import Path
 from medrl.dataset.render import render_problem
 from medrl.dataset.sources import TrainingRecord
 from medrl.errors import MedrlError
-from medrl.inference import EndpointConfig, ResponseCache, SamplingParams, sample_prompts
+from medrl.inference import EndpointConfig, ResponseCache, SamplingParams, sample_prompts, sampling_record
 from medrl.reward import compute_score
 
 KEPT, TOO_EASY, TOO_HARD = "kept", "too_easy", "too_hard"
@@ -114,14 +114,7 @@ def summary(settings: PassRateSettings, rates: dict[int, PassRate], outcomes: Co
     rows per band, truncated samples and the endpoint usage."""
     histogram = Counter(rate.correct for rate in rates.values())
     low, high = settings.band if settings.band is not None else (None, None)
-    return {
-        "endpoint": settings.endpoint.base_url(),
-        "model": settings.endpoint.model,
-        "samples": settings.samples,
-        "temperature": settings.sampling.temperature,
-        "top_p": settings.sampling.top_p,
-        "max_tokens": settings.sampling.max_tokens,
-        "seed": settings.sampling.seed,
+    return sampling_record(settings.endpoint, settings.samples, settings.sampling) | {
         "keep": {"above": low, "below": high},
         "histogram": {
             str(correct): {"rows": histogram[correct], "band": settings.outcome(correct / settings.samples)}

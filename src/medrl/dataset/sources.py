@@ -224,12 +224,21 @@ class OpenedSource:
         )
 
 
-def read_source(source: Source, first_row_id: int, batch_size: int) -> OpenedSource:
-    """Every row of the source in order as a record or a rejection; `row_id`s count on from `first_row_id`. The
-    format is known once the first batch is read, before any row is normalised."""
-    opened, revision = (
-        open_hub_source(source.path, source.split) if is_hub_input(source.path) else (open_source(source.path), None)
-    )
+def open_input(source: Source) -> tuple[TrainingSource, str | None]:
+    """What the source reads, and the hub commit it is read at (None: a local input). A hub source is resolved
+    here once: the commit checked is the commit read."""
+    if is_hub_input(source.path):
+        return open_hub_source(source.path, source.split)
+    return open_source(source.path), None
+
+
+def read_source(
+    source: Source, first_row_id: int, batch_size: int, given: tuple[TrainingSource, str | None] | None = None
+) -> OpenedSource:
+    """Every row of the source in order as a record or a rejection; `row_id`s count on from `first_row_id`.
+    `given` is the source's `open_input` when the caller has it. The format is known once the first batch is read,
+    before any row is normalised."""
+    opened, revision = given or open_input(source)
     batches = opened.batches(batch_size)
     first = next(batches, None)
     if first is None or not len(first):

@@ -117,12 +117,11 @@ def word_index_config(stock_df: int) -> CoverageConfig:
 class CaseIndex:
     """What identifies each benchmark case: its rare single words (`words`), its numbers and patient, and how many
     units carry each option (stock options say little about which case a row is). The rewrite and semantic stages
-    retrieve and verify candidates with it."""
+    retrieve and verify candidates with it. How many units carry an option is `len(option_units[option])`."""
 
     words: CoverageIndex
     unit_numbers: tuple[frozenset[float], ...]
     unit_patients: tuple[tuple[str, str] | None, ...]  # per unit: (age, sex) of its case, see `case_patient`
-    option_df: dict[str, int]
     option_units: dict[str, tuple[int, ...]]  # per folded option: the units carrying it
 
     @property
@@ -137,8 +136,7 @@ class CaseIndex:
             for option in options:
                 units.setdefault(option, []).append(unit)
         patients = tuple(case_patient(text) for text in words.unit_texts)
-        option_df = {option: len(found) for option, found in units.items()}
-        return cls(words, unit_numbers, patients, option_df, {option: tuple(found) for option, found in units.items()})
+        return cls(words, unit_numbers, patients, {option: tuple(found) for option, found in units.items()})
 
     def to_arrays(self) -> Arrays:
         flat = [number for numbers in self.unit_numbers for number in sorted(numbers)]

@@ -47,7 +47,7 @@ def detect_batch(
     texts: dict[str, Column],
     index: PackIndex,
     config: DecontaminationConfig,
-    options: LabelOptions | list[frozenset[str]] | None = None,
+    options: LabelOptions | None = None,
     row_count: int | None = None,
 ) -> Result:
     """Verdicts for one batch of rows (given as their checked texts per label; `row_count` is needed when every
@@ -57,8 +57,7 @@ def detect_batch(
     `options` holds, for the labels an options column describes (the row's question), each row's folded options;
     every other text is judged with the options written in it. A reasoning trace or an answer is not the question
     the row's options belong to: judged with them, a benchmark question it restates would look like the same stem
-    with other options (a different question). The fields' joined text is judged with the question's options. A
-    list gives every label the same options (callers with one checked text per row).
+    with other options (a different question). The fields' joined text is judged with the question's options.
 
     Unless `run_all_stages` is set, a stage skips the rows whose class it cannot change: rows already holding a
     match of its confidence class or a stronger one. A certain-class stage still examines a row that only a
@@ -68,7 +67,7 @@ def detect_batch(
     if row_count is None:
         row_count = len(next(column for column in texts.values() if isinstance(column, list)))
     joined = JoinedTexts.of(texts, row_count) if config.joins_fields() else None
-    options = dict.fromkeys(texts, options) if isinstance(options, list) else dict(options or {})
+    options = dict(options or {})
     if joined is not None:  # checked last: a row a field already shows is not searched again (see `joined`)
         texts = {**texts, JOINED: joined.texts}
         question_options = next((options[label] for label in texts if label in options), None)

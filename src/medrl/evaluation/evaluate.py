@@ -21,7 +21,7 @@ from medrl.errors import MedrlError
 from medrl.evaluation.page import eval_html, eval_markdown
 from medrl.evaluation.predictions import ItemId, ItemIndex, Matched, read_predictions
 from medrl.evaluation.stats import StatsSettings, group_stats
-from medrl.inference import EndpointConfig, ResponseCache, SamplingParams, sample_prompts
+from medrl.inference import EndpointConfig, ResponseCache, SamplingParams, sample_prompts, sampling_record
 from medrl.io.formats import open_source, output_name
 from medrl.io.output_set import OutputSet, refuse_inputs_in
 from medrl.io.writers import write_json_atomic, write_text_atomic
@@ -120,14 +120,7 @@ def _ask(settings: EvalSettings, items: list[BenchmarkItem], progress: Progress)
         for item, found in zip(asked, completions, strict=True)
     }
     truncated = sum(completion.finish_reason == "length" for found in completions for completion in found)
-    source = {
-        "endpoint": settings.endpoint.base_url(),
-        "model": settings.endpoint.model,
-        "samples": settings.samples,
-        "temperature": settings.sampling.temperature,
-        "top_p": settings.sampling.top_p,
-        "max_tokens": settings.sampling.max_tokens,
-        "seed": settings.sampling.seed,
+    source = sampling_record(settings.endpoint, settings.samples, settings.sampling) | {
         "prompt": DEFAULT_TEMPLATE,
         "context_prompt": CONTEXT_PROMPT,
         "truncated_samples": truncated,

@@ -7,7 +7,15 @@ APIs), with an on-disk response cache so an interrupted run resumes and a rerun 
 """
 
 from medrl.inference.cache import ResponseCache
-from medrl.inference.client import ChatClient, Completion, EndpointConfig, SamplingParams, Usage, api_key_from_env
+from medrl.inference.client import (
+    ChatClient,
+    Completion,
+    EndpointConfig,
+    SamplingParams,
+    Usage,
+    api_key_from_env,
+    sampling_record,
+)
 from medrl.inference.sampler import sample_prompts
 
 __all__ = [
@@ -19,4 +27,5 @@ __all__ = [
     "Usage",
     "api_key_from_env",
     "sample_prompts",
+    "sampling_record",
 ]

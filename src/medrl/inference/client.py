@@ -17,7 +17,7 @@ import json
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
@@ -101,6 +101,20 @@ class SamplingParams:
             raise MedrlError(f"top_p must be in (0, 1], got {self.top_p}")
 
 
+def sampling_record(endpoint: EndpointConfig, samples: int, params: SamplingParams) -> dict:
+    """What was asked of whom, as reports record it: the endpoint's URL (never the API key), the model, the samples
+    per prompt and the sampling settings."""
+    return {
+        "endpoint": endpoint.base_url(),
+        "model": endpoint.model,
+        "samples": samples,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+        "seed": params.seed,
+    }
+
+
 @dataclass(frozen=True)
 class Completion:
     """One sampled completion; `finish_reason` is "length" when it was cut at max_tokens."""
@@ -124,15 +138,8 @@ class Usage:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {
-            "requests": self.requests,
-            "retries": self.retries,
-            "samples_requested": self.samples_requested,
-            "samples_cached": self.samples_cached,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "n_per_request": self.n_per_request,
-        }
+        """The counts (the seconds are reported with the step that took them)."""
+        return {name: value for name, value in asdict(self).items() if name != "seconds"}
 
 
 class _Retry(Exception):

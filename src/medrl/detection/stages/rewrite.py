@@ -171,11 +171,16 @@ def rewrite_hits(
         if not options:
             # A row without options (open-ended or reformatted) is tied to a case by its numbers, or by its patient
             # (the same age and sex) and many of its rarer words.
-            patient = patients_of.setdefault(row, case_patient(texts[row]))
+            if row not in patients_of:
+                patients_of[row] = case_patient(texts[row])
+            patient = patients_of[row]
             same_patient = patient is not None and patient == index.unit_patients[unit]
             if same_patient and patient is not None and words >= config.min_word_overlap_same_patient:
-                row_facts = facts_of.setdefault(row, case_facts(texts[row]))
-                unit_facts = unit_facts_of.setdefault(unit, case_facts(words_index.unit_texts[unit]))
+                if row not in facts_of:
+                    facts_of[row] = case_facts(texts[row])
+                if unit not in unit_facts_of:
+                    unit_facts_of[unit] = case_facts(words_index.unit_texts[unit])
+                row_facts, unit_facts = facts_of[row], unit_facts_of[unit]
                 shared_numbers = specific_numbers(row_numbers & unit_numbers) - {float(patient[0].split()[0])}
                 agreement = len(row_facts.agreements(unit_facts)) + len(shared_numbers)
                 contradictions = len(row_facts.contradictions(unit_facts))
@@ -194,7 +199,7 @@ def rewrite_hits(
         if len(options) < 2 or not shared:
             continue
         agree, numberless = _numbers_agree(row_numbers, unit_numbers, words, config)
-        rare_option = any(index.option_df.get(option, 0) <= config.stock_option_df for option in shared)
+        rare_option = any(len(index.option_units.get(option, ())) <= config.stock_option_df for option in shared)
         many = len(shared) >= config.min_option_overlap * len(options) and words >= config.min_word_overlap
         # Only stock options and no case number shared: the stems must agree in more than a word or two.
         stem_agrees = rare_option or shared_words >= config.min_stock_option_words
