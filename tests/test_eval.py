@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -210,6 +211,56 @@ def test_bad_predictions_are_one_line_and_leave_the_outputs(
     assert done.exit_code == 2 and message in done.output and "Traceback" not in done.output
     assert len(done.output.strip().splitlines()) == 1
     assert (out / "eval.json").read_text() == "previous" and sorted(os.listdir(tmp_path)) == ["e", "p.csv"]
+
+
+def _known_predictions(path: Path) -> Path:
+    rows = [{"benchmark": "toy", "item_id": f"q{index}", "correct": bool(_solves(index))} for index in range(60)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_report_adds_the_evaluation_as_a_section(toy: dict[str, Path], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(toy["run"], run)
+    predictions = _known_predictions(tmp_path / "p<b>x.jsonl")  # a name that must be escaped
+    done = invoke("eval", run, "--pack", toy["pack"], "--predictions", predictions, "--out", tmp_path / "e")
+    assert done.exit_code == 0 and f"medrl report {run} --eval {tmp_path / 'e'}" in done.output
+    before = (run / "report.html").read_text()
+    assert "Did contamination inflate" not in before
+    done = invoke("report", run, "--eval", tmp_path / "e")
+    assert done.exit_code == 0, done.output
+    page = (run / "report.html").read_text()
+    section = page[page.index("<h2>Did contamination inflate the score? p&lt;b&gt;x.jsonl</h2>") :]
+    assert section.count('<svg class="chart"') >= 2 and "toy: gap +40.0 [" in section and "<b>x" not in page
+    assert section.index('<table class="eval">') < section.index('<h2 id="evidence">')
+    again = invoke("report", run)  # without --eval the page is the run's own again
+    assert again.exit_code == 0 and (run / "report.html").read_text() == before
+
+
+def test_report_refuses_an_evaluation_of_another_run_or_a_damaged_one(toy: dict[str, Path], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(toy["run"], run)
+    predictions = _known_predictions(tmp_path / "p.jsonl")
+    done = invoke("eval", run, "--pack", toy["pack"], "--predictions", predictions, "--out", tmp_path / "e")
+    assert done.exit_code == 0, done.output
+    summary = json.loads((tmp_path / "e" / "eval.json").read_text())
+    before = (run / "report.html").read_bytes()
+    cases = {
+        "other": (summary | {"input": "someone-else.jsonl"}, "evaluates run"),
+        "damaged": (summary | {"overall": {"scored": "x", "groups": {"all": {"items": "many"}}}}, "cannot draw"),
+        "not-eval": ([1, 2], "not an eval.json medrl wrote"),
+    }
+    for name, (content, _) in cases.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "eval.json").write_text(json.dumps(content))
+    (tmp_path / "garbled").mkdir()
+    (tmp_path / "garbled" / "eval.json").write_text("{not json")
+    cases_and_messages = [(name, message) for name, (_, message) in cases.items()]
+    for name, message in [*cases_and_messages, ("garbled", "not a readable eval.json"), ("absent", "no such file")]:
+        done = invoke("report", run, "--eval", tmp_path / name)
+        assert done.exit_code == 2 and message in done.output and "Traceback" not in done.output, (name, done.output)
+        assert len(done.output.strip().splitlines()) == 1 and "give --eval the --out of a `medrl eval" in done.output
+        assert (run / "report.html").read_bytes() == before
 
 
 def test_review_class_items_are_reported_apart(full_pack_dir: Path, full_pack: BenchmarkPack, tmp_path: Path) -> None:

@@ -547,9 +547,17 @@ OutArgument = Annotated[Path, typer.Argument(help="The --out directory of a deco
 
 
 @app.command()
-def report(out: OutArgument) -> None:
+def report(
+    out: OutArgument,
+    evaluations: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--eval", help="A `medrl eval --out` directory of this run: its charts become a section (repeatable)."
+        ),
+    ] = None,
+) -> None:
     """Re-render report.html from a run's output directory (its report.json or build.json and removed rows)."""
-    path = write_html_report(out, _progress(quiet=False))
+    path = write_html_report(out, _progress(quiet=False), evaluations or ())
     console.print(f"wrote {escape(str(path))} ({path.stat().st_size / 1e6:.2f} MB)", highlight=False)
 
 
@@ -680,3 +688,5 @@ def eval_command(
     if summary["unmatched"]:
         console.print(f"{len(summary['unmatched'])} predictions matched no item: listed in eval.json", highlight=False)
     console.print(f"eval.json, eval.md and eval.html in {escape(str(eval_out))}", highlight=False)
+    hint = f"medrl report {out} --eval {eval_out}"
+    console.print(f"to add the charts to the run's report.html: {escape(hint)}", highlight=False)

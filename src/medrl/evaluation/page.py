@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from html import escape
+from pathlib import Path
 
+from medrl.errors import MedrlError
+from medrl.reporting.runs import Run
 from medrl.reporting.svg import dot_intervals
+
+EVAL_SUMMARY = "eval.json"
 
 GROUPS = ("all", "clean", "contaminated", "certain", "review", "unrecorded")
 GAPS = ("contaminated", "certain", "review")
@@ -106,31 +112,67 @@ def _chart(name: str, entry: dict) -> str:
     return dot_intervals(f"{name}: gap {gap}" if not isinstance(entry["gaps"], str) else f"{name}: {gap}", rows)
 
 
-def eval_html(summary: dict) -> str:
-    """The page: what was evaluated, a chart per benchmark and overall, the table and notes."""
-    policy = "default-src 'none'; style-src " + _hash(_STYLE) + "; img-src 'none'; form-action 'none'"
+def eval_section(summary: dict, heading: str = "h2") -> str:
+    """What was evaluated, a chart per benchmark and pooled, the table and its notes: the body of eval.html and the
+    section `medrl report RUN --eval EVAL_DIR` adds to the run's report.html (one renderer for both)."""
     source = summary["source"]
     what = source.get("model") or source.get("path", "")
+    short = what if "model" in source else Path(what).name  # a predictions file by its name; the path follows
     table = "".join(
         "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in [name, *_cells(entry)]) + "</tr>"
         for name, entry in _table_rows(summary)
     )
     charts = "".join(f"<div>{_chart(name, entry)}</div>" for name, entry in _table_rows(summary))
     notes = "".join(f'<li class="note">{escape(note)}</li>' for note in _notes(summary))
+    return f"""<{heading}>Did contamination inflate the score? {escape(short)}</{heading}>
+<p>{escape(what)} on the items of {escape(summary["input"])} (run {escape(summary["run"])}, preset
+{escape(summary["preset"])}).</p>
+<div class="charts">{charts}</div>
+<table class="eval"><tr>{"".join(f"<th>{escape(cell)}</th>" for cell in HEADER)}</tr>{table}</table>
+<ul>{notes}</ul>
+"""
+
+
+def eval_html(summary: dict) -> str:
+    """The page of one evaluation: `eval_section` on its own, offline."""
+    policy = "default-src 'none'; style-src " + _hash(_STYLE) + "; img-src 'none'; form-action 'none'"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{policy}">
 <title>medrl eval: did contamination inflate the score?</title>
 <style>{_STYLE}</style></head><body>
-<h1>Did contamination inflate the score?</h1>
-<p>{escape(what)} on the items of {escape(summary["input"])} (run {escape(summary["run"])}, preset
-{escape(summary["preset"])}).</p>
-{charts}
-<table><tr>{"".join(f"<th>{escape(cell)}</th>" for cell in HEADER)}</tr>{table}</table>
-<ul>{notes}</ul>
+{eval_section(summary, "h1")}
 </body></html>
 """
 
 
 def _hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def load_evaluation(run: Run, directory: Path) -> dict:
+    """The eval.json in `directory` (a `medrl eval --out`), checked to be an evaluation of `run` (same input, only
+    benchmarks the run checked) and renderable: a wrong or damaged one is one line, not a traceback or another
+    run's chart."""
+    path = directory / EVAL_SUMMARY if directory.is_dir() else directory
+    fix = f"give --eval the --out of a `medrl eval {run.directory} ...`"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MedrlError(f"{path}: no such file; {fix}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MedrlError(f"{path}: not a readable eval.json ({error}); {fix}") from None
+    if not isinstance(summary, dict) or "benchmarks" not in summary:
+        raise MedrlError(f"{path}: not an eval.json medrl wrote; {fix}")
+    checked = run.benchmark_items or {}
+    benchmarks = summary["benchmarks"] if isinstance(summary["benchmarks"], dict) else {}
+    if summary.get("input") != run.input_label or not set(benchmarks) <= set(checked):
+        raise MedrlError(
+            f"{path} evaluates run {summary.get('run')!r} (input {summary.get('input')!r}), not {run.directory}; {fix}"
+        )
+    try:
+        eval_section(summary)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        why = f"{type(error).__name__}: {error}"
+        raise MedrlError(f"{path}: an eval.json this medrl cannot draw ({why}); {fix}") from None
+    return summary

@@ -20,11 +20,13 @@ import base64
 import gzip
 import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
 from medrl._version import __version__
+from medrl.evaluation.page import eval_section, load_evaluation
 from medrl.io.writers import dumps, write_text_atomic
 from medrl.progress import Progress
 from medrl.reporting.evidence import ItemKey, item_key
@@ -126,6 +128,10 @@ svg.chart .axis { stroke: #9ca3af; } svg.chart .track { fill: #f3f4f6; }
 svg.chart .threshold { stroke: #dc2626; stroke-width: 2; stroke-dasharray: 5 3; }
 svg.chart text.threshold-label { fill: #dc2626; font-size: 11px; }
 svg.chart .filter { cursor: pointer; } svg.chart .filter:hover { opacity: .75; }
+svg.chart .grid { stroke: var(--line); }
+table.eval { border-collapse: collapse; margin: 12px 0; }
+table.eval td, table.eval th { border: 1px solid var(--line); padding: 4px 8px; text-align: right; }
+table.eval td:first-child, table.eval th:first-child { text-align: left; }
 .controls { display: flex; flex-wrap: wrap; gap: 12px; align-items: end; padding: 12px; border: 1px solid var(--line);
   border-radius: 8px; background: var(--panel); position: sticky; top: 0; z-index: 1; }
 .controls label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); }
@@ -418,8 +424,9 @@ def _run_notes(run: Run, evidence: _Evidence) -> str:
     return "".join(f'<p class="note">{escape(note)}</p>' for note in notes)
 
 
-def render_html(run: Run, progress: Progress | None = None) -> str:
-    """The report page of a run (see the module docstring); `progress` is advanced by the removed rows read."""
+def render_html(run: Run, progress: Progress | None = None, evaluations: Sequence[dict] = ()) -> str:
+    """The report page of a run (see the module docstring); `progress` is advanced by the removed rows read.
+    `evaluations` are eval.json summaries of this run (`medrl eval`): each adds its charts and table."""
     evidence = _collect(run, progress or Progress())
     versions = run.summary.get("versions", {})
     pack = run.summary.get("pack", {})
@@ -457,6 +464,7 @@ def render_html(run: Run, progress: Progress | None = None) -> str:
 {_count_cards(run, evidence)}
 {_run_notes(run, evidence)}
 {_charts(run, evidence)}
+{"".join(eval_section(summary) for summary in evaluations)}
 <h2 id="evidence">Evidence</h2>
 <p class="note legend">Each removed row beside the benchmark item it matched. <mark class="ev">Yellow</mark>: the
 match's recorded evidence span; <mark class="sh">blue</mark>: word 3-grams both texts share (options the row
@@ -482,12 +490,16 @@ repeats are blue too). A row matching several items has one tab per match.</p>
 """
 
 
-def write_html_report(directory: str | Path, progress: Progress | None = None) -> Path:
+def write_html_report(
+    directory: str | Path, progress: Progress | None = None, evaluations: Sequence[str | Path] = ()
+) -> Path:
     """Render `report.html` into the run's output directory (or its staging directory) from its files, shown as
-    a progress stage over the removed rows."""
+    a progress stage over the removed rows; with the `medrl eval` output directories of this run in `evaluations`,
+    their charts become a section of the page."""
     progress = progress or Progress()
     path = Path(directory) / HTML_REPORT
     run = load_run(directory)
+    summaries = [load_evaluation(run, Path(where)) for where in evaluations]
     with progress.stage(HTML_REPORT, run.counts()["removed"]):
-        write_text_atomic(path, render_html(run, progress))
+        write_text_atomic(path, render_html(run, progress, summaries))
     return path

@@ -141,4 +141,4 @@ def dot_intervals(title: str, rows: list[tuple[str, float, float, float, str]]) 
             f"{value:.1%} ({low:.1%}-{high:.1%})</title></circle>"
         )
         body.append(_text(left + span + 8, y + 4, f"{value:.1%} [{low:.1%}, {high:.1%}]", css="value"))
-    return _svg(left + span + 150, top + len(rows) * _ROW_HEIGHT + 22, title, body)
+    return _svg(left + span + 190, top + len(rows) * _ROW_HEIGHT + 22, title, body)
