@@ -308,3 +308,25 @@ def test_the_build_config_takes_the_same_keys(tmp_path: Path) -> None:
     assert settings.band == (0.1, 0.6) and settings.cache == tmp_path / "rl.responses.sqlite"
     assert [settings.outcome(rate) for rate in (0.1, 0.11, 0.59, 0.6)] == ["too_hard", "kept", "kept", "too_easy"]
     assert make_config(config, samples=2).pass_rate().samples == 2  # a flag overrides the file
+
+
+def test_concurrent_requests_wait_for_the_one_model_check(tmp_path: Path) -> None:
+    """Every caller of a client waits for its one GET /models: none goes ahead with a model the endpoint does not
+    serve (a race once let the second caller through while the first waited, and its 404 came back instead)."""
+    import asyncio
+
+    from medrl.inference import EndpointConfig, SamplingParams
+    from medrl.inference.client import ChatClient
+
+    async def ask_all(url: str) -> list[BaseException | list]:
+        async with ChatClient(EndpointConfig(url, "other-model", concurrency=8)) as client:
+            messages = [{"role": "user", "content": "Which? [[solve 1]]"}]
+            calls = [client.complete(messages, SamplingParams(), 1, seed) for seed in range(16)]
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+    with fake_server(tmp_path / "log") as url:
+        outcomes = asyncio.run(ask_all(url))
+    assert all(isinstance(outcome, MedrlError) for outcome in outcomes)
+    assert {str(outcome).split(": fix")[0].split("does not serve")[1] for outcome in outcomes} == {
+        " model 'other-model'; it serves 'fake-model'"
+    }

@@ -194,7 +194,7 @@ class ChatClient:
         self.usage = usage or Usage()
         self.where = endpoint.base_url()
         self._limit = asyncio.Semaphore(endpoint.concurrency)
-        self._checked = False
+        self._model_check: asyncio.Task[None] | None = None
         key = api_key_from_env()
         self._http = httpx.AsyncClient(
             base_url=endpoint.base_url(),
@@ -211,10 +211,13 @@ class ChatClient:
 
     async def check_model(self) -> None:
         """Refuse a model the endpoint does not list (`GET /models`), naming those it serves; an endpoint without
-        the listing is taken at its word."""
-        if self._checked:
-            return
-        self._checked = True
+        the listing is taken at its word. Asked once: concurrent callers all wait for that one answer (a caller
+        that went ahead while the first waited would send requests for a model the endpoint may not serve)."""
+        if self._model_check is None:
+            self._model_check = asyncio.ensure_future(self._check_model())
+        await asyncio.shield(self._model_check)
+
+    async def _check_model(self) -> None:
         try:
             response = await self._http.get("/models")
         except httpx.HTTPError as error:
