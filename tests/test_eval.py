@@ -339,3 +339,14 @@ def test_endpoint_faults_name_evals_own_options(toy: dict[str, Path], tmp_path: 
     assert f"endpoint {url} does not serve model 'other-model'; it serves 'fake-model': fix --model" in done.output
     alone = invoke("eval", toy["run"], "--pack", toy["pack"], "--endpoint", url, "--out", tmp_path / "e")
     assert alone.exit_code == 2 and "--endpoint and --model go together" in alone.output
+
+
+def test_a_damaged_cache_names_evals_cache_option(toy: dict[str, Path], tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite"
+    cache.write_bytes(b"not a database, " * 100)
+    with fake_server(tmp_path / "log") as url:
+        args = ["eval", toy["run"], "--pack", toy["pack"], "--endpoint", url, "--model", "fake-model"]
+        done = invoke(*args, "--out", tmp_path / "e", "--cache", cache)
+    assert done.exit_code == 2 and "cannot use this file as the response cache" in done.output
+    assert "choose another with --cache" in done.output and "pass-rate" not in done.output
+    assert not (tmp_path / "e").exists()

@@ -225,7 +225,7 @@ def test_a_damaged_cache_is_one_line(tmp_path: Path, example_pack: Path) -> None
     cache.write_bytes(b"not a database, " * 100)
     with fake_server(tmp_path / "server.log") as url:
         done = _build(source, example_pack, tmp_path / "out", url, "--pass-rate-cache", cache)
-    _one_line_error(done, "cannot use this file as the pass-rate response cache", "--pass-rate-cache")
+    _one_line_error(done, "cannot use this file as the response cache", "choose another with --pass-rate-cache")
 
 
 def test_band_parsing() -> None:

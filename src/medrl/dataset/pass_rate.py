@@ -99,7 +99,7 @@ def measure(
 ) -> tuple[dict[int, PassRate], dict]:
     """Each record's pass rate by `row_id`, and the endpoint usage for the report."""
     prompts = [prompt_messages(record, template) for record in records]
-    with ResponseCache(settings.cache) as cache:
+    with ResponseCache(settings.cache, settings.endpoint.option("cache")) as cache:
         samples, usage = sample_prompts(prompts, settings.samples, settings.endpoint, settings.sampling, cache, advance)
     rates = {}
     for record, completions in zip(records, samples, strict=True):

@@ -106,7 +106,8 @@ def _ask(settings: EvalSettings, items: list[BenchmarkItem], progress: Progress)
         if not item.options or item.answer is None
     ]
     asked = [item for item in items if item.options and item.answer is not None]
-    with progress.stage("ask the model", len(asked)) as stage, ResponseCache(cache_path) as cache:
+    cache = ResponseCache(cache_path, settings.endpoint.option("cache"))
+    with progress.stage("ask the model", len(asked)) as stage, cache:
         completions, usage = sample_prompts(
             [prompt(item) for item in asked],
             settings.samples,

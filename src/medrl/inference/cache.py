@@ -43,7 +43,8 @@ def sample_key(model: str, messages: list[dict], params: SamplingParams, index: 
 class ResponseCache:
     """Completions by sample key in one SQLite file; use as a context manager."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, option: str = "--cache") -> None:
+        """`option` is the command's flag that chose `path`, for the message when the file is unusable."""
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,8 +55,8 @@ class ResponseCache:
             self._db.execute("SELECT key, text, finish_reason FROM responses LIMIT 0")
         except (sqlite3.Error, OSError) as error:
             raise MedrlError(
-                f"{self.path}: cannot use this file as the pass-rate response cache ({error}); delete it or choose "
-                "another --pass-rate-cache"
+                f"{self.path}: cannot use this file as the response cache ({error}); delete it or choose another "
+                f"with {option}"
             ) from None
 
     def __enter__(self) -> ResponseCache:
