@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,19 @@ _RUNNER = CliRunner()
 def invoke(*args: str | Path):
     """The `medrl` command in this process, arguments given as strings or paths."""
     return _RUNNER.invoke(app, [str(arg) for arg in args])
+
+
+def pack_and_run(where: Path, benchmark: str, items: Path, training: list[dict]) -> tuple[Path, Path]:
+    """`where/pack` holding `items` (JSONL: id, question, options, answer) as `benchmark`, and `where/run`, a
+    decontamination run over the `training` rows (written to `where/train.jsonl`)."""
+    (where / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in training))
+    pack, run = where / "pack", where / "run"
+    fields = ["--id-field", "id", "--answer-field", "answer", "--options-field", "options"]
+    added = invoke("benchmarks", "add", "--pack", pack, benchmark, "--file", items, *fields)
+    assert added.exit_code == 0, added.output
+    done = invoke("decontaminate", where / "train.jsonl", "--pack", pack, "--out", run, "--quiet")
+    assert done.exit_code == 0, done.output
+    return pack, run
 
 
 @pytest.fixture(scope="session")

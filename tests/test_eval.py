@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TRAINING, invoke
+from conftest import REPO, TRAINING, invoke, pack_and_run
 from medrl.benchmarks.loaders import BenchmarkItem
 from medrl.benchmarks.pack import BenchmarkPack, load_pack
 from medrl.evaluation.evaluate import prompt
@@ -58,13 +58,7 @@ def make_toy(where: Path) -> dict[str, Path]:
     (where / "toy.jsonl").write_text("".join(json.dumps(item) + "\n" for item in items))
     training = [{"question": item["question"], "options": item["options"]} for item in items[:FOUND]]
     training.append({"question": "Which vitamin deficiency causes scurvy in sailors on long voyages?"})
-    (where / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in training))
-    pack, run = where / "pack", where / "run"
-    fields = ["--id-field", "id", "--answer-field", "answer", "--options-field", "options"]
-    added = invoke("benchmarks", "add", "--pack", pack, "toy", "--file", where / "toy.jsonl", *fields)
-    assert added.exit_code == 0, added.output
-    done = invoke("decontaminate", where / "train.jsonl", "--pack", pack, "--out", run, "--quiet")
-    assert done.exit_code == 0, done.output
+    pack, run = pack_and_run(where, "toy", where / "toy.jsonl", training)
     found = json.loads((run / "report.json").read_text())["benchmark_items"]["toy"]["found"]
     assert sorted(found) == sorted(f"q{index}" for index in range(FOUND))
     return {"pack": pack, "run": run, "items": where / "toy.jsonl"}

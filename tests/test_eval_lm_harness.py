@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, invoke
+from conftest import REPO, invoke, pack_and_run
 from medrl.benchmarks.pack import load_pack
 from medrl.evaluation.predictions import ItemIndex, read_predictions
 from servers import LLAMA_MODEL, LLAMA_PYTHON, llama_missing, llama_server
@@ -62,13 +62,7 @@ def test_a_real_lm_eval_samples_log_is_read_item_by_item(tmp_path: Path) -> None
     ]
     (tmp_path / "items.jsonl").write_text("".join(json.dumps(item) + "\n" for item in items))
     training = [{"question": item["question"], "options": item["options"]} for item in items[:FOUND]]
-    (tmp_path / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in training))
-    pack, run = tmp_path / "pack", tmp_path / "run"
-    fields = ["--id-field", "id", "--answer-field", "answer", "--options-field", "options"]
-    added = invoke("benchmarks", "add", "--pack", pack, "medqa6", "--file", tmp_path / "items.jsonl", *fields)
-    assert added.exit_code == 0, added.output
-    done = invoke("decontaminate", tmp_path / "train.jsonl", "--pack", pack, "--out", run, "--quiet")
-    assert done.exit_code == 0, done.output
+    pack, run = pack_and_run(tmp_path, "medqa6", tmp_path / "items.jsonl", training)
 
     with llama_server(tmp_path / "llama.log") as url:
         harness = _lm_eval(url, tmp_path)
