@@ -31,7 +31,7 @@ def index(full_pack):
 
 def verdict(index, row: dict):
     options = [folded_options(normalise_options(row["options"]))]
-    return detect_batch({"question": [row["question"]]}, index, preset("medrl"), options)[0][0]
+    return detect_batch({"question": [row["question"]]}, index, preset("medrl"), {"question": options})[0][0]
 
 
 # Different patients on the same topic that share stock distractor lists or one common option with a benchmark
@@ -67,7 +67,9 @@ def test_rewrites_are_found_by_their_case_numbers(index, row: int) -> None:
 @pytest.mark.parametrize("row", [394, 1181, 304])
 def test_a_rewrite_without_options_is_found_by_its_case_numbers(index, row: int) -> None:
     """Open-ended or reformatted training rows carry no options: the case's numbers still tie them to the item."""
-    found = detect_batch({"question": [MEDQA_DEV[row]["question"]]}, index, preset("medrl"), [frozenset()])[0][0]
+    found = detect_batch(
+        {"question": [MEDQA_DEV[row]["question"]]}, index, preset("medrl"), {"question": [frozenset()]}
+    )[0][0]
     assert ("medxpertqa", REWRITES[row]) in {(m.benchmark, m.item_id) for m in found.matches}
     assert found.matches[0].evidence.startswith("numbers: ")
 
@@ -87,7 +89,9 @@ def test_case_numbers_read_thousands_separators_as_one_number(index) -> None:
 
 def test_a_rewrite_without_options_or_many_numbers_is_found_by_its_patient(index) -> None:
     """medqa_dev 497 (a MedXpertQA rewrite, Text-708) has two numbers: the same patient and its words tie it."""
-    found = detect_batch({"question": [MEDQA_DEV[497]["question"]]}, index, preset("medrl"), [frozenset()])[0][0]
+    found = detect_batch(
+        {"question": [MEDQA_DEV[497]["question"]]}, index, preset("medrl"), {"question": [frozenset()]}
+    )[0][0]
     assert ("medxpertqa", "Text-708") in {(m.benchmark, m.item_id) for m in found.matches}
     assert found.matches[0].evidence.startswith("patient: ")
 
@@ -96,20 +100,20 @@ def test_small_counts_alone_do_not_tie_a_case(index) -> None:
     """medqa_dev 517 (a 4-year-old's rash, her 2-year-old brother, 5 months) shares only 2, 4 and 5 with MedQA test
     484 (a 4-month-old's toe, 5 hours, the 2nd toe): without options the case-number rule flagged it with a blank
     evidence line. A shared number must be specific, and every rewrite match shows its evidence."""
-    assert not detect_batch({"question": [MEDQA_DEV[517]["question"]]}, index, preset("medrl"), [frozenset()])[0][
-        0
-    ].contaminated
+    assert not detect_batch(
+        {"question": [MEDQA_DEV[517]["question"]]}, index, preset("medrl"), {"question": [frozenset()]}
+    )[0][0].contaminated
     rows = [MEDQA_DEV[row]["question"] for row in REWRITES]
-    for found in detect_batch({"question": rows}, index, preset("medrl"), [frozenset()] * len(rows))[0]:
+    for found in detect_batch({"question": rows}, index, preset("medrl"), {"question": [frozenset()] * len(rows)})[0]:
         assert found.contaminated and all(match.evidence for match in found.matches)
 
 
 @pytest.mark.parametrize("case", FALSE_POSITIVE_PATTERNS)
 def test_a_different_patient_without_options_is_not_flagged(index, case: str) -> None:
     rows, row = FALSE_POSITIVE_PATTERNS[case]
-    assert not detect_batch({"question": [rows[row]["question"]]}, index, preset("medrl"), [frozenset()])[0][
+    assert not detect_batch({"question": [rows[row]["question"]]}, index, preset("medrl"), {"question": [frozenset()]})[
         0
-    ].contaminated
+    ][0].contaminated
 
 
 def _rows(layout: str) -> list[dict]:
