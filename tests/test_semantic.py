@@ -345,3 +345,109 @@ def test_a_rows_verdict_does_not_depend_on_its_batch(small_index, data) -> None:
     for row, verdict in zip(rows, verdicts, strict=True):
         (alone,), _ = detect_batch({"question": [stems[row]]}, index, config)
         assert (verdict.contaminated, matched_ids(index, verdict)) == (alone.contaminated, matched_ids(index, alone))
+
+
+# --- the static step (issue 24): a distilled static embedding sets aside clearly different candidates ---------------
+
+
+def test_the_static_step_changes_no_verdict_on_the_adjudicated_pairs(small_pack) -> None:
+    """The transformer alone (both static cuts 0) and with the static step find the same rewrites, and no
+    siblings or unrelated rows; the static step sends fewer rows to the transformer."""
+    stems = medqa_stems()
+    rows = [*PARAPHRASES, *SIBLINGS, *range(200, 600)]
+    texts = {"question": [stems[row] for row in rows]}
+    embedder = load_embedder(str(MODEL_DIR), None, None, 128)
+    original, seen = embedder.encode, {}
+    outcomes = {}
+    for name, changes in (("transformer only", {"static_cut": 0, "static_cut_without_fingerprint": 0}), ("static", {})):
+        config = semantic_only(**changes)
+        index = build_index(small_pack, config)
+        assert (index.stages["semantic"].static_fingerprint == "") == (name == "transformer only")
+        seen[name] = []
+
+        def counting(texts, *args, _seen=seen[name], **kwargs):
+            _seen.extend(texts)
+            return original(texts, *args, **kwargs)
+
+        embedder.encode = counting
+        try:
+            verdicts, _ = detect_batch(texts, index, config)
+        finally:
+            embedder.encode = original
+        outcomes[name] = [matched_ids(index, verdict) for verdict in verdicts]
+    assert outcomes["static"] == outcomes["transformer only"]
+    assert [outcomes["static"][rows.index(row)] for row in PARAPHRASES] == [{item} for item in PARAPHRASES.values()]
+    assert not any(outcomes["static"][rows.index(row)] for row in SIBLINGS)
+    assert len(seen["static"]) < len(seen["transformer only"])
+
+
+def test_the_static_model_is_distilled_once_into_the_cache(tmp_path: Path, monkeypatch) -> None:
+    """Made once per model and machine: a second process (here: a cleared in-process cache) reads the directory;
+    a damaged one is one line naming it."""
+    from medrl.detection import embeddings
+
+    first = embeddings.load_static_embedder(str(MODEL_DIR), None, None)  # the user's cache (distilled if missing)
+    source = next((embeddings.cache_home() / "static").glob(f"{embeddings.model_fingerprint(MODEL_DIR)[:32]}-*"))
+    monkeypatch.setenv("MEDRL_CACHE_DIR", str(tmp_path / "cache"))
+    shutil.copytree(source, tmp_path / "cache" / "static" / source.name)
+
+    def no_distilling(*args, **kwargs):
+        raise AssertionError("distilled again although the cache holds the model")
+
+    monkeypatch.setattr(embeddings, "_distill", no_distilling)
+    embeddings.load_static_embedder.cache_clear()
+    try:
+        again = embeddings.load_static_embedder(str(MODEL_DIR), None, None)
+        assert again.fingerprint == first.fingerprint
+        texts = [medqa_stems()[34], medqa_stems()[73]]
+        vectors = again.encode(texts)
+        assert vectors.dtype == np.float32 and vectors.shape == (2, embeddings.STATIC_DIMENSIONS)
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
+        assert np.allclose(vectors, first.encode(texts))
+
+        (tmp_path / "cache" / "static" / source.name / "model.safetensors").write_bytes(b"not a tensor file")
+        embeddings.load_static_embedder.cache_clear()
+        with pytest.raises(MedrlError, match=r"cannot load the distilled static model in .*delete that directory"):
+            embeddings.load_static_embedder(str(MODEL_DIR), None, None)
+    finally:
+        embeddings.load_static_embedder.cache_clear()
+
+
+def test_loading_a_cached_index_does_not_load_the_transformer(tiny_pack: Path, monkeypatch) -> None:
+    """Worker processes load the pack's cached index; the transformer is loaded only for rows the static step
+    leaves near a threshold (none here: unrelated rows)."""
+    from medrl.benchmarks.pack import load_pack
+    from medrl.detection import embeddings
+    from medrl.detection.index import load_or_build_index
+    from medrl.detection.stages import semantic
+
+    config = semantic_only()
+    pack = load_pack(tiny_pack)
+    load_or_build_index(pack, config)  # builds and caches (the transformer embeds the pack's questions)
+
+    def no_transformer(*args, **kwargs):
+        raise AssertionError("the transformer was loaded")
+
+    monkeypatch.setattr(semantic, "load_embedder", no_transformer)
+    monkeypatch.setattr(embeddings, "load_embedder", no_transformer)
+    index = load_or_build_index(pack, config)
+    assert index.stages["semantic"].static_embeddings.shape[0] == len(index.stages["semantic"].unit_answers)
+    verdicts, _ = detect_batch({"question": ["What is the capital of France?", "Define osmosis."]}, index, config)
+    assert not any(verdict.contaminated for verdict in verdicts)
+
+
+def test_the_transformer_batch_follows_the_device() -> None:
+    from medrl.detection.stages.semantic import batch_size_for
+
+    config = SemanticConfig(batch_size=32, gpu_batch_size=1024)
+
+    class On:
+        def __init__(self, device: str) -> None:
+            self.device = device
+
+    assert batch_size_for(config, On("cpu")) == 32
+    assert batch_size_for(config, On("cuda:0")) == 1024
+    with pytest.raises(MedrlError, match="static_cut"):
+        SemanticConfig(static_cut=1.5)
+    with pytest.raises(MedrlError, match="gpu_batch_size"):
+        SemanticConfig(gpu_batch_size=0)

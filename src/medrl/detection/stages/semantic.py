@@ -3,8 +3,11 @@ kept only when its case fingerprint agrees (see `SemanticConfig`).
 
 Retrieval is sparse (the rarer words a row shares with each question, as the rewrite stage counts them), so only a
 few candidates per row are ever compared by meaning, and only rows with a candidate whose fingerprint agrees are
-embedded. Benchmark questions are embedded once when the index is built and stored with it in the pack's index
-cache (float32 arrays, with the fingerprint of the model that made them: another model rebuilds the cache).
+embedded. A static embedding distilled from the stage's model (see `embeddings`) sets aside the candidates that are
+clearly different, so the transformer embeds only the rows left with a candidate near its thresholds (on workload S
+of bench/perf, a profile put 75% of the stage's time in the transformer). Benchmark questions are embedded by both
+models once when the index is built and stored with it in the pack's index cache (float32 arrays, with the
+fingerprints of the models that made them: another model rebuilds the cache).
 """
 
 from __future__ import annotations
@@ -26,7 +29,16 @@ from medrl.detection.cases import (
     shown_numbers,
     specific_numbers,
 )
-from medrl.detection.embeddings import Embedder, load_embedder, locate_model, set_threads
+from medrl.detection.embeddings import (
+    STATIC_DIMENSIONS,
+    Embedder,
+    StaticEmbedder,
+    load_embedder,
+    load_static_embedder,
+    locate_model,
+    model_fingerprint,
+    set_threads,
+)
 from medrl.detection.hits import Hit
 from medrl.detection.options import options_disagree, row_options_of
 from medrl.detection.rare_ngrams import shared_counts
@@ -51,9 +63,14 @@ class SemanticConfig(StageSettings):
     patient or numbers to compare: short questions, cases without numbers); such a candidate is also dropped when
     both sides list options and share none (the same generic stem asking another question). Generic embeddings see
     every vignette as alike, so the fingerprint, not the similarity alone, separates a reworded case from another
-    patient on the same topic. Thresholds were chosen on the tune half of bench/quality/paraphrase (and the options
-    rule on bench/quality's generic stems). Matches are `review` class. `device`: None picks a GPU when one is
-    present; `batch_size` is the embedding batch (neither changes which rows match beyond float rounding).
+    patient on the same topic. Before the transformer, a static embedding distilled from `model` compares the stems:
+    a candidate under `static_cut` (fingerprints agree) or `static_cut_without_fingerprint` (they say nothing) is
+    dropped unembedded; static similarities run higher than the transformer's, and on the paraphrase set's tune half
+    no candidate the transformer accepts scored under 0.82 / 0.87, so the cuts keep a 0.05 margin below those
+    (0 means: every candidate goes to the transformer, as before the static step). Thresholds were chosen on the
+    tune half of bench/quality/paraphrase (and the options rule on bench/quality's generic stems). Matches are
+    `review` class. `device`: None picks a GPU when one is present; `batch_size` is the transformer's batch on the
+    CPU (on a GPU it is `gpu_batch_size`); neither changes which rows match beyond float rounding.
     """
 
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
@@ -67,18 +84,37 @@ class SemanticConfig(StageSettings):
     min_number_agreement: float = 0.5
     min_similarity: float = 0.75
     min_similarity_without_fingerprint: float = 0.85
+    static_cut: float = 0.77
+    static_cut_without_fingerprint: float = 0.82
+    gpu_batch_size: int = 512
 
     def __post_init__(self) -> None:
         fractions = ("min_words", "min_number_agreement", "min_similarity", "min_similarity_without_fingerprint")
         self.check_fractions("semantic", *fractions)
-        if min(self.max_seq_length, self.batch_size, self.stock_df, self.candidates) < 1:
-            raise MedrlError("semantic.max_seq_length, batch_size, stock_df and candidates must be >= 1")
+        if not all(0 <= cut <= 1 for cut in (self.static_cut, self.static_cut_without_fingerprint)):
+            raise MedrlError("semantic.static_cut and static_cut_without_fingerprint must be in [0, 1] (0: off)")
+        if min(self.max_seq_length, self.batch_size, self.gpu_batch_size, self.stock_df, self.candidates) < 1:
+            sizes = "max_seq_length, batch_size, gpu_batch_size, stock_df and candidates"
+            raise MedrlError(f"semantic.{sizes} must be >= 1")
         if not self.model:
             raise MedrlError("semantic.model must name a Hugging Face model id or a local directory")
 
 
 def embedder_for(config: SemanticConfig) -> Embedder:
     return load_embedder(config.model, config.revision, config.device, config.max_seq_length)
+
+
+def uses_static(config: SemanticConfig) -> bool:
+    return config.static_cut > 0 or config.static_cut_without_fingerprint > 0
+
+
+def static_embedder_for(config: SemanticConfig) -> StaticEmbedder:
+    return load_static_embedder(config.model, config.revision, config.device)
+
+
+def batch_size_for(config: SemanticConfig, embedder: Embedder) -> int:
+    """The transformer's batch: a GPU takes far larger ones than the CPU (where bigger batches only pad more)."""
+    return config.gpu_batch_size if embedder.device.startswith("cuda") else config.batch_size
 
 
 def keyed_answer(item: BenchmarkItem) -> str:
@@ -96,6 +132,8 @@ class SemanticIndex:
     embeddings: np.ndarray  # (units, dimension) float32, unit length
     unit_answers: tuple[str, ...]
     model_fingerprint: str
+    static_embeddings: np.ndarray  # (units, STATIC_DIMENSIONS) float32 unit length; no rows when the static step is off
+    static_fingerprint: str  # "" when the static step is off
 
     @property
     def unit_items(self) -> tuple[tuple[int, ...], ...]:
@@ -105,8 +143,9 @@ class SemanticIndex:
         return {
             **self.case.to_arrays(),
             "embeddings": self.embeddings,
+            "static_embeddings": self.static_embeddings,
             **encode_strings("answers", self.unit_answers),
-            **encode_strings("model", [self.model_fingerprint]),
+            **encode_strings("model", [self.model_fingerprint, self.static_fingerprint]),
         }
 
 
@@ -124,34 +163,53 @@ class SemanticStage(Stage[SemanticConfig, SemanticIndex]):
     }
 
     def prepare(self, settings: SemanticConfig) -> None:
+        """Runs before worker processes start: the model is found, and its static embedding distilled once."""
         locate_model(settings.model, settings.revision)
+        if uses_static(settings):
+            static_embedder_for(settings)
 
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: SemanticConfig) -> SemanticIndex:
         embedder = embedder_for(settings)
         case = build_case_index(items, settings.stock_df)
         stems = [question_stem(text) for text in case.words.unit_texts]
-        vectors = embedder.encode(stems, settings.batch_size, remember=True)
+        vectors = embedder.encode(stems, batch_size_for(settings, embedder), remember=True)
         answers = tuple(keyed_answer(items[entries[0]]) for entries in case.unit_items)
-        return SemanticIndex(case, vectors, answers, embedder.fingerprint)
+        static_vectors, static_fingerprint = np.zeros((0, STATIC_DIMENSIONS), dtype=np.float32), ""
+        if uses_static(settings):
+            static = static_embedder_for(settings)
+            static_vectors, static_fingerprint = static.encode(stems), static.fingerprint
+        return SemanticIndex(case, vectors, answers, embedder.fingerprint, static_vectors, static_fingerprint)
 
     def load_index(
         self, reader: ArrayReader, table: TextTable, settings: SemanticConfig, item_count: int
     ) -> SemanticIndex:
-        embedder = embedder_for(settings)
+        # The model's fingerprint from its files: the transformer itself is loaded only when a row needs it.
+        fingerprint = model_fingerprint(locate_model(settings.model, settings.revision))
+        static_fingerprint = static_embedder_for(settings).fingerprint if uses_static(settings) else ""
         case = load_case_index(reader, settings.stock_df, item_count)
         units = len(case.words.unit_texts)
-        (fingerprint,) = reader.strings("model", 1)
-        if fingerprint != embedder.fingerprint:
+        if reader.strings("model", 2) != [fingerprint, static_fingerprint]:
             raise CacheInvalid(f"its embeddings were made by another model than {settings.model}")
         vectors = reader.array("embeddings", "f", ndim=2)
-        if vectors.shape != (units, embedder.dimension) or not np.all(np.isfinite(vectors)):
-            raise CacheInvalid(f"its embeddings are not {units} finite vectors of {embedder.dimension}")
+        if vectors.shape[0] != units or not np.all(np.isfinite(vectors)):
+            raise CacheInvalid(f"its embeddings are not {units} finite vectors")
+        static_vectors = reader.array("static_embeddings", "f", ndim=2)
+        static_units = units if static_fingerprint else 0
+        if static_vectors.shape != (static_units, STATIC_DIMENSIONS) or not np.all(np.isfinite(static_vectors)):
+            raise CacheInvalid(f"its static embeddings are not {static_units} finite vectors of {STATIC_DIMENSIONS}")
         answers = tuple(reader.strings("answers", units))
-        return SemanticIndex(case, vectors.astype(np.float32, copy=False), answers, fingerprint)
+        return SemanticIndex(
+            case,
+            vectors.astype(np.float32, copy=False),
+            answers,
+            fingerprint,
+            static_vectors.astype(np.float32, copy=False),
+            static_fingerprint,
+        )
 
     def hits(self, batch: StageBatch, index: SemanticIndex, settings: SemanticConfig) -> list[RowHits]:
-        set_threads(batch.run.workers)
-        return [RowHits.of(hits) for hits in semantic_hits(batch.texts, index, settings, batch.options)]
+        found = semantic_hits(batch.texts, index, settings, batch.options, threads=batch.run.workers)
+        return [RowHits.of(hits) for hits in found]
 
     def threshold(self, settings: Mapping[str, Any]) -> tuple[float, str]:
         return float(settings["min_similarity"]) * 100, "cosine similarity x 100"
@@ -191,9 +249,14 @@ def _evidence(similarity: float, words: float, row: str, row_options: frozenset[
 
 
 def semantic_hits(
-    texts: list[str], index: SemanticIndex, config: SemanticConfig, row_options: list[frozenset[str]] | None = None
+    texts: list[str],
+    index: SemanticIndex,
+    config: SemanticConfig,
+    row_options: list[frozenset[str]] | None = None,
+    threads: int = 0,
 ) -> list[list[Hit]]:
-    """Benchmark units each text rewords (see `SemanticConfig`). Score: the cosine similarity x 100."""
+    """Benchmark units each text rewords (see `SemanticConfig`). Score: the transformer's cosine similarity x 100.
+    `threads`: the transformer's intra-op threads (0: PyTorch's default)."""
     case = index.case
     counts = shared_counts(texts, case.words)
     overlap = np.minimum(counts.item_coverage(case.words), counts.row_coverage())
@@ -205,7 +268,7 @@ def semantic_hits(
     first = np.searchsorted(rows, rows, side="left")
     top = (np.arange(len(rows)) - first) < config.candidates
     stems: dict[int, str] = {}
-    candidates: list[tuple[int, int, float, float]] = []  # (row, unit, words, the similarity needed)
+    candidates: list[tuple[int, int, float, bool]] = []  # (row, unit, words, whether the fingerprints agree)
     options: dict[int, frozenset[str]] = {}
     for row, unit, words in zip(rows[top].tolist(), units[top].tolist(), overlap[top].tolist(), strict=True):
         stem = stems.setdefault(row, question_stem(texts[row]))
@@ -215,17 +278,40 @@ def semantic_hits(
         if not agrees and options_disagree(options[row], case.words.unit_options[unit]):
             continue  # a stem that says nothing specific, asking another question ("Which of the following is true?")
         if consistent:
-            needed = config.min_similarity if agrees else config.min_similarity_without_fingerprint
-            candidates.append((row, unit, words, needed))
+            candidates.append((row, unit, words, agrees))
     hits: list[list[Hit]] = [[] for _ in texts]
+    if index.static_fingerprint:
+        candidates = _near_by_static(candidates, stems, index, config)
     if not candidates:
         return hits
     embedded = sorted({row for row, *_ in candidates})
-    vectors = embedder_for(config).encode([stems[row] for row in embedded], config.batch_size)
+    set_threads(threads)
+    embedder = embedder_for(config)
+    vectors = embedder.encode([stems[row] for row in embedded], batch_size_for(config, embedder))
+    if vectors.shape[1] != index.embeddings.shape[1]:  # checked here: loading the index does not load the model
+        raise MedrlError(
+            f"the pack's semantic index holds {index.embeddings.shape[1]}-dimensional embeddings, model "
+            f"{config.model} makes {vectors.shape[1]}: delete the pack's index cache (medrl rebuilds it)"
+        )
     position = {row: i for i, row in enumerate(embedded)}
-    for row, unit, words, needed in candidates:
+    for row, unit, words, agrees in candidates:
         similarity = float(vectors[position[row]] @ index.embeddings[unit])
-        if similarity >= needed:
+        if similarity >= (config.min_similarity if agrees else config.min_similarity_without_fingerprint):
             evidence = _evidence(similarity, words, stems[row], options[row], unit, index)
             hits[row].append(Hit(unit, round(100 * similarity, 2), evidence))
     return hits
+
+
+def _near_by_static(
+    candidates: list[tuple[int, int, float, bool]], stems: dict[int, str], index: SemanticIndex, config: SemanticConfig
+) -> list[tuple[int, int, float, bool]]:
+    """The candidates whose stems' static similarity reaches the cut for their fingerprint (`SemanticConfig`)."""
+    rows = sorted({row for row, *_ in candidates})
+    vectors = static_embedder_for(config).encode([stems[row] for row in rows])
+    position = {row: i for i, row in enumerate(rows)}
+    return [
+        (row, unit, words, agrees)
+        for row, unit, words, agrees in candidates
+        if float(vectors[position[row]] @ index.static_embeddings[unit])
+        >= (config.static_cut if agrees else config.static_cut_without_fingerprint)
+    ]
