@@ -1,11 +1,15 @@
 """Mine candidate (training row, pack item) pairs for adjudication, and print pairs side by side for reading.
 
     python bench/quality/paraphrase/mine.py [--data DATA] [--out .cache/candidates.csv]
+    python bench/quality/paraphrase/mine.py --by-answer [--out .cache/by_answer.csv]
     python bench/quality/paraphrase/mine.py --show FILE:ROW:BENCHMARK:ITEM [...]
 
 Mining is deliberately broad (the existing detectors find few rewrites, so they are not used): for every
 training-side row, the top items by TF-IDF cosine of the stems, by TF-IDF cosine of stem + options, and by the
 count of shared numbers, each pair scored with its case fingerprint (age, sex, numbers, options, keyed answer).
+`--by-answer` mines by topic instead, for same-topic siblings (issue 21): pairs not yet adjudicated whose keyed
+answers are the same specific concept (fuzz.ratio >= 90 after folding, an answer keyed by at most
+`SPECIFIC_ANSWER` pack items), ordered by stem cosine.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from rows import CACHE, DEFAULT_DATA, DEFAULT_PACK, TRAIN_FILES, Entry, age, load_entries, norm, numbers, sex, write_csv
 
 TOP = 5
 TOP_NUMBERS = 3
+SPECIFIC_ANSWER = 5  # an answer keyed by more pack items ("Reassurance", "Autosomal recessive") says nothing of topic
 
 
 class Tfidf:
@@ -121,6 +126,42 @@ def mine(data: Path, pack: Path) -> list[dict]:
     return out
 
 
+def mine_by_answer(data: Path, pack: Path) -> list[dict]:
+    """Pairs sharing a specific keyed answer, not in adjudication.csv, best stem cosine first."""
+    import csv
+
+    from rows import ADJUDICATION
+
+    rows, targets = load_entries(data, pack)
+    with ADJUDICATION.open(encoding="utf-8", newline="") as handle:
+        read = {(d["train_file"], d["train_row"], d["benchmark"], d["item_id"]) for d in csv.DictReader(handle)}
+    by_answer: dict[str, list[int]] = defaultdict(list)
+    for index, target in enumerate(targets):
+        if norm(target.answer):
+            by_answer[norm(target.answer)].append(index)
+    specific = {answer: found for answer, found in by_answer.items() if len(found) <= SPECIFIC_ANSWER}
+    keys = list(specific)
+    stems = [norm(t.stem).split() for t in targets]
+    by_stem = Tfidf([norm(e.stem).split() for e in rows] + stems, stems)
+    out = []
+    for row in rows:
+        answer = norm(row.answer)
+        if not answer:
+            continue
+        close = process.extract(answer, keys, scorer=fuzz.ratio, score_cutoff=90, limit=None)
+        matches = {i for key, _, _ in close for i in specific[key]}
+        matches = {i for i in matches if targets[i].source not in TRAIN_FILES[row.source]}
+        matches = {i for i in matches if (row.source, row.key, targets[i].source, targets[i].key) not in read}
+        if not matches:
+            continue
+        cos_stem = by_stem.scores(norm(row.stem).split())
+        for i in matches:
+            item = targets[i]
+            pair = {"train_file": row.source, "train_row": row.key, "benchmark": item.source, "item_id": item.key}
+            out.append({**pair, "cos_stem": round(float(cos_stem[i]), 3), **pair_features(row, item)})
+    return sorted(out, key=lambda pair: -pair["cos_stem"])
+
+
 def show(pairs: list[str], data: Path, pack: Path, width: int) -> None:
     """Print each FILE:ROW:BENCHMARK:ITEM pair: both stems, options and keyed answers, and the fingerprint."""
     rows, targets = load_entries(data, pack)
@@ -143,12 +184,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pack", type=Path, default=DEFAULT_PACK)
     parser.add_argument("--out", type=Path, default=CACHE / "candidates.csv")
     parser.add_argument("--show", nargs="+", metavar="FILE:ROW:BENCHMARK:ITEM")
+    parser.add_argument("--by-answer", action="store_true", help="mine same-topic siblings by keyed answer")
     parser.add_argument("--width", type=int, default=1400, help="characters of each stem to print (--show)")
     args = parser.parse_args(argv)
     if args.show:
         show(args.show, args.data, args.pack, args.width)
         return
-    out = mine(args.data, args.pack)
+    out = mine_by_answer(args.data, args.pack) if args.by_answer else mine(args.data, args.pack)
     write_csv(args.out, out)
     print(f"{args.out}: {len(out)} pairs", file=sys.stderr)
 

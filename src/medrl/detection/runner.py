@@ -208,4 +208,6 @@ class DetectionRunner:
         setup = (str(Path(self.pack.path).resolve()), self.config.replace(workers=1))
         if self.config.engine == "ray":
             return run_ray(_detect_in_worker, batches, self.processes, _init_worker, setup, self.config.ray_address)
+        for stage in self.config.enabled():
+            stage.share_with_workers(self.config.stages[stage.name])
         return run_processes(_detect_in_worker, batches, self.processes, _init_worker, (*setup, os.getpid()))

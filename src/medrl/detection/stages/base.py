@@ -117,6 +117,10 @@ class Stage(ABC, Generic[SettingsT, IndexT]):
         """Check what the stage needs from outside the pack (a model) before any index is built, so that it fails
         first. Most stages need nothing."""
 
+    def share_with_workers(self, settings: SettingsT) -> None:
+        """Load, in the parent of worker processes and before they start, what they may share: forked workers
+        inherit it copy-on-write (one model per machine, not one per worker). Most stages share nothing."""
+
     @abstractmethod
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: SettingsT) -> IndexT:
         """Build this stage's part of the pack index."""

@@ -168,6 +168,12 @@ class SemanticStage(Stage[SemanticConfig, SemanticIndex]):
         if uses_static(settings):
             static_embedder_for(settings)
 
+    def share_with_workers(self, settings: SemanticConfig) -> None:
+        """The transformer, loaded once here: worker processes forked from this one use it copy-on-write instead of
+        each importing PyTorch and loading its own (~1.25 GB per worker on workload S before). Where workers are
+        not forked (Ray, or a spawn start method) each loads its own when a row first needs it."""
+        embedder_for(settings)
+
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: SemanticConfig) -> SemanticIndex:
         embedder = embedder_for(settings)
         case = build_case_index(items, settings.stock_df)
