@@ -18,7 +18,7 @@ from pathlib import Path
 from medrl.benchmarks.loaders import BenchmarkItem
 from medrl.dataset.render import DEFAULT_TEMPLATE, render_problem
 from medrl.errors import MedrlError
-from medrl.evaluation.page import eval_html, eval_markdown
+from medrl.evaluation.page import EVAL_SUMMARY, eval_html, eval_markdown
 from medrl.evaluation.predictions import ItemId, ItemIndex, Matched, read_predictions
 from medrl.evaluation.stats import StatsSettings, group_stats
 from medrl.inference import EndpointConfig, ResponseCache, SamplingParams, sample_prompts, sampling_record
@@ -30,7 +30,7 @@ from medrl.reporting.runs import EVIDENCE, Run, load_run
 from medrl.reporting.subsets import run_pack
 from medrl.reward import compute_score
 
-OUTPUTS = ("eval.json", "eval.md", "eval.html")
+OUTPUTS = (EVAL_SUMMARY, "eval.md", "eval.html")
 # The prompt of every item: PubMedQA-style items put their context first; the rest is the build's default problem
 # prompt (question, options lettered "A. text", the final letter asked for in \boxed{}), which medrl.reward scores.
 CONTEXT_PROMPT = "Context:\n{context}\n\n{problem}"
@@ -159,7 +159,7 @@ def evaluate(settings: EvalSettings, progress: Progress | None = None) -> dict:
         else:
             matched = _ask(settings, chosen, progress)
         summary = _summary(settings, run, pack.manifest_sha256, benchmarks, chosen, classes, matched)
-        write_json_atomic(outputs.path("eval.json"), summary)
+        write_json_atomic(outputs.path(EVAL_SUMMARY), summary)
         write_text_atomic(outputs.path("eval.md"), eval_markdown(summary))
         write_text_atomic(outputs.path("eval.html"), eval_html(summary))
         outputs.commit()

@@ -150,10 +150,10 @@ def _hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def load_evaluation(run: Run, directory: Path) -> dict:
-    """The eval.json in `directory` (a `medrl eval --out`), checked to be an evaluation of `run` (same input, only
-    benchmarks the run checked) and renderable: a wrong or damaged one is one line, not a traceback or another
-    run's chart."""
+def evaluation_section(run: Run, directory: Path) -> str:
+    """The eval.json in `directory` (a `medrl eval --out`) rendered as a section of `run`'s report, checked to be an
+    evaluation of `run` (same input, only benchmarks the run checked): a wrong or damaged one is one line, not a
+    traceback or another run's chart."""
     path = directory / EVAL_SUMMARY if directory.is_dir() else directory
     fix = f"give --eval the --out of a `medrl eval {run.directory} ...`"
     try:
@@ -171,8 +171,7 @@ def load_evaluation(run: Run, directory: Path) -> dict:
             f"{path} evaluates run {summary.get('run')!r} (input {summary.get('input')!r}), not {run.directory}; {fix}"
         )
     try:
-        eval_section(summary)
+        return eval_section(summary)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         why = f"{type(error).__name__}: {error}"
         raise MedrlError(f"{path}: an eval.json this medrl cannot draw ({why}); {fix}") from None
-    return summary

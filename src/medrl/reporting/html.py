@@ -26,7 +26,7 @@ from html import escape
 from pathlib import Path
 
 from medrl._version import __version__
-from medrl.evaluation.page import eval_section, load_evaluation
+from medrl.evaluation.page import evaluation_section
 from medrl.io.writers import dumps, write_text_atomic
 from medrl.progress import Progress
 from medrl.reporting.evidence import ItemKey, item_key
@@ -424,9 +424,9 @@ def _run_notes(run: Run, evidence: _Evidence) -> str:
     return "".join(f'<p class="note">{escape(note)}</p>' for note in notes)
 
 
-def render_html(run: Run, progress: Progress | None = None, evaluations: Sequence[dict] = ()) -> str:
+def render_html(run: Run, progress: Progress | None = None, eval_sections: Sequence[str] = ()) -> str:
     """The report page of a run (see the module docstring); `progress` is advanced by the removed rows read.
-    `evaluations` are eval.json summaries of this run (`medrl eval`): each adds its charts and table."""
+    `eval_sections` are rendered evaluations of this run (`evaluation_section`): each adds its charts and table."""
     evidence = _collect(run, progress or Progress())
     versions = run.summary.get("versions", {})
     pack = run.summary.get("pack", {})
@@ -464,7 +464,7 @@ def render_html(run: Run, progress: Progress | None = None, evaluations: Sequenc
 {_count_cards(run, evidence)}
 {_run_notes(run, evidence)}
 {_charts(run, evidence)}
-{"".join(eval_section(summary) for summary in evaluations)}
+{"".join(eval_sections)}
 <h2 id="evidence">Evidence</h2>
 <p class="note legend">Each removed row beside the benchmark item it matched. <mark class="ev">Yellow</mark>: the
 match's recorded evidence span; <mark class="sh">blue</mark>: word 3-grams both texts share (options the row
@@ -499,7 +499,7 @@ def write_html_report(
     progress = progress or Progress()
     path = Path(directory) / HTML_REPORT
     run = load_run(directory)
-    summaries = [load_evaluation(run, Path(where)) for where in evaluations]
+    sections = [evaluation_section(run, Path(where)) for where in evaluations]
     with progress.stage(HTML_REPORT, run.counts()["removed"]):
-        write_text_atomic(path, render_html(run, progress, summaries))
+        write_text_atomic(path, render_html(run, progress, sections))
     return path
