@@ -1,0 +1,139 @@
+"""Issue 24, step 2: how the semantic stage's static cuts were chosen, and what they spare the transformer.
+
+    python bench/perf/semantic_static_cuts.py
+
+Needs the `semantic` extra, `bench/quality/paraphrase/run.py` run once (its set and pack in bench/quality/.cache and
+bench/quality/paraphrase/.cache) and `bench/perf/semantic_encoder_load.py` run once (workload S's stems that reach
+the stage's candidates, in .cache/encoder-load-stems.jsonl; its pack index cached by `run.py`). Every candidate that
+survives the case fingerprint is scored by both models (the transformer with its thresholds at ~0, the static
+embedding with its cuts at 0), then:
+1. paraphrase set, stem only, per half and fingerprint class: the lowest static similarity of a candidate the
+   transformer accepts (the cuts keep a margin under the tune half's);
+2. workload S at the stage's cuts: the rows whose candidates reach the transformer, the candidates it accepted that
+   the cuts set aside, and the transformer's rows/s on the rows that still reach it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections import defaultdict
+
+from common import CACHE, PACK_DIR, REPO
+
+sys.path.append(str(REPO / "bench"))
+from embedding_model import default_embedding_model, with_embedding_model
+
+PARAPHRASE_SET = REPO / "bench" / "quality" / "paraphrase" / ".cache" / "paraphrase.jsonl"
+QUALITY_PACK = REPO / "bench" / "quality" / ".cache" / "pack"
+STEMS = CACHE / "encoder-load-stems.jsonl"
+
+
+def scored_candidates(texts: list[str], index, settings) -> list[dict]:
+    """Every candidate past the fingerprint check: (row, unit, agrees, transformer and static similarity)."""
+    from medrl.detection.stages.semantic import fingerprint_check, semantic_hits, static_embedder_for
+    from medrl.detection.text import question_stem
+
+    everything = dataclasses.replace(
+        settings,
+        min_similarity=1e-6,
+        min_similarity_without_fingerprint=1e-6,
+        static_cut=0.0,
+        static_cut_without_fingerprint=0.0,
+    )
+    static = static_embedder_for(settings)
+    out = []
+    for start in range(0, len(texts), 1000):
+        chunk = texts[start : start + 1000]
+        stems = [question_stem(text) for text in chunk]
+        vectors = static.encode(stems)
+        for row, hits in enumerate(semantic_hits(chunk, index, everything)):
+            for hit in hits:
+                agrees = fingerprint_check(stems[row], hit.text_id, index.case, settings)[1]
+                out.append(
+                    {
+                        "row": start + row,
+                        "unit": hit.text_id,
+                        "agrees": agrees,
+                        "transformer": hit.score / 100,
+                        "static": float(vectors[row] @ index.static_embeddings[hit.text_id]),
+                    }
+                )
+    return out
+
+
+def accepted(candidate: dict, settings) -> bool:
+    needed = settings.min_similarity if candidate["agrees"] else settings.min_similarity_without_fingerprint
+    return candidate["transformer"] >= needed
+
+
+def kept(candidate: dict, settings) -> bool:
+    cut = settings.static_cut if candidate["agrees"] else settings.static_cut_without_fingerprint
+    return candidate["static"] >= cut
+
+
+def paraphrase_set(config) -> None:
+    from medrl.benchmarks.pack import load_pack
+    from medrl.detection.index import build_index
+
+    settings = config.settings("semantic")
+    semantic_only = config.replace(coverage=None, rewrite=None)
+    rows = [json.loads(line) for line in PARAPHRASE_SET.read_text(encoding="utf-8").splitlines() if line]
+    items = load_pack(QUALITY_PACK).items
+    groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        groups[tuple(row["exclude"])].append(i)
+    lowest: dict[tuple[str, bool], list[float]] = defaultdict(list)
+    for exclude, members in groups.items():
+        index = build_index([item for item in items if item.benchmark not in exclude], semantic_only)
+        for candidate in scored_candidates([rows[i]["text"] for i in members], index.stages["semantic"], settings):
+            if accepted(candidate, settings):
+                lowest[(rows[members[candidate["row"]]]["half"], candidate["agrees"])].append(candidate["static"])
+    print("| half | fingerprint | candidates the transformer accepts | lowest static similarity among them |")
+    print("|---|---|---|---|")
+    for (half, agrees), values in sorted(lowest.items()):
+        print(f"| {half} | {'agrees' if agrees else 'says nothing'} | {len(values)} | {min(values):.3f} |")
+
+
+def workload(config) -> None:
+    from medrl.benchmarks.pack import load_pack
+    from medrl.detection.index import load_or_build_index
+    from medrl.detection.stages.semantic import embedder_for
+
+    settings = config.settings("semantic")
+    index = load_or_build_index(load_pack(PACK_DIR), config).stages["semantic"]
+    stems = [json.loads(line) for line in STEMS.read_text(encoding="utf-8").splitlines() if line]
+    candidates = scored_candidates(stems, index, settings)
+    reaching = sorted({c["row"] for c in candidates if kept(c, settings)})
+    lost = [c for c in candidates if accepted(c, settings) and not kept(c, settings)]
+    matched = {c["row"] for c in candidates if accepted(c, settings)}
+    still = {c["row"] for c in candidates if accepted(c, settings) and kept(c, settings)}
+    embedder = embedder_for(settings)
+    started = time.perf_counter()
+    for start in range(0, len(reaching), 10):  # about the stage's batches on workload S: ~10 such rows per batch
+        embedder.encode([stems[row] for row in reaching[start : start + 10]], settings.batch_size)
+    seconds = time.perf_counter() - started
+    print(
+        f"\nworkload S: {len(stems):,} stems with candidates, {len(candidates):,} candidates; at cuts "
+        f"{settings.static_cut} / {settings.static_cut_without_fingerprint}: {len(reaching):,} rows reach the "
+        f"transformer ({len(reaching) / len(stems):.1%}); rows the transformer matches {len(matched):,} -> "
+        f"{len(still):,}; accepted candidates set aside: {len(lost)}; the transformer on the rows still reaching "
+        f"it, 10 per call: {len(reaching) / seconds:.0f} rows/s"
+    )
+    for candidate in lost:
+        text = " ".join(stems[candidate["row"]].split())
+        print(f"  static {candidate['static']:.2f} transformer {candidate['transformer']:.2f}: {text[:100]}")
+
+
+def main() -> None:
+    from medrl.config import preset
+
+    config = with_embedding_model(preset("medrl-semantic"), default_embedding_model())
+    paraphrase_set(config)
+    workload(config)
+
+
+if __name__ == "__main__":
+    main()
