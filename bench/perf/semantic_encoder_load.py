@@ -7,7 +7,7 @@ Needs the `semantic` and `bench` extras and `bench/perf/run.py` run once (its pa
 1. `medrl-semantic` on the workload with the encoder replaced by a recorder (random unit vectors: decisions are not
    the point): which question stems reach it, their token counts, and the run's time without the encoder.
 2. A static model distilled from the stage's model (`model2vec.distill`, offline: it embeds the model's own
-   vocabulary) and cached in .cache/static-minilm/.
+   vocabulary): the semantic stage's own (`load_static_embedder`, cached in medrl's cache directory).
 3. On the paraphrase set's adjudicated pairs (bench/quality/paraphrase/adjudication.csv, tune and held-out halves):
    per cut, the paraphrases a static pre-filter would lose and the siblings/unrelated pairs it would discard.
 4. On the recorded stems: the share whose best static cosine against every pack question is under each cut (a lower
@@ -31,7 +31,6 @@ from workloads import workload_path
 HERE = Path(__file__).resolve().parent
 sys.path.append(str(HERE.parent))
 PARAPHRASE = HERE.parent / "quality" / "paraphrase"
-STATIC_DIR = CACHE / "static-minilm"
 STEMS = CACHE / "encoder-load-stems.jsonl"
 RECORD = CACHE / "encoder_load.json"
 # The paraphrase set's adjudicated pairs as JSON lines (decision, half, training stem, item stem), read in a
@@ -91,29 +90,22 @@ def record_stems(rows: int) -> None:
 
 
 def distill_static() -> None:
-    from model2vec.distill import distill
-
     from embedding_model import default_embedding_model
+    from medrl.detection.embeddings import load_static_embedder
 
     started = time.perf_counter()
-    distill(model_name=default_embedding_model(), pca_dims=256).save_pretrained(str(STATIC_DIR))
-    print(f"static model distilled in {time.perf_counter() - started:.1f} s into {STATIC_DIR}", flush=True)
+    load_static_embedder(default_embedding_model(), None, "cpu")
+    print(f"static model ready (distilled if missing) in {time.perf_counter() - started:.1f} s", flush=True)
 
 
 def static_model():
-    """The distilled model, made once in a subprocess: PyTorch's threads, once imported, slow numpy's matrix
-    products in this process by orders of magnitude on these 2 cores."""
-    from model2vec import StaticModel
+    """The semantic stage's own static model (`load_static_embedder`), distilled if missing in a subprocess: PyTorch's
+    threads, once imported, slow numpy's matrix products in this process by orders of magnitude on these 2 cores."""
+    from embedding_model import default_embedding_model
+    from medrl.detection.embeddings import load_static_embedder
 
-    if not (STATIC_DIR / "model.safetensors").exists():
-        subprocess.run([sys.executable, __file__, "--step", "distill"], check=True)
-    return StaticModel.from_pretrained(str(STATIC_DIR))
-
-
-def unit(vectors: np.ndarray) -> np.ndarray:
-    """Unit rows in float32 (model2vec may store float16, whose matrix products numpy runs without BLAS)."""
-    vectors = vectors.astype(np.float32)
-    return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+    subprocess.run([sys.executable, __file__, "--step", "distill"], check=True)
+    return load_static_embedder(default_embedding_model(), None, "cpu")
 
 
 def paraphrase_pairs(model, cuts: list[float]) -> None:
@@ -121,8 +113,8 @@ def paraphrase_pairs(model, cuts: list[float]) -> None:
         [sys.executable, "-c", PAIRS_CODE], cwd=PARAPHRASE, check=True, capture_output=True, text=True
     )
     pairs = [json.loads(line) for line in done.stdout.splitlines()]
-    left = unit(model.encode([pair[2] for pair in pairs]))
-    right = unit(model.encode([pair[3] for pair in pairs]))
+    left = model.encode([pair[2] for pair in pairs])
+    right = model.encode([pair[3] for pair in pairs])
     cosine = (left * right).sum(axis=1)
     print(f"\nparaphrase set: {len(pairs)} adjudicated pairs; a static pre-filter at each cut")
     print("| cut | half | paraphrases (n) | lost | siblings + unrelated (n) | discarded |")
@@ -164,9 +156,9 @@ def main() -> None:
     from medrl.benchmarks.pack import load_pack
 
     started = time.perf_counter()
-    vectors = unit(model.encode(stems))
+    vectors = model.encode(stems)
     rate = len(stems) / (time.perf_counter() - started)
-    questions = unit(model.encode([item.question for item in load_pack(PACK_DIR).items]))
+    questions = model.encode([item.question for item in load_pack(PACK_DIR).items])
     best = np.concatenate([(vectors[i : i + 1000] @ questions.T).max(axis=1) for i in range(0, len(vectors), 1000)])
     print(f"\nstatic model: {rate:,.0f} stems/s on this machine")
     for cut in cuts:
