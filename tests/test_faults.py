@@ -961,3 +961,19 @@ def _is_running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_a_worker_forked_from_the_parent_that_loaded_the_index_does_not_load_it_again(monkeypatch) -> None:
+    """The processes engine loads the pack index once in the parent (shared copy-on-write by forked workers); a
+    worker whose parent loaded it for the same pack and settings uses it, any other loads its own."""
+    from medrl.config import preset
+    from medrl.detection import runner
+
+    config, loaded = preset("medrl"), object()
+    monkeypatch.setattr(runner, "_WORKER", {"setup": ("/packs/a", config), "config": config, "index": loaded})
+    monkeypatch.setattr(runner, "load_pack", lambda path: path)
+    monkeypatch.setattr(runner, "load_or_build_index", lambda pack, settings: ("loaded", pack))
+    runner._init_worker("/packs/a", config)
+    assert runner._WORKER["index"] is loaded
+    runner._init_worker("/packs/b", config)
+    assert runner._WORKER["index"] == ("loaded", "/packs/b")

@@ -7,6 +7,7 @@ workers up from the pack's index cache, and is used alike by `decontaminate` and
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -154,8 +155,9 @@ def _init_worker(pack: str, config: DecontaminationConfig, parent: int | None = 
         # neither reacts to SIGINT nor inherits the command line's SIGTERM handler, so it exits quietly.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _WORKER["config"] = config
-    _WORKER["index"] = load_or_build_index(load_pack(pack), config)
+    if _WORKER.get("setup") == (pack, config):
+        return  # forked from a parent that loaded this index: shared copy-on-write (see `DetectionRunner.run`)
+    _WORKER.update(setup=(pack, config), config=config, index=load_or_build_index(load_pack(pack), config))
 
 
 def _detect_in_worker(payload: Payload) -> Result:
@@ -210,4 +212,9 @@ class DetectionRunner:
             return run_ray(_detect_in_worker, batches, self.processes, _init_worker, setup, self.config.ray_address)
         for stage in self.config.enabled():
             stage.share_with_workers(self.config.stages[stage.name])
+        # Loaded here, the index (numpy arrays, the pack's items) is shared copy-on-write by the workers forked next
+        # instead of loaded by each; frozen, the garbage collector never writes to (and so copies) its objects.
+        # Workers not forked (a spawn or forkserver start method) load their own in `_init_worker`.
+        _WORKER.update(setup=setup, config=setup[1], index=load_or_build_index(self.pack, setup[1]))
+        gc.freeze()
         return run_processes(_detect_in_worker, batches, self.processes, _init_worker, (*setup, os.getpid()))
