@@ -2,7 +2,7 @@
 
 Why sentence-transformers: it loads any Hugging Face sentence model by id (transformer models, and static or ONNX
 ones through its backends), picks a GPU when one is present, and on these CPUs its PyTorch path embedded MedQA
-vignettes 1.2-2.4x faster than an int8 ONNX export of the same model through onnxruntime
+vignettes 1.2-2.5x faster than an int8 ONNX export of the same model through onnxruntime
 (bench/perf/embedding_speed.py).
 
 A model is named by a Hugging Face id (fetched once into the Hugging Face cache, without pickled weights or other
