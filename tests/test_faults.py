@@ -977,3 +977,21 @@ def test_a_worker_forked_from_the_parent_that_loaded_the_index_does_not_load_it_
     assert runner._WORKER["index"] is loaded
     runner._init_worker("/packs/b", config)
     assert runner._WORKER["index"] == ("loaded", "/packs/b")
+
+
+def test_a_processes_run_in_a_library_caller_lets_go_of_the_shared_index(example_pack: Path, tmp_path: Path) -> None:
+    """After a run with worker processes the caller's process holds no index and no frozen objects (a library
+    caller may run many checks), and the outputs equal a one-process run's."""
+    import gc
+
+    from medrl.config import preset
+    from medrl.detection import runner
+
+    source = EXAMPLES / "training" / "demo_train.jsonl"
+    outputs = {}
+    for processes in (1, 2):
+        out = tmp_path / f"p{processes}"
+        medrl.decontaminate(source, example_pack, out, config=preset("medrl").replace(processes=processes))
+        outputs[processes] = (out / "removed.jsonl").read_bytes()
+        assert runner._WORKER == {} and gc.get_freeze_count() == 0
+    assert outputs[1] == outputs[2]

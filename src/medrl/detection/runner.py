@@ -195,8 +195,8 @@ class DetectionRunner:
     @classmethod
     def for_pack(cls, pack: BenchmarkPack, config: DecontaminationConfig, input_bytes: int) -> DetectionRunner:
         processes = resolve_processes(config, input_bytes)
-        if config.engine == "ray" or processes > 1:  # workers load the index from the pack's cache; this process
-            ensure_index_cached(pack, config)  # never needs it
+        if config.engine == "ray" or processes > 1:  # Ray actors load the index from the pack's cache; forked
+            ensure_index_cached(pack, config)  # workers share the one `_forked` loads when the run starts
             return cls(config, pack=pack, processes=processes)
         return cls(config, load_or_build_index(pack, config), pack)
 
@@ -210,11 +210,20 @@ class DetectionRunner:
         setup = (str(Path(self.pack.path).resolve()), self.config.replace(workers=1))
         if self.config.engine == "ray":
             return run_ray(_detect_in_worker, batches, self.processes, _init_worker, setup, self.config.ray_address)
+        return self._forked(batches, setup)
+
+    def _forked(self, batches: Iterable[tuple[Key, Payload]], setup: tuple) -> Iterator[tuple[Key, Result]]:
+        """The processes engine. Loaded here, the index (numpy arrays, the pack's items) is shared copy-on-write by
+        the workers forked next instead of loaded by each; frozen, the garbage collector never writes to (and so
+        copies) its objects. Workers not forked (a spawn or forkserver start method) load their own in
+        `_init_worker`. Afterwards this process lets go of it (a library caller may run many checks)."""
+        assert self.pack is not None
         for stage in self.config.enabled():
             stage.share_with_workers(self.config.stages[stage.name])
-        # Loaded here, the index (numpy arrays, the pack's items) is shared copy-on-write by the workers forked next
-        # instead of loaded by each; frozen, the garbage collector never writes to (and so copies) its objects.
-        # Workers not forked (a spawn or forkserver start method) load their own in `_init_worker`.
         _WORKER.update(setup=setup, config=setup[1], index=load_or_build_index(self.pack, setup[1]))
         gc.freeze()
-        return run_processes(_detect_in_worker, batches, self.processes, _init_worker, (*setup, os.getpid()))
+        try:
+            yield from run_processes(_detect_in_worker, batches, self.processes, _init_worker, (*setup, os.getpid()))
+        finally:
+            gc.unfreeze()
+            _WORKER.clear()
