@@ -12,9 +12,10 @@ A model's identity for caches is a sha256 over its files, so embeddings cached i
 that made them.
 
 On a CPU that multiplies bfloat16 matrices natively (Intel AMX or AVX512-BF16: Sapphire Rapids, Zen 4 and later) the
-transformer runs under PyTorch's bfloat16 autocast (precision "auto"): on this machine's Xeon it embedded workload
-stems 2.1x faster than float32, with vectors at cosine >= 0.9999 to the float32 ones (bench/perf/embedding_speed.py).
-Elsewhere, and on a GPU (not measured), it runs in float32.
+transformer runs under PyTorch's bfloat16 autocast (precision "auto"), each text in a batch of a fixed shape for its
+length (see `Embedder._encode_fixed_shapes`): on this machine's Xeon 1.5x faster than float32 on workload stems, with
+vectors at cosine >= 0.9999 to the float32 ones (bench/perf/embedding_speed.py). Elsewhere, and on a GPU (not
+measured), it runs in float32.
 
 A static embedding distilled from the same model (model2vec: each vocabulary token embedded once by the model, PCA to
 256 dimensions; a text is the mean of its tokens' vectors) lets the semantic stage set aside clearly different
@@ -24,7 +25,6 @@ made once per model and machine (about a minute on 2 cores) into medrl's cache d
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -237,11 +237,14 @@ def load_embedder(name: str, revision: str | None, device: str | None, max_seq_l
             f"{str(error).splitlines()[0][:200] if str(error) else ''}); it must be a sentence-transformers model "
             "with safetensors weights"
         ) from None
-    with contextlib.suppress(AttributeError):  # a static model (sentence-transformers' StaticEmbedding) has no limit
+    try:
         model.max_seq_length = max_seq_length
+        transformer = True
+    except AttributeError:  # a static model (sentence-transformers' StaticEmbedding): no limit, nothing to speed up
+        transformer = False
     on_cpu = model.device.type == "cpu"
-    bfloat16 = precision == "bfloat16" or (precision == "auto" and on_cpu and native_bfloat16())
-    return Embedder(model, name, fingerprint, bfloat16)
+    wanted = precision == "bfloat16" or (precision == "auto" and on_cpu and native_bfloat16())
+    return Embedder(model, name, fingerprint, transformer and wanted)
 
 
 def set_threads(threads: int) -> None:
