@@ -156,7 +156,7 @@ def _init_worker(pack: str, config: DecontaminationConfig, parent: int | None = 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if _WORKER.get("setup") == (pack, config):
-        return  # forked from a parent that loaded this index: shared copy-on-write (see `DetectionRunner.run`)
+        return  # forked from a parent that loaded this index: shared copy-on-write (see `DetectionRunner._forked`)
     _WORKER.update(setup=(pack, config), config=config, index=load_or_build_index(load_pack(pack), config))
 
 
