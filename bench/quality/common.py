@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import hashlib
 import json
 import re
 import sys
@@ -27,6 +28,13 @@ TRAINING_FILES = ("medqa_dev.json", "pubmedqa_trainpool.jsonl", "huatuogpt_o1_de
 # MedXpertQA questions carry their options inline after this marker; the stem is what precedes it.
 _ANSWER_CHOICES = re.compile(r"\s*Answer Choices:\s*\(A\).*\Z", re.S)
 _OPTION_PREFIX = re.compile(r"^\(?([A-Z])[.):]\s*")
+
+
+def row_half(row_id: str) -> str:
+    """'tune' or 'held-out' for a training row named "FILE:ROW" (its file relative to the shared data directory):
+    the parity of the first 8 hex digits of sha256(row_id). Stable across runs, and the same for a row in the
+    paraphrase set and in real_data.py's removals."""
+    return "tune" if int(hashlib.sha256(row_id.encode("utf-8")).hexdigest()[:8], 16) % 2 == 0 else "held-out"
 
 
 @dataclass(frozen=True)

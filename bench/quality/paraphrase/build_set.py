@@ -13,7 +13,6 @@ negatives. `exclude` names the benchmarks the row comes from, which the evaluati
 from __future__ import annotations
 
 import csv
-import hashlib
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -26,6 +25,7 @@ from rows import (
     TRAIN_FILES,
     builder_parser,
     load_entries,
+    row_half,
     write_jsonl,
 )
 
@@ -34,11 +34,6 @@ from rows import (
 OLD_ADJUDICATION = HERE.parent / "adjudication.csv"
 PRIORITY = ("paraphrase", "copy", "unsure", "not_read", "other_copy", "sibling", "unrelated")
 EXCLUDED = {"unsure", "not_read", "other_copy"}
-
-
-def half(row_id: str) -> str:
-    """'tune' or 'held-out': the parity of the first 8 hex digits of sha256("FILE:ROW") (stable across runs)."""
-    return "tune" if int(hashlib.sha256(row_id.encode("utf-8")).hexdigest()[:8], 16) % 2 == 0 else "held-out"
 
 
 def read_decisions(path: Path) -> dict[tuple[str, str], list[dict]]:
@@ -75,7 +70,7 @@ def build(data: Path, pack: Path, adjudication: Path = ADJUDICATION) -> list[dic
                 "file": row.source,
                 "row": int(row.key),
                 "label": label,
-                "half": half(row_id),
+                "half": row_half(row_id),
                 "text": row.stem,
                 "options": [list(option) for option in row.options],
                 "targets": [{"benchmark": p["benchmark"], "item_id": p["item_id"]} for p in positive],

@@ -23,6 +23,7 @@ from common import (  # noqa: E402, F401
     load_training,
     markdown_table,
     norm,
+    row_half,
     rules_of,
     rules_table,
     stem,

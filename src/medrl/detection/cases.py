@@ -52,16 +52,108 @@ _SMALL = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine"
 _COUNT = r"(\d+(?:\.\d+)?|" + "|".join(_SMALL) + r")"
 _DURATION = re.compile(rf"\b{_COUNT}[- ](hour|day|week|month|year)s?\b(?![- ]old)", re.IGNORECASE)
 _DAYS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30, "year": 365}
-# A measured value and its unit: a temperature, a rate per minute, a pressure, a concentration, a percentage.
+# A measured value and its unit: a temperature, a rate per minute, a pressure, a concentration, a count, a percentage.
 _MEASURE = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(°\s*[CF]|/min|mm\s*Hg|mg/dL|mEq/L|mmol/L|g/dL|U/L|/mm3|/μL|%)", re.IGNORECASE
+    r"((?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?)\s*(°\s*[CF]|/min|mm\s*Hg|mg/dL|mEq/L|mmol/L|g/dL|U/L|/mm3|/μL|%)",
+    re.IGNORECASE,
 )
+# What a value measures is the last word before it ("K+ 6.1 mEq/L", "| K+ | 5.8 mEq/L |", "pulse is 89/min",
+# "blood pressure 132/88 mm Hg"), skipping linking words and units; a generic last word takes the one before it
+# ("heart rate", "urea nitrogen"), and common synonyms are one name. A value with no such word is named by its unit.
+_ANALYTE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*[+-]?")
+_LINKING = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "at",
+        "be",
+        "been",
+        "by",
+        "concentration",
+        "from",
+        "had",
+        "has",
+        "have",
+        "her",
+        "his",
+        "in",
+        "initially",
+        "is",
+        "its",
+        "level",
+        "levels",
+        "measured",
+        "measures",
+        "now",
+        "of",
+        "on",
+        "remains",
+        "serum",
+        "shows",
+        "the",
+        "their",
+        "to",
+        "value",
+        "was",
+        "were",
+        "with",
+        "c",
+        "f",
+        "mm",
+        "hg",
+        "mg",
+        "dl",
+        "meq",
+        "mmol",
+        "l",
+        "g",
+        "u",
+        "ul",
+        "min",
+    }
+)
+_GENERIC = frozenset({"rate", "pressure", "nitrogen", "saturation", "count"})
+_SYNONYMS = {
+    "heart rate": "pulse",
+    "pulse rate": "pulse",
+    "respiratory rate": "respirations",
+    "respiration": "respirations",
+    "potassium": "k+",
+    "k": "k+",
+    "sodium": "na+",
+    "na": "na+",
+    "chloride": "cl-",
+    "cl": "cl-",
+    "bicarbonate": "hco3-",
+    "hco3": "hco3-",
+    "bun": "urea nitrogen",
+    "bp": "blood pressure",
+    "temp": "temperature",
+    "hb": "hemoglobin",
+    "hgb": "hemoglobin",
+}
+
+
+def _analyte(before: str) -> str | None:
+    """The name of what the value after `before` measures (see `_ANALYTE_WORD`), or None."""
+    words = [word.lower() for word in _ANALYTE_WORD.findall(before[-40:])]
+    words = [word for word in words if word not in _LINKING]
+    if not words:
+        return None
+    name = words[-1]
+    if name in _GENERIC and len(words) > 1:
+        name = f"{words[-2]} {name}"
+    return _SYNONYMS.get(name, name)
+
+
 # Drug names by their stems' endings (ACE inhibitors, beta blockers, statins, antibiotics, ...): a case's
 # medication list. Conservative: a drug it does not know is simply not compared.
 _DRUG = re.compile(
     r"\b[a-z]+(?:pril|sartan|olol|dipine|statin|formin|gliptin|glitazone|azole|mycin|cillin|cycline|floxacin|"
     r"prazole|tidine|oxetine|triptyline|azepam|azolam|thiazide|semide|profen|parin|farin|ximab|zumab|umab|tinib|"
-    r"sone|solone|zosin)\b|\b(?:aspirin|insulin|levothyroxine|lithium|digoxin|amiodarone|acetaminophen)\b",
+    r"sone|solone|zosin|olactone)\b|\b(?:aspirin|insulin|levothyroxine|lithium|digoxin|amiodarone|acetaminophen)\b",
     re.IGNORECASE,
 )
 
@@ -69,27 +161,34 @@ _DRUG = re.compile(
 @dataclass(frozen=True)
 class CaseFacts:
     """What a case states that another patient would state differently: its durations (in days), its measured
-    values per unit, and its drugs. Two cases contradict when both state one of these and share no value."""
+    values per analyte ("k+ meq/l", "pulse /min", or the unit alone when nothing names the value), and its drugs.
+    Two cases contradict on a duration or a measure when both state it and share no value, and on drugs when each
+    takes one the other does not (metoprolol and simvastatin vs enalapril and simvastatin: another medication list)."""
 
     durations: frozenset[float]
     measures: dict[str, frozenset[float]]
     drugs: frozenset[str]
 
     def agreements(self, other: CaseFacts) -> list[str]:
-        """What two cases state alike: "durations", a unit ("mg/dL"), "drugs"."""
+        """What two cases state alike: "durations", a measure ("k+ meq/l"), "drugs" (the same list, or one within the
+        other)."""
         found = ["durations"] if self.durations & other.durations else []
         found += [unit for unit, values in sorted(self.measures.items()) if values & other.measures.get(unit, set())]
-        return found + (["drugs"] if self.drugs & other.drugs else [])
+        return found + (["drugs"] if self.drugs and other.drugs and not self._other_drugs(other) else [])
+
+    def _other_drugs(self, other: CaseFacts) -> bool:
+        """Each case takes a drug the other does not."""
+        return bool(self.drugs - other.drugs) and bool(other.drugs - self.drugs)
 
     def contradictions(self, other: CaseFacts) -> list[str]:
-        """What differs between two cases: "durations", a unit ("mg/dL"), "drugs"; empty when nothing does."""
+        """What differs between two cases: "durations", a measure ("k+ meq/l"), "drugs"; empty when nothing does."""
         found = ["durations"] if self.durations and other.durations and not self.durations & other.durations else []
         found += [
             unit
             for unit, values in sorted(self.measures.items())
             if unit in other.measures and not values & other.measures[unit]
         ]
-        return found + (["drugs"] if self.drugs and other.drugs and not self.drugs & other.drugs else [])
+        return found + (["drugs"] if self.drugs and other.drugs and self._other_drugs(other) else [])
 
 
 def _count(word: str) -> float:
@@ -102,8 +201,14 @@ def case_facts(text: str) -> CaseFacts:
     stem = question_stem(text)
     durations = frozenset(round(_count(count) * _DAYS[unit.lower()], 3) for count, unit in _DURATION.findall(stem))
     measures: dict[str, set[float]] = {}
-    for value, unit in _MEASURE.findall(stem):
-        measures.setdefault(re.sub(r"\s+", "", unit).lower(), set()).add(float(value))
+    celsius = re.search(r"°\s*C", stem, re.IGNORECASE) is not None
+    for found in _MEASURE.finditer(stem):
+        unit = re.sub(r"\s+", "", found.group(2)).lower()
+        if celsius and unit == "°f":
+            continue  # the same temperature in the other scale: one fact, not two
+        analyte = _analyte(stem[: found.start()])
+        name = f"{analyte} {unit}" if analyte else unit
+        measures.setdefault(name, set()).add(float(found.group(1).replace(",", "")))
     drugs = frozenset(drug.lower() for drug in _DRUG.findall(stem))
     return CaseFacts(durations, {unit: frozenset(values) for unit, values in measures.items()}, drugs)
 
@@ -115,14 +220,17 @@ def word_index_config(stock_df: int) -> CoverageConfig:
 
 @dataclass(frozen=True)
 class CaseIndex:
-    """What identifies each benchmark case: its rare single words (`words`), its numbers and patient, and how many
-    units carry each option (stock options say little about which case a row is). The rewrite and semantic stages
+    """What identifies each benchmark case: its rare single words (`words`), its numbers and patient, how many
+    units carry each option (stock options say little about which case a row is), and which units state each rare
+    number (a rewrite can reword nearly every word and keep the case's numbers). The rewrite and semantic stages
     retrieve and verify candidates with it. How many units carry an option is `len(option_units[option])`."""
 
     words: CoverageIndex
     unit_numbers: tuple[frozenset[float], ...]
     unit_patients: tuple[tuple[str, str] | None, ...]  # per unit: (age, sex) of its case, see `case_patient`
     option_units: dict[str, tuple[int, ...]]  # per folded option: the units carrying it
+    # per rare specific number (above 10 or with decimals, in at most `stock_df` units): the units stating it
+    number_units: dict[float, tuple[int, ...]]
 
     @property
     def unit_items(self) -> tuple[tuple[int, ...], ...]:
@@ -136,7 +244,12 @@ class CaseIndex:
             for option in options:
                 units.setdefault(option, []).append(unit)
         patients = tuple(case_patient(text) for text in words.unit_texts)
-        return cls(words, unit_numbers, patients, {option: tuple(found) for option, found in units.items()})
+        stated: dict[float, list[int]] = {}
+        for unit, numbers in enumerate(unit_numbers):
+            for number in specific_numbers(numbers):
+                stated.setdefault(number, []).append(unit)
+        rare = {number: tuple(found) for number, found in stated.items() if len(found) <= words.config.stock_df}
+        return cls(words, unit_numbers, patients, {option: tuple(found) for option, found in units.items()}, rare)
 
     def to_arrays(self) -> Arrays:
         flat = [number for numbers in self.unit_numbers for number in sorted(numbers)]

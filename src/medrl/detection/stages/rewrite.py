@@ -24,7 +24,7 @@ from medrl.detection.cases import (
 )
 from medrl.detection.hits import Hit
 from medrl.detection.options import row_options_of
-from medrl.detection.rare_ngrams import shared_counts
+from medrl.detection.rare_ngrams import SharedCounts, shared_counts
 from medrl.detection.stages.base import RowHits, Stage, StageBatch, StageSettings, TextTable
 from medrl.detection.text import text_before_options
 from medrl.detection.text import words as word_tokens
@@ -48,7 +48,11 @@ class RewriteConfig(StageSettings):
     3. or the case's numbers match: at least `fingerprint_numbers` shared numbers (one of them above 10 or with
        decimals), and at least `fingerprint_agreement` of each side's numbers shared (a rewrite that reworded
        nearly everything but the patient; a different patient on the same topic shares a few stock values, not
-       most of a case's numbers).
+       most of a case's numbers). A row sharing too few rarer words to be the item's candidate is retrieved by its
+       rare numbers (in at most `stock_df` cases) instead, and then also needs the same patient and at most
+       `max_contradictions` facts differing (see below): a MedBullets back-pain case rewritten word by word kept its
+       ten numbers and shared one rarer word, while a different 42-year-old man shared a temperature, a
+       respiratory rate and small counts.
     Rules 1 and 2 resting on stock options alone (none of the shared options rare, no specific case number
     shared) also need the stems to agree: at least `min_stock_option_words` rarer words shared. "Which vitamin is
     required for calcium absorption?" and "Which of the following vitamin increases the absorption of iron?" share
@@ -59,11 +63,15 @@ class RewriteConfig(StageSettings):
     rarer words, and the rest of the case does not say it is another patient (see `CaseFacts`): what both sides
     state alike (durations, measured values of a unit, drugs, and the specific numbers shared besides the age), less
     what they state differently (K+ 6.1 vs 5.8 mEq/L, 3 days vs 4 weeks, metoprolol vs enalapril), must be at least
-    `min_patient_agreement`; when they neither agree nor differ in any of these, the same age and sex need at least
-    `min_word_overlap_patient_only` of the rarer words (thousands of cases are 57-year-old men, and a shared topic
-    meets 35%). Both were chosen on the tune half of bench/quality/paraphrase: an agreement margin of 1 lost 3 of
-    its 86 paraphrases, 0 lost 1 (a rewrite that changed the pulse and blood pressure), and every tune paraphrase
-    pair resting on the patient and words alone shared at least 47% of them.
+    `min_patient_agreement`, and more than `max_contradictions` facts differing is another patient unless the
+    words are overwhelming (>= `words_override`): a template variant can share a whole lab panel but the potassium
+    its question is about, and agree in more facts than it contradicts. When they neither agree nor differ in any
+    of these, the same age and sex need at least `min_word_overlap_patient_only` of the rarer words (thousands of
+    cases are 57-year-old men, and a shared topic meets 35%). All three were chosen on the tune half of
+    bench/quality/paraphrase: an agreement margin of 1 lost 3 of its 86 paraphrases, 0 lost 1 (a rewrite that
+    changed the pulse, respirations and blood pressure); every tune paraphrase pair with two or more facts
+    differing shared at least 86% of the rarer words; and every tune paraphrase pair resting on the patient and
+    words alone shared at least 47% of them.
     A row that is mostly one item's option list (a copy cut so far that little but its options is left, e.g. the
     end of a MedXpertQA question and its "Answer Choices" block) matches that item when it carries at least
     `min_list_options` of the item's options that are rare (in at most `stock_option_df` benchmark questions), its
@@ -86,6 +94,7 @@ class RewriteConfig(StageSettings):
     min_word_overlap_same_patient: float = 0.35
     min_word_overlap_patient_only: float = 0.45
     min_patient_agreement: int = 0
+    max_contradictions: int = 1
     min_stock_option_words: int = 3
     min_list_options: int = 5
 
@@ -94,10 +103,10 @@ class RewriteConfig(StageSettings):
         more = ("min_number_agreement", "words_override", "fingerprint_agreement", "min_word_overlap_same_patient")
         self.check_fractions("rewrite", *fractions, *more, "min_word_overlap_patient_only")
         counts = (self.stock_df, self.stock_option_df, self.fingerprint_numbers, self.min_stock_option_words)
-        if min(*counts, self.min_list_options) < 1 or self.min_patient_agreement < 0:
+        if min(*counts, self.min_list_options) < 1 or min(self.min_patient_agreement, self.max_contradictions) < 0:
             raise MedrlError(
                 "rewrite.stock_df, stock_option_df, fingerprint_numbers, min_stock_option_words and min_list_options"
-                " must be >= 1, min_patient_agreement >= 0"
+                " must be >= 1, min_patient_agreement and max_contradictions >= 0"
             )
 
 
@@ -184,7 +193,9 @@ def rewrite_hits(
                 shared_numbers = specific_numbers(row_numbers & unit_numbers) - {float(patient[0].split()[0])}
                 agreement = len(row_facts.agreements(unit_facts)) + len(shared_numbers)
                 contradictions = len(row_facts.contradictions(unit_facts))
-                if agreement or contradictions:
+                if contradictions > config.max_contradictions and words < config.words_override:
+                    same_patient = False  # several facts differ: another patient on the same template
+                elif agreement or contradictions:
                     same_patient = agreement - contradictions >= config.min_patient_agreement
                 else:
                     same_patient = words >= config.min_word_overlap_patient_only
@@ -216,9 +227,44 @@ def rewrite_hits(
     for row, text in enumerate(texts):
         if row not in options_of:
             options_of[row] = row_options_of(text, row, row_options)
+            numbers_of[row] = case_numbers(text)
+        hits[row] += _case_number_hits(row, text, numbers_of[row], hits[row], index, counts, overlap, config)
         matched = {hit.text_id for hit in hits[row]}
         listed = _option_list_hits(text, options_of[row], index, config)
         hits[row] += [hit for hit in listed if hit.text_id not in matched]
+    return hits
+
+
+def _case_number_hits(
+    row: int,
+    text: str,
+    numbers: frozenset[float],
+    found: list[Hit],
+    index: CaseIndex,
+    counts: SharedCounts,
+    overlap: np.ndarray,
+    config: RewriteConfig,
+) -> list[Hit]:
+    """Items a row rewrites though it shares too few rarer words to be their candidate: retrieved by any of the
+    row's rare numbers, flagged when it carries the item's case numbers (rule 3), states the same patient, and the
+    rest of the case differs in at most `max_contradictions` facts (another 42-year-old man with a temperature of
+    38.9°C and a respiratory rate of 18/min has other durations and another blood pressure)."""
+    done = {hit.text_id for hit in found}
+    units = {unit for number in specific_numbers(numbers) for unit in index.number_units.get(number, ())} - done
+    patient = case_patient(text) if units else None
+    hits = []
+    for unit in sorted(units):
+        unit_numbers = index.unit_numbers[unit]
+        if patient is None or patient != index.unit_patients[unit]:
+            continue
+        if not _same_case_numbers(numbers, unit_numbers, config):
+            continue
+        if len(case_facts(text).contradictions(case_facts(index.words.unit_texts[unit]))) > config.max_contradictions:
+            continue
+        pair = (counts.rows == row) & (counts.units == unit)
+        words = float(overlap[pair][0]) if pair.any() else 0.0
+        evidence = f"numbers: {shown_numbers(specific_numbers(numbers & unit_numbers))}; patient: {' '.join(patient)}"
+        hits.append(Hit(unit, round(100 * words, 2), evidence))
     return hits
 
 
