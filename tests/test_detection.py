@@ -4,6 +4,7 @@ they give, and invariance to batching."""
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 import pytest
@@ -14,7 +15,7 @@ from conftest import MEDRL, TRAINING
 from medrl.config import preset
 from medrl.detection.index import build_index
 from medrl.detection.runner import detect_batch
-from medrl.detection.text import fold, folded_options, option_texts, word_spans, words
+from medrl.detection.text import fold, folded_options, option_texts, question_stem, word_spans, words
 
 
 def verdicts(medrl_index, texts, options=None, config=MEDRL):
@@ -142,3 +143,10 @@ def test_decisions_do_not_depend_on_the_batch_size(medrl_index) -> None:
         for start in range(0, len(rows), size):
             pieces.extend(verdicts(medrl_index, rows[start : start + size]))
         assert pieces == whole, size
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["A 3-year-old", " ", "\n", "\u2003", "Answer Choices:", "(A) x", "\t", "Answer"])))
+def test_question_stem_cuts_the_inline_choices_block_as_the_pattern_it_replaced_did(parts: list[str]) -> None:
+    question = "".join(parts)
+    assert question_stem(question) == (re.sub(r"\s*Answer Choices:.*", "", question, flags=re.DOTALL) or question)

@@ -217,10 +217,12 @@ def folded_options(options: Iterable[tuple[object, str]]) -> frozenset[str]:
     return frozenset(folded for _, text in options if (folded := " ".join(words(text))))
 
 
-_INLINE_CHOICES = re.compile(r"\s*Answer Choices:.*", re.DOTALL)
+_INLINE_CHOICES = "Answer Choices:"
 
 
 def question_stem(question: str) -> str:
     """The question without an inline "Answer Choices:" block (MedXpertQA): options are compared as options, so
-    a row that merely lists the same drugs is not taken for the question."""
-    return _INLINE_CHOICES.sub("", question) or question
+    a row that merely lists the same drugs is not taken for the question. (A plain search: the rewrite stage asks
+    for the stem of every row, and a regex starting with whitespace tried at every position cost 10% of its time.)"""
+    at = question.find(_INLINE_CHOICES)
+    return question if at < 0 else question[:at].rstrip() or question

@@ -228,7 +228,9 @@ def rewrite_hits(
         if row not in options_of:
             options_of[row] = row_options_of(text, row, row_options)
             numbers_of[row] = case_numbers(text)
-        hits[row] += _case_number_hits(row, text, numbers_of[row], hits[row], index, counts, overlap, config)
+        hits[row] += _case_number_hits(
+            row, text, numbers_of[row], hits[row], index, counts, overlap, unit_facts_of, config
+        )
         matched = {hit.text_id for hit in hits[row]}
         listed = _option_list_hits(text, options_of[row], index, config)
         hits[row] += [hit for hit in listed if hit.text_id not in matched]
@@ -243,6 +245,7 @@ def _case_number_hits(
     index: CaseIndex,
     counts: SharedCounts,
     overlap: np.ndarray,
+    unit_facts_of: dict[int, CaseFacts],
     config: RewriteConfig,
 ) -> list[Hit]:
     """Items a row rewrites though it shares too few rarer words to be their candidate: retrieved by any of the
@@ -252,14 +255,20 @@ def _case_number_hits(
     done = {hit.text_id for hit in found}
     units = {unit for number in specific_numbers(numbers) for unit in index.number_units.get(number, ())} - done
     patient = case_patient(text) if units else None
+    if patient is None:
+        return []
+    facts: CaseFacts | None = None
     hits = []
     for unit in sorted(units):
         unit_numbers = index.unit_numbers[unit]
-        if patient is None or patient != index.unit_patients[unit]:
+        if patient != index.unit_patients[unit]:
             continue
         if not _same_case_numbers(numbers, unit_numbers, config):
             continue
-        if len(case_facts(text).contradictions(case_facts(index.words.unit_texts[unit]))) > config.max_contradictions:
+        if unit not in unit_facts_of:
+            unit_facts_of[unit] = case_facts(index.words.unit_texts[unit])
+        facts = facts or case_facts(text)
+        if len(facts.contradictions(unit_facts_of[unit])) > config.max_contradictions:
             continue
         pair = (counts.rows == row) & (counts.units == unit)
         words = float(overlap[pair][0]) if pair.any() else 0.0
