@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from conftest import MEDRL
 from medrl.benchmarks.loaders import BenchmarkItem
-from medrl.detection.cases import build_case_index, case_facts
+from medrl.detection.cases import CaseIndex, build_case_index, case_facts
 from medrl.detection.index import build_index
 from medrl.detection.runner import detect_batch
 from medrl.detection.stages.rewrite import RewriteConfig, rewrite_hits
@@ -80,6 +80,12 @@ OTHER_CASES = (
 )
 
 
+def case_index_of(case: str) -> CaseIndex:
+    """The case index of a made-up pack: `case` (item 0) and two unrelated cases."""
+    items = [BenchmarkItem("bench", "test", str(i), text, (), None) for i, text in enumerate((case, *OTHER_CASES))]
+    return build_case_index(items, RewriteConfig().stock_df)
+
+
 def test_case_facts_read_durations_measured_values_and_drugs() -> None:
     one = case_facts("A 57-year-old man has had diarrhea for two weeks. K+ is 6.1 mEq/L. He takes metoprolol.")
     assert one.durations == {14.0} and one.measures == {"k+ meq/l": {6.1}} and one.drugs == {"metoprolol"}
@@ -119,8 +125,7 @@ def test_case_facts_name_each_measured_value_by_what_it_measures() -> None:
 
 
 def test_the_same_age_and_sex_do_not_tie_a_different_patient_to_a_case() -> None:
-    items = [BenchmarkItem("bench", "test", str(i), text, (), None) for i, text in enumerate((CASE, *OTHER_CASES))]
-    index = build_case_index(items, RewriteConfig().stock_df)
+    index = case_index_of(CASE)
     rewrite = (
         "A 62-year-old male presents to the emergency room with severe pain in the epigastrium for 12 hours that "
         "radiates to his back. He is on enalapril for high blood pressure. Temperature 38.1°C, pulse 104/min, blood "
@@ -145,8 +150,7 @@ def test_several_facts_that_differ_are_another_patient_whatever_else_agrees() ->
         "studies show Na+ 138 mEq/L, K+ 6.1 mEq/L, Cl- 100 mEq/L, HCO3- 22 mEq/L, urea nitrogen 13 mg/dL. Which of "
         "the following is the most appropriate next step in management of his hyperkalemia?"
     )
-    items = [BenchmarkItem("bench", "test", str(i), text, (), None) for i, text in enumerate((case, *OTHER_CASES))]
-    index = build_case_index(items, RewriteConfig().stock_df)
+    index = case_index_of(case)
     variant = (
         "A 62-year-old man has had progressive abdominal pain for 12 hours; calculous cholecystitis. He takes "
         "enalapril, ibuprofen and simvastatin. Serum studies show Na+ 138 mEq/L, K+ 5.8 mEq/L, Cl- 100 mEq/L, "
@@ -168,8 +172,7 @@ def test_a_rewrite_that_kept_only_the_patient_and_numbers_is_found_by_its_number
         "pulse 90/min, blood pressure 120/80 mm Hg, respirations 18/min. Serum calcium 10.6 mg/dL, creatinine 1.1 "
         "mg/dL. Which of the following is the most likely diagnosis?"
     )
-    items = [BenchmarkItem("bench", "test", str(i), text, (), None) for i, text in enumerate((case, *OTHER_CASES))]
-    index = build_case_index(items, RewriteConfig().stock_df)
+    index = case_index_of(case)
     rewrite = (
         "After an afternoon of yard work, a 60-year-old female reports lumbar discomfort rated 7/10. Vitals: T "
         "37.0°C, HR 90/min, BP 120/80 mm Hg, RR 18/min. Labs: Ca 10.6 mg/dL, Cr 1.1 mg/dL. What explains this?"
