@@ -61,13 +61,13 @@ class RewriteConfig(StageSettings):
     A row with no options at all (open-ended or reformatted training data) is flagged by rule 3, or when it
     describes the same patient (age and sex) as the item, shares at least `min_word_overlap_same_patient` of the
     rarer words, and the rest of the case does not say it is another patient (see `CaseFacts`): what both sides
-    state alike (durations, measured values of a unit, drugs, and the specific numbers shared besides the age), less
-    what they state differently (K+ 6.1 vs 5.8 mEq/L, 3 days vs 4 weeks, metoprolol vs enalapril), must be at least
-    `min_patient_agreement`, and more than `max_contradictions` facts differing is another patient unless the
-    words are overwhelming (>= `words_override`): a template variant can share a whole lab panel but the potassium
-    its question is about, and agree in more facts than it contradicts. When they neither agree nor differ in any
-    of these, the same age and sex need at least `min_word_overlap_patient_only` of the rarer words (thousands of
-    cases are 57-year-old men, and a shared topic meets 35%). All three were chosen on the tune half of
+    state alike (durations, measured values by what they measure, drugs, and the specific numbers shared besides the
+    age), less what they state differently (K+ 6.1 vs 5.8 mEq/L, 3 days vs 4 weeks, metoprolol vs enalapril), must
+    be at least `min_patient_agreement`, and more than `max_contradictions` facts differing is another patient
+    unless the words are overwhelming (>= `words_override`): a template variant can share a whole lab panel but
+    the potassium its question is about, and agree in more facts than it contradicts. When they neither agree nor
+    differ in any of these, the same age and sex need at least `min_word_overlap_patient_only` of the rarer words
+    (thousands of cases are 57-year-old men, and a shared topic meets 35%). All three were chosen on the tune half of
     bench/quality/paraphrase: an agreement margin of 1 lost 3 of its 86 paraphrases, 0 lost 1 (a rewrite that
     changed the pulse, respirations and blood pressure); every tune paraphrase pair with two or more facts
     differing shared at least 86% of the rarer words; and every tune paraphrase pair resting on the patient and
@@ -248,10 +248,11 @@ def _case_number_hits(
     unit_facts_of: dict[int, CaseFacts],
     config: RewriteConfig,
 ) -> list[Hit]:
-    """Items a row rewrites though it shares too few rarer words to be their candidate: retrieved by any of the
-    row's rare numbers, flagged when it carries the item's case numbers (rule 3), states the same patient, and the
-    rest of the case differs in at most `max_contradictions` facts (another 42-year-old man with a temperature of
-    38.9°C and a respiratory rate of 18/min has other durations and another blood pressure)."""
+    """Items a row rewrites that the rules above did not reach (too few rarer words shared to be a candidate, or
+    options sharing none of the item's): retrieved by any of the row's rare numbers, flagged when it carries the
+    item's case numbers (rule 3), states the same patient, and the rest of the case differs in at most
+    `max_contradictions` facts (another 42-year-old man with a temperature of 38.9°C and a respiratory rate of
+    18/min has other durations and another blood pressure)."""
     done = {hit.text_id for hit in found}
     units = {unit for number in specific_numbers(numbers) for unit in index.number_units.get(number, ())} - done
     patient = case_patient(text) if units else None
