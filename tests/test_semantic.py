@@ -475,3 +475,19 @@ def test_bfloat16_keeps_the_vectors_and_auto_follows_the_cpu(monkeypatch) -> Non
     for native in (False, True):
         monkeypatch.setattr(embeddings, "native_bfloat16", lambda native=native: native)
         assert load(str(MODEL_DIR), None, "cpu", 128, "auto").bfloat16 is native
+
+
+def test_a_static_sentence_transformers_model_never_takes_the_bfloat16_path(tmp_path: Path) -> None:
+    # A static model (sentence-transformers' StaticEmbedding) has no attention mask and no length limit: the
+    # fixed-shape bfloat16 batches are for transformers, so even a forced "bfloat16" embeds it as it is.
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import StaticEmbedding
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(MODEL_DIR) / "tokenizer.json"))
+    weights = np.random.default_rng(0).standard_normal((tokenizer.get_vocab_size(), 16)).astype(np.float32)
+    SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=weights)]).save(str(tmp_path / "static"))
+    embedder = load_embedder(str(tmp_path / "static"), None, "cpu", 128, "bfloat16")
+    assert not embedder.bfloat16 and embedder.dimension == 16
+    vectors = embedder.encode(["A 3-year-old boy has had jaundice for 3 days.", "Which vitamin is required?"])
+    assert vectors.shape == (2, 16) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
