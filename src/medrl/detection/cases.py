@@ -61,6 +61,7 @@ _MEASURE = re.compile(
 # "blood pressure 132/88 mm Hg"), skipping linking words and units; a generic last word takes the one before it
 # ("heart rate", "urea nitrogen"), and common synonyms are one name. A value with no such word is named by its unit.
 _ANALYTE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*[+-]?")
+_ANALYTE_WINDOW = 40  # characters before a value searched for its name (a slice: long documents stay linear)
 _LINKING = frozenset(
     {
         "a",
@@ -138,7 +139,7 @@ _SYNONYMS = {
 
 def _analyte(before: str) -> str | None:
     """The name of what the value after `before` measures (see `_ANALYTE_WORD`), or None."""
-    words = [word.lower() for word in _ANALYTE_WORD.findall(before[-40:])]
+    words = [word.lower() for word in _ANALYTE_WORD.findall(before[-_ANALYTE_WINDOW:])]
     words = [word for word in words if word not in _LINKING]
     if not words:
         return None
@@ -206,7 +207,7 @@ def case_facts(text: str) -> CaseFacts:
         unit = re.sub(r"\s+", "", found.group(2)).lower()
         if celsius and unit == "°f":
             continue  # the same temperature in the other scale: one fact, not two
-        analyte = _analyte(stem[: found.start()])
+        analyte = _analyte(stem[max(0, found.start() - _ANALYTE_WINDOW) : found.start()])
         name = f"{analyte} {unit}" if analyte else unit
         measures.setdefault(name, set()).add(float(found.group(1).replace(",", "")))
     drugs = frozenset(drug.lower() for drug in _DRUG.findall(stem))
