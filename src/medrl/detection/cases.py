@@ -62,58 +62,11 @@ _MEASURE = re.compile(
 # ("heart rate", "urea nitrogen"), and common synonyms are one name. A value with no such word is named by its unit.
 _ANALYTE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*[+-]?")
 _ANALYTE_WINDOW = 40  # characters before a value searched for its name (a slice: long documents stay linear)
+# Words read past on the way back to a value's name: linking words, then units and their pieces.
 _LINKING = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "at",
-        "be",
-        "been",
-        "by",
-        "concentration",
-        "from",
-        "had",
-        "has",
-        "have",
-        "her",
-        "his",
-        "in",
-        "initially",
-        "is",
-        "its",
-        "level",
-        "levels",
-        "measured",
-        "measures",
-        "now",
-        "of",
-        "on",
-        "remains",
-        "serum",
-        "shows",
-        "the",
-        "their",
-        "to",
-        "value",
-        "was",
-        "were",
-        "with",
-        "c",
-        "f",
-        "mm",
-        "hg",
-        "mg",
-        "dl",
-        "meq",
-        "mmol",
-        "l",
-        "g",
-        "u",
-        "ul",
-        "min",
-    }
+    "a an and are at be been by concentration from had has have her his in initially is its level levels "  # noqa: SIM905
+    "measured measures now of on remains serum shows the their to value was were with "
+    "c f mm hg mg dl meq mmol l g u ul min".split()
 )
 _GENERIC = frozenset({"rate", "pressure", "nitrogen", "saturation", "count"})
 _SYNONYMS = {
