@@ -651,10 +651,13 @@ def test_the_card_is_valid_hugging_face_metadata_and_the_directory_loads(tmp_pat
     assert f"recall {MEASURED_QUALITY['medrl']['recall']}%" in card.text
     assert_accounted(out, summary)
 
-    loaded = datasets.load_dataset(str(out))
+    # Its own cache: the datasets library keys a local directory's cache by its path, and pytest reuses tmp paths
+    # across sessions, so a shared cache served an earlier session's rows for this directory.
+    cache = str(tmp_path / "datasets-cache")
+    loaded = datasets.load_dataset(str(out), cache_dir=cache)
     assert {name: len(loaded[name]) for name in loaded} == {n: s["rows"] for n, s in summary["splits"].items()}
     assert loaded["val"].to_list() == pq.read_table(out / "parquet" / "val.parquet").to_pylist()
-    verl = datasets.load_dataset(str(out), "verl")
+    verl = datasets.load_dataset(str(out), "verl", cache_dir=cache)
     assert verl["train"].column_names == VERL_COLUMNS
 
 

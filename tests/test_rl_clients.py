@@ -286,7 +286,8 @@ def tiny_policy(tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
 def test_trl_grpo_trains_two_steps_on_the_trl_export(built: tuple[Path, dict], tmp_path: Path) -> None:
     out, summary = built
     tokenizer = build_tokenizer(out)
-    dataset = load_dataset("parquet", data_files=str(out / summary["exports"]["trl"]["train"]), split="train")
+    train = str(out / summary["exports"]["trl"]["train"])  # its own cache (see test_build's card test)
+    dataset = load_dataset("parquet", data_files=train, split="train", cache_dir=str(tmp_path / "datasets-cache"))
     assert dataset.column_names == ["prompt", "label"] and len(dataset) == summary["splits"]["train"]["rows"]
     # Four rows of the export, two labelled B: the 2 steps of 2 prompts each see all of them.
     labels = dataset["label"]
