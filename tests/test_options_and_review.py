@@ -42,7 +42,6 @@ FALSE_POSITIVE_PATTERNS = {
     "one shared option, amnioinfusion: fever in labour vs a cardiotocograph": (MEDQA_DEV, 804),
     "stages of change: a woman who quit smoking vs a man asking for nicotine gum": (HUATUO, 109),
     "inheritance modes: hemolysis after ibuprofen vs Lesch-Nyhan": (MEDQA_DEV, 880),
-    "MedQA sibling: megaloblastic anaemia, a 9-year-old vs a 7-year-old": (MEDQA_DEV, 697),
 }
 
 
@@ -50,6 +49,14 @@ FALSE_POSITIVE_PATTERNS = {
 def test_stock_options_do_not_flag_a_different_patient(index, case: str) -> None:
     rows, row = FALSE_POSITIVE_PATTERNS[case]
     assert not verdict(index, rows[row]).contaminated
+
+
+def test_an_item_contained_in_a_padded_case_is_found(index) -> None:
+    """MedQA dev 347 holds every sentence of an MMLU item (the murmurs, the fixed split S2, the question) with a
+    birth history and growth added and the age and sex changed: the item is in the row, so the row is reuse."""
+    found = verdict(index, MEDQA_DEV[347])
+    assert found.contaminated
+    assert {m.benchmark for m in found.matches} & {"mmlu_medical", "mmlu_pro_health"}
 
 
 # Real MedXpertQA rewrites of MedQA dev cases that share the case's numbers but few options or words.
