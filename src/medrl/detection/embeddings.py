@@ -3,10 +3,10 @@
 sentence-transformers (PyTorch) loads any Hugging Face sentence model by id, picks a GPU when one is present, and runs
 bfloat16 on CPUs that multiply it natively (below). ONNX Runtime runs the same transformer in float32 from a graph
 medrl exports once per model and machine: as fast as PyTorch's float32 on these CPUs, with the same vectors (cosine
-1.0), and it spares each run the ~7 s of importing PyTorch and transformers and loading the model
-(bench/perf/embedding_speed.py). Runtime "auto" takes ONNX Runtime where PyTorch would run float32 on the CPU anyway
-(no GPU, no native bfloat16), else PyTorch. (An int8 ONNX export was slower than PyTorch here and moved the vectors
-too far; it is not used.)
+1.0), and without importing PyTorch and transformers: 1.3 s from a new process to a first vector against PyTorch's
+11.1 s on an AMD EPYC here (bench/perf/embedding_speed.py). Runtime "auto" takes ONNX Runtime where PyTorch would
+run float32 on the CPU anyway (no GPU, no native bfloat16), else PyTorch. (An int8 ONNX export was slower than
+PyTorch here and moved the vectors too far; it is not used.)
 
 A model is named by a Hugging Face id (fetched once into the Hugging Face cache, without pickled weights or other
 runtimes' exports; offline, `HF_HUB_OFFLINE=1` uses that cache) or a local directory. Only safetensors weights are
