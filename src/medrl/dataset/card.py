@@ -36,7 +36,7 @@ _LABEL_METHODS = {
 # rows; README "Detection quality"); tests/test_build.py checks these against the README's table.
 MEASURED_QUALITY = {
     "medrl": {"recall": 99.6, "false_positive_rate": 0.0},
-    "ii-medical-rl": {"recall": 97.0, "false_positive_rate": 42.0},
+    "ii-medical-rl": {"recall": 97.0, "false_positive_rate": 43.0},
 }
 _METHODS = {
     "medrl": "rare word 3-gram coverage of each benchmark question (stock phrases shared by more than 10 benchmark "
