@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,15 @@ from medrl.benchmarks.pack import BenchmarkItem, BenchmarkPack, import_benchmark
 from medrl.cli import app
 from medrl.config import preset
 from medrl.detection.index import PackIndex, build_index
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Commands the tests start must see SIGINT as a terminal sends it. A test run started as a background job of a
+    non-interactive shell (`cmd &` in a script, as CI runners may) inherits SIGINT ignored, and an ignored signal
+    stays ignored across exec: the Ctrl-C tests would then test nothing medrl does. A handler here (not inherited:
+    exec resets handled signals to their default) gives every child the default SIGINT."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
