@@ -28,6 +28,7 @@ made once per model and machine (about a minute on 2 cores) into medrl's cache d
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -351,24 +352,30 @@ class StaticEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+@contextlib.contextmanager
+def _made_in_place(target: Path, what: str) -> Iterator[Path]:
+    """A directory written beside `target` and renamed into place: a killed run leaves nothing half-made, and of two
+    processes making it at once the first rename wins and the other's copy is dropped."""
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    try:
+        yield partial
+        partial.rename(target)
+    except OSError as error:
+        if not target.is_dir():
+            raise MedrlError(f"cannot write {what} to {target} ({error}): set MEDRL_CACHE_DIR (writable)") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
 def _distill(directory: Path, device: str | None, target: Path) -> None:
-    """Distil `directory`'s model into `target`, written beside it and renamed into place: a killed run leaves no
-    half model, and of two processes distilling at once the first rename wins and the other's copy is dropped."""
+    """Distil `directory`'s model into `target` (made in place: `_made_in_place`)."""
     try:
         from model2vec.distill import distill
     except ImportError as error:
         raise _missing_extra(error.name or str(error)) from None
-    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    try:
+    with _made_in_place(target, "the distilled static model") as partial:
         model = distill(model_name=str(directory), pca_dims=STATIC_DIMENSIONS, device=device)
         model.save_pretrained(str(partial))
-        partial.rename(target)
-    except OSError as error:
-        if not target.is_dir():
-            hint = f"cannot write the distilled static model to {target} ({error}): set MEDRL_CACHE_DIR (writable)"
-            raise MedrlError(hint) from None
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
 
 
 @functools.cache
@@ -502,13 +509,13 @@ def _export_onnx(
 ) -> None:
     """Export the model's transformer to `target`/model.onnx (float32, dynamic rows and tokens) with PyTorch, once
     per model and machine, and check that it embeds `ONNX_PROBES` as PyTorch does: a graph that does not agree is
-    recorded as such (`target`/disagrees) and the model stays on PyTorch. Written beside `target` and renamed into
-    place, as `_distill`."""
+    recorded as such (`target`/disagrees) and the model stays on PyTorch. Made in place (`_made_in_place`)."""
     check_installed(("onnx", "torch", "transformers", "sentence_transformers"))
     import torch
 
     reference = load_embedder(name, revision, "cpu", max_seq_length, "float32")
-    transformer = reference.model[0].auto_model.eval()
+    transformer = reference.model[0].auto_model
+    transformer.train(False)  # inference: no dropout
     names = ["input_ids", "attention_mask"]
     if "token_type_ids" in inspect.signature(transformer.forward).parameters:
         names.append("token_type_ids")
@@ -523,8 +530,7 @@ def _export_onnx(
 
     sample = tuple(torch.ones((2, 16), dtype=torch.long) for _ in names)
     axes = {key: {0: "rows", 1: "tokens"} for key in [*names, "hidden"]}
-    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    try:
+    with _made_in_place(target, "the ONNX export") as partial:
         partial.mkdir(parents=True)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the tracer's notes on Python control flow: the graph is checked below
@@ -552,13 +558,6 @@ def _export_onnx(
             (partial / "model.onnx").unlink()
             (partial / "disagrees").write_text(f"lowest cosine to PyTorch's vectors: {agreement}\n", encoding="utf-8")
         (partial / "dimension").write_text(str(reference.dimension), encoding="utf-8")
-        partial.rename(target)
-    except OSError as error:
-        if not target.is_dir():
-            hint = f"cannot write the ONNX export to {target} ({error}): set MEDRL_CACHE_DIR (writable)"
-            raise MedrlError(hint) from None
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
 
 
 def onnx_export_dir(directory: Path, max_seq_length: int) -> Path:
