@@ -469,10 +469,9 @@ class OnnxEmbedder(SentenceEncoder):
         vectors = np.zeros((len(texts), self.width), dtype=np.float32)
         for width, rows in _length_batches([len(encoding.ids) for encoding in encodings], batch_size):
             ids = np.zeros((len(rows), width), dtype=np.int64)
-            for slot, row in enumerate(rows):
-                ids[slot, : len(encodings[row].ids)] = encodings[row].ids
             mask = np.zeros_like(ids)
             for slot, row in enumerate(rows):
+                ids[slot, : len(encodings[row].ids)] = encodings[row].ids
                 mask[slot, : len(encodings[row].ids)] = 1
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = session.run(None, {key: value for key, value in feed.items() if key in inputs})[0]

@@ -192,7 +192,7 @@ class SemanticStage(Stage[SemanticConfig, SemanticIndex]):
         """The transformer, loaded once here: worker processes forked from this one use it copy-on-write instead of
         each importing PyTorch and loading its own (~1.25 GB per worker on workload S before). Where workers are
         not forked (Ray, or a spawn start method) each loads its own when a row first needs it. On ONNX Runtime
-        this makes the export once; each worker opens its own session (~0.3 s)."""
+        this makes the export once; each worker opens its own session."""
         embedder_for(settings)
 
     def index_settings(self, settings: SemanticConfig) -> object:
