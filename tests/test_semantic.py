@@ -632,5 +632,10 @@ def test_settings_that_only_change_matching_reuse_the_cached_index(tiny_pack: Pa
         {"static_cut": 0.7},
     ]
     assert all(cache_key(pack, semantic_only(**changes)) == key for changes in same)
+    relative = os.path.relpath(MODEL_DIR)  # the same model directory named another way
+    assert (
+        cache_key(pack, DecontaminationConfig(preset="test", stages={"semantic": SemanticConfig(model=relative)}))
+        == key
+    )
     other = [{"max_seq_length": 64}, {"stock_df": 10}, {"static_cut": 0, "static_cut_without_fingerprint": 0}]
     assert all(cache_key(pack, semantic_only(**changes)) != key for changes in other)

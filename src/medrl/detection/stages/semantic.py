@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -199,8 +200,11 @@ class SemanticStage(Stage[SemanticConfig, SemanticIndex]):
         """The index holds the case index (`stock_df`), the model's embeddings of the pack's stems (`model`,
         `revision`, `max_seq_length`) and the static ones when the static step is on. Thresholds, runtime, device,
         precision and batch sizes change how rows are matched or how fast, not the index (runtime and precision
-        change the stored vectors only by float rounding), so changing them never re-embeds the pack (~3 min)."""
-        return (settings.model, settings.revision, settings.max_seq_length, settings.stock_df, uses_static(settings))
+        change the stored vectors only by float rounding), so changing them never re-embeds the pack (~3 min). A local
+        model directory counts by its resolved path: the same directory named relatively or absolutely is one index."""
+        local = Path(settings.model).expanduser()
+        model = str(local.resolve()) if local.is_dir() else settings.model
+        return (model, settings.revision, settings.max_seq_length, settings.stock_df, uses_static(settings))
 
     def index(self, items: Sequence[BenchmarkItem], table: TextTable, settings: SemanticConfig) -> SemanticIndex:
         embedder = embedder_for(settings)
