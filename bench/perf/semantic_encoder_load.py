@@ -37,8 +37,7 @@ RECORD = CACHE / "encoder_load.json"
 # subprocess: bench/quality/paraphrase has modules of the same names as bench/perf's (common, run).
 PAIRS_CODE = """
 import csv, json, sys
-from build_set import half
-from rows import ADJUDICATION, load_entries
+from rows import ADJUDICATION, load_entries, row_half
 rows, targets = load_entries()
 row_text = {(row.source, row.key): row.stem for row in rows}
 item_text = {(target.source, target.key): target.stem for target in targets}
@@ -47,23 +46,25 @@ with ADJUDICATION.open(encoding="utf-8", newline="") as handle:
         text = row_text.get((line["train_file"], line["train_row"]))
         item = item_text.get((line["benchmark"], line["item_id"]))
         if text is not None and item is not None:
-            which = half(line["train_file"] + ":" + line["train_row"])
+            which = row_half(line["train_file"] + ":" + line["train_row"])
             print(json.dumps([line["decision"], which, text, item]))
 """
 
 
 def record_stems(rows: int) -> None:
-    """The stems `medrl-semantic` sends to its encoder on the first `rows` rows (to STEMS), their token counts and
-    the run's seconds (to RECORD)."""
+    """The stems `medrl-semantic` would send to its encoder without the static pre-filter (step 1's question: the
+    rows left with a candidate after the sparse filter and the case fingerprint) on the first `rows` rows (to
+    STEMS), their token counts and the run's seconds (to RECORD). Recorded at `SentenceEncoder.encode`, which every
+    runtime's encoder inherits."""
     from embedding_model import default_embedding_model, with_embedding_model
     from medrl.config import preset
-    from medrl.detection.embeddings import Embedder
+    from medrl.detection.embeddings import SentenceEncoder
     from medrl.pipeline import decontaminate
 
-    real_encode = Embedder.encode
+    real_encode = SentenceEncoder.encode
     STEMS.unlink(missing_ok=True)
 
-    def recording(self: Embedder, texts: list[str], batch_size: int = 64, remember: bool = False) -> np.ndarray:
+    def recording(self: SentenceEncoder, texts: list[str], batch_size: int = 64, remember: bool = False) -> np.ndarray:
         if remember:  # the pack's questions: the index is cached, so this is not reached in practice
             return real_encode(self, texts, batch_size, remember)
         with STEMS.open("a", encoding="utf-8") as handle:  # appended to a file: the engine's worker runs this
@@ -71,8 +72,10 @@ def record_stems(rows: int) -> None:
         vectors = np.random.default_rng(0).standard_normal((len(texts), self.dimension)).astype(np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    Embedder.encode = recording  # forked workers inherit the patched class
+    SentenceEncoder.encode = recording  # forked workers inherit the patched class
     config = replace(with_embedding_model(preset("medrl-semantic"), default_embedding_model()), workers=1)
+    semantic = replace(config.settings("semantic"), static_cut=0.0, static_cut_without_fingerprint=0.0)
+    config = config.replace(semantic=semantic)
     source = workload_path(rows)
     if not source.exists():
         raise SystemExit(f"{source} is missing: run bench/perf/run.py --workloads {rows} once first")
@@ -80,7 +83,7 @@ def record_stems(rows: int) -> None:
     started = time.perf_counter()
     decontaminate(source, PACK_DIR, out, config=config)
     seconds = time.perf_counter() - started
-    Embedder.encode = real_encode
+    SentenceEncoder.encode = real_encode
     stems = [json.loads(line) for line in STEMS.open(encoding="utf-8")] if STEMS.exists() else []
     from sentence_transformers import SentenceTransformer
 
