@@ -24,7 +24,7 @@ from medrl.config import DecontaminationConfig, preset
 from medrl.detection.embeddings import load_embedder, resolve_model
 from medrl.detection.index import build_index
 from medrl.detection.runner import detect_batch
-from medrl.detection.stages.semantic import SemanticConfig, embedder_for
+from medrl.detection.stages.semantic import SemanticConfig, embedder_for, semantic_hits
 from medrl.detection.text import folded_options, question_stem
 from medrl.errors import MedrlError
 
@@ -362,7 +362,8 @@ def test_the_static_step_changes_no_verdict_on_the_adjudicated_pairs(small_pack)
     embedder = embedder_for(semantic_only().settings("semantic"))
     original, seen = embedder.encode, {}
     outcomes = {}
-    for name, changes in (("transformer only", {"static_cut": 0, "static_cut_without_fingerprint": 0}), ("static", {})):
+    off = {"static_cut": 0, "static_cut_without_fingerprint": 0, "static_accept": 0}
+    for name, changes in (("transformer only", off), ("static", {})):
         config = semantic_only(**changes)
         index = build_index(small_pack, config)
         assert (index.stages["semantic"].static_fingerprint == "") == (name == "transformer only")
@@ -382,6 +383,46 @@ def test_the_static_step_changes_no_verdict_on_the_adjudicated_pairs(small_pack)
     assert [outcomes["static"][rows.index(row)] for row in PARAPHRASES] == [{item} for item in PARAPHRASES.values()]
     assert not any(outcomes["static"][rows.index(row)] for row in SIBLINGS)
     assert len(seen["static"]) < len(seen["transformer only"])
+
+
+def test_a_question_with_its_words_scrambled_is_matched_by_the_static_band_without_the_transformer(
+    small_pack,
+) -> None:
+    """Nearly the same words (here a benchmark stem's words in reverse order, which the transformer scores low) are
+    matched by the static accept band, with the static similarity as score and evidence, and never embedded by the
+    transformer; with the band off the transformer decides that row."""
+    item = next(item for item in small_pack if item.item_id == "Text-722")
+    stem = question_stem(item.question)
+    scrambled = " ".join(reversed(stem.split()))
+    embedder = embedder_for(semantic_only().settings("semantic"))
+    original = embedder.encode
+    for band in (0.98, 0.0):
+        config = semantic_only(static_accept=band)
+        index = build_index(small_pack, config).stages["semantic"]
+        seen: list[str] = []
+
+        def counting(texts, *args, _seen=seen, **kwargs):
+            _seen.extend(texts)
+            return original(texts, *args, **kwargs)
+
+        embedder.encode = counting
+        try:
+            (hits,) = semantic_hits([scrambled], index, config.settings("semantic"))
+        finally:
+            embedder.encode = original
+        if band:
+            assert [small_pack.index(item) in index.unit_items[hit.text_id] for hit in hits] == [True]
+            assert hits[0].score >= 98 and hits[0].evidence.startswith("static similarity ")
+            assert seen == []
+        else:
+            assert seen == [scrambled]
+            assert all(not hit.evidence.startswith("static") for hit in hits)
+
+
+def test_the_static_band_must_sit_above_the_cuts() -> None:
+    with pytest.raises(MedrlError, match="static_accept"):
+        SemanticConfig(static_accept=0.7)
+    assert SemanticConfig(static_cut=0, static_cut_without_fingerprint=0, static_accept=0.98).static_accept == 0.98
 
 
 def test_the_static_model_is_distilled_once_into_the_cache(tmp_path: Path, monkeypatch) -> None:
@@ -637,5 +678,6 @@ def test_settings_that_only_change_matching_reuse_the_cached_index(tiny_pack: Pa
         cache_key(pack, DecontaminationConfig(preset="test", stages={"semantic": SemanticConfig(model=relative)}))
         == key
     )
-    other = [{"max_seq_length": 64}, {"stock_df": 10}, {"static_cut": 0, "static_cut_without_fingerprint": 0}]
+    static_off = {"static_cut": 0, "static_cut_without_fingerprint": 0, "static_accept": 0}
+    other = [{"max_seq_length": 64}, {"stock_df": 10}, static_off]
     assert all(cache_key(pack, semantic_only(**changes)) != key for changes in other)

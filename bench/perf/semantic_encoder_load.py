@@ -74,7 +74,9 @@ def record_stems(rows: int) -> None:
 
     SentenceEncoder.encode = recording  # forked workers inherit the patched class
     config = replace(with_embedding_model(preset("medrl-semantic"), default_embedding_model()), workers=1)
-    semantic = replace(config.settings("semantic"), static_cut=0.0, static_cut_without_fingerprint=0.0)
+    semantic = replace(
+        config.settings("semantic"), static_cut=0.0, static_cut_without_fingerprint=0.0, static_accept=0.0
+    )
     config = config.replace(semantic=semantic)
     source = workload_path(rows)
     if not source.exists():

@@ -19,7 +19,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from common import CACHE, PACK_DIR, REPO
 
@@ -29,6 +29,7 @@ from embedding_model import default_embedding_model, with_embedding_model
 PARAPHRASE_SET = REPO / "bench" / "quality" / "paraphrase" / ".cache" / "paraphrase.jsonl"
 QUALITY_PACK = REPO / "bench" / "quality" / ".cache" / "pack"
 STEMS = CACHE / "encoder-load-stems.jsonl"
+BANDS = (0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
 
 
 def scored_candidates(texts: list[str], index, settings) -> list[dict]:
@@ -42,6 +43,7 @@ def scored_candidates(texts: list[str], index, settings) -> list[dict]:
         min_similarity_without_fingerprint=1e-6,
         static_cut=0.0,
         static_cut_without_fingerprint=0.0,
+        static_accept=0.0,  # every candidate scored by the transformer
     )
     static = static_embedder_for(settings)
     out = []
@@ -86,15 +88,38 @@ def paraphrase_set(config) -> None:
     for i, row in enumerate(rows):
         groups[tuple(row["exclude"])].append(i)
     lowest: dict[tuple[str, bool], list[float]] = defaultdict(list)
+    everything = []
     for exclude, members in groups.items():
         index = build_index([item for item in items if item.benchmark not in exclude], semantic_only)
         for candidate in scored_candidates([rows[i]["text"] for i in members], index.stages["semantic"], settings):
+            candidate["row"] = members[candidate["row"]]
+            everything.append(candidate)
             if accepted(candidate, settings):
-                lowest[(rows[members[candidate["row"]]]["half"], candidate["agrees"])].append(candidate["static"])
+                lowest[(rows[candidate["row"]]["half"], candidate["agrees"])].append(candidate["static"])
     print("| half | fingerprint | candidates the transformer accepts | lowest static similarity among them |")
     print("|---|---|---|---|")
     for (half, agrees), values in sorted(lowest.items()):
         print(f"| {half} | {'agrees' if agrees else 'says nothing'} | {len(values)} | {min(values):.3f} |")
+    print("\nAccept bands: a row with a candidate at static similarity >= the band is matched without the transformer")
+    print("| half | band | rows reaching the transformer | of them in the band | decisions changed (label: n) |")
+    print("|---|---|---|---|---|")
+    for half in ("tune", "held-out"):
+        in_half = [c for c in everything if rows[c["row"]]["half"] == half]
+        for band in BANDS:
+            reaching, banded, changed = band_effect(in_half, settings, band)
+            labels = ", ".join(
+                f"{label}: {n}" for label, n in sorted(Counter(rows[r]["label"] for r in changed).items())
+            )
+            print(f"| {half} | {band} | {len(reaching)} | {len(banded)} | {labels or 'none'} |")
+
+
+def band_effect(candidates: list[dict], settings, band: float) -> tuple[set[int], set[int], set[int]]:
+    """(rows reaching the transformer, those with a candidate at static >= `band`, rows whose match decision the
+    band changes) when a row with a candidate in the band is matched without the transformer."""
+    reaching = {c["row"] for c in candidates if kept(c, settings)}
+    banded = {c["row"] for c in candidates if kept(c, settings) and c["static"] >= band}
+    matched = {c["row"] for c in candidates if kept(c, settings) and accepted(c, settings)}
+    return reaching, banded, (matched | banded) ^ matched
 
 
 def workload(config) -> None:
@@ -111,10 +136,14 @@ def workload(config) -> None:
     matched = {c["row"] for c in candidates if accepted(c, settings)}
     still = {c["row"] for c in candidates if accepted(c, settings) and kept(c, settings)}
     embedder = embedder_for(settings)
-    started = time.perf_counter()
-    for start in range(0, len(reaching), 10):  # about the stage's batches on workload S: ~10 such rows per batch
-        embedder.encode([stems[row] for row in reaching[start : start + 10]], settings.batch_size)
-    seconds = time.perf_counter() - started
+
+    def transformer_seconds(rows: list[int]) -> float:
+        started = time.perf_counter()
+        for start in range(0, len(rows), 10):  # about the stage's batches on workload S: ~10 such rows per batch
+            embedder.encode([stems[row] for row in rows[start : start + 10]], settings.batch_size)
+        return time.perf_counter() - started
+
+    seconds = transformer_seconds(reaching)
     print(
         f"\nworkload S: {len(stems):,} stems with candidates, {len(candidates):,} candidates; at cuts "
         f"{settings.static_cut} / {settings.static_cut_without_fingerprint}: {len(reaching):,} rows reach the "
@@ -125,6 +154,22 @@ def workload(config) -> None:
     for candidate in lost:
         text = " ".join(stems[candidate["row"]].split())
         print(f"  static {candidate['static']:.2f} transformer {candidate['transformer']:.2f}: {text[:100]}")
+    print(
+        "\n| band | rows reaching the transformer | of them in the band (spared it) | rows the band matches and "
+        "the transformer does not | transformer seconds spared |"
+    )
+    print("|---|---|---|---|---|")
+    for band in BANDS:
+        reaching, banded, changed = band_effect(candidates, settings, band)
+        spared = transformer_seconds(sorted(banded))
+        print(
+            f"| {band} | {len(reaching):,} | {len(banded):,} ({len(banded) / max(1, len(reaching)):.0%}) "
+            f"| {len(changed)} | {spared:.1f} of {seconds:.1f} ({spared / seconds:.0%}) |"
+        )
+        for row in sorted(changed)[:8]:
+            best = max((c for c in candidates if c["row"] == row), key=lambda c: c["static"])
+            text = " ".join(stems[row].split())
+            print(f"  static {best['static']:.3f} transformer {best['transformer']:.3f}: {text[:100]}")
 
 
 def main() -> None:
