@@ -1,6 +1,7 @@
-"""Issue 24, step 2: how the semantic stage's static cuts were chosen, and what they spare the transformer.
+"""Issue 24, steps 2 and 5: how the semantic stage's static cuts and accept band were chosen, and what they spare
+the transformer.
 
-    python bench/perf/semantic_static_cuts.py
+    python bench/perf/semantic_static_cuts.py [--workload-only]
 
 Needs the `semantic` extra, `bench/quality/paraphrase/run.py` run once (its set and pack in bench/quality/.cache and
 bench/quality/paraphrase/.cache) and `bench/perf/semantic_encoder_load.py` run once (workload S's stems that reach
@@ -10,7 +11,10 @@ embedding with its cuts at 0), then:
 1. paraphrase set, stem only, per half and fingerprint class: the lowest static similarity of a candidate the
    transformer accepts (the cuts keep a margin under the tune half's);
 2. workload S at the stage's cuts: the rows whose candidates reach the transformer, the candidates it accepted that
-   the cuts set aside, and the transformer's rows/s on the rows that still reach it.
+   the cuts set aside, and the transformer's rows/s on the rows that still reach it;
+3. (step 5) accept bands, on both: the rows a band would match without the transformer, the verdicts it changes
+   (paraphrase set, per label) and the transformer seconds it spares (workload S); then the rows still reaching the
+   transformer at the stage's band by token count, with its seconds on each group.
 """
 
 from __future__ import annotations
@@ -170,13 +174,45 @@ def workload(config) -> None:
             best = max((c for c in candidates if c["row"] == row), key=lambda c: c["static"])
             text = " ".join(stems[row].split())
             print(f"  static {best['static']:.3f} transformer {best['transformer']:.3f}: {text[:100]}")
+    by_length(stems, candidates, settings, transformer_seconds)
+
+
+def by_length(stems: list[str], candidates: list[dict], settings, transformer_seconds) -> None:
+    """Where the transformer's time goes: the rows still reaching it (past the cuts and the accept band) by token
+    count, and its seconds on each group."""
+    from tokenizers import Tokenizer
+
+    from medrl.detection.embeddings import locate_model
+
+    tokenizer = Tokenizer.from_file(str(locate_model(settings.model, settings.revision) / "tokenizer.json"))
+    tokenizer.no_padding()  # a model's tokenizer.json may pad every text to a fixed length
+    tokenizer.enable_truncation(settings.max_seq_length)
+    reaching, banded, _ = band_effect(candidates, settings, settings.static_accept)
+    rows = sorted(reaching - banded)
+    matched = {c["row"] for c in candidates if kept(c, settings) and accepted(c, settings)}
+    tokens = {row: len(tokenizer.encode(stems[row]).ids) for row in rows}
+    groups = [(1, 32), (33, 64), (65, 96), (97, settings.max_seq_length)]
+    timed = {
+        group: transformer_seconds([row for row in rows if group[0] <= tokens[row] <= group[1]]) for group in groups
+    }
+    total = sum(timed.values())
+    print(f"\nthe {len(rows)} rows still reaching the transformer at band {settings.static_accept}, by token count")
+    print("| tokens | rows | rows it matches | transformer s (10 per call) | share of its time |")
+    print("|---|---|---|---|---|")
+    for (low, high), seconds in timed.items():
+        members = [row for row in rows if low <= tokens[row] <= high]
+        print(
+            f"| {low}-{high} | {len(members)} | {len(set(members) & matched)} | {seconds:.1f} | "
+            f"{seconds / max(total, 1e-9):.0%} |"
+        )
 
 
 def main() -> None:
     from medrl.config import preset
 
     config = with_embedding_model(preset("medrl-semantic"), default_embedding_model())
-    paraphrase_set(config)
+    if "--workload-only" not in sys.argv[1:]:  # the paraphrase part embeds the quality pack: ~7 min on 2 cores
+        paraphrase_set(config)
     workload(config)
 
 
