@@ -71,13 +71,13 @@ class SemanticConfig(StageSettings):
     a candidate under `static_cut` (fingerprints agree) or `static_cut_without_fingerprint` (they say nothing) is
     dropped unembedded; static similarities run higher than the transformer's, and on the paraphrase set's tune half
     no candidate the transformer accepts scored under 0.82 / 0.87, so the cuts keep a 0.05 margin below those
-    (0 means: every candidate goes to the transformer, as before the static step). A row with a candidate at static
-    similarity >= `static_accept` (stems with nearly the same words: a benchmark question with words dropped or
-    swapped) is matched on those candidates without the transformer, its score the static similarity; on the
-    paraphrase set's tune and held-out halves this band changed no row's verdict, and on workload S of bench/perf it
-    spared the transformer 30% of its rows (short ones: 12% of its time) and matched 5 rows with scrambled word order
-    that the transformer scored under its thresholds (0 turns the band off). Thresholds were chosen on the
-    tune half of bench/quality/paraphrase (and the options rule on bench/quality's generic stems). Matches are
+    (a cut of 0 sets nothing aside: with the band off too, every candidate goes to the transformer, as before the static
+    step). A row with a candidate at static similarity >= `static_accept` (stems with nearly the same words: a benchmark
+    question with words dropped or swapped) is matched on those candidates without the transformer, its score the static
+    similarity; on the paraphrase set's tune and held-out halves this band changed no row's verdict, and on workload S
+    of bench/perf it spared the transformer 30% of its rows (short ones: 12% of its time) and matched 5 rows with
+    scrambled word order that the transformer scored under its thresholds (0 turns the band off). Thresholds were chosen
+    on the tune half of bench/quality/paraphrase (and the options rule on bench/quality's generic stems). Matches are
     `review` class. `device`: None picks a GPU when one is present; `batch_size` is the transformer's batch on the
     CPU (on a GPU it is `gpu_batch_size`); neither changes which rows match beyond float rounding. `precision`
     "auto" runs the transformer under bfloat16 autocast on a CPU that multiplies bfloat16 natively (AMX or
