@@ -74,9 +74,8 @@ class SemanticConfig(StageSettings):
     (a cut of 0 sets nothing aside: with the band off too, every candidate goes to the transformer, as before the static
     step). A row with a candidate at static similarity >= `static_accept` (stems with nearly the same words: a benchmark
     question with words dropped or swapped) is matched on those candidates without the transformer, its score the static
-    similarity; on the paraphrase set's tune and held-out halves this band changed no row's verdict, and on workload S
-    of bench/perf it spared the transformer 30% of its rows (short ones: 12% of its time) and matched 5 rows with
-    scrambled word order that the transformer scored under its thresholds (0 turns the band off). Thresholds were chosen
+    similarity (0 turns the band off); 0.98 is the lowest band that changed no verdict on the paraphrase set's tune
+    half (what it spares and finds on bench/perf's workloads: bench/perf/README.md, step 5). Thresholds were chosen
     on the tune half of bench/quality/paraphrase (and the options rule on bench/quality's generic stems). Matches are
     `review` class. `device`: None picks a GPU when one is present; `batch_size` is the transformer's batch on the
     CPU (on a GPU it is `gpu_batch_size`); neither changes which rows match beyond float rounding. `precision`
@@ -340,7 +339,9 @@ def semantic_hits(
             candidates.append((row, unit, words, agrees))
     hits: list[list[Hit]] = [[] for _ in texts]
     if index.static_fingerprint:
-        candidates = _near_by_static(candidates, stems, options, index, config, hits)
+        candidates, band_hits = _near_by_static(candidates, stems, options, index, config)
+        for row, row_hits in band_hits.items():
+            hits[row] = row_hits
     if not candidates:
         return hits
     embedded = sorted({row for row, *_ in candidates})
@@ -367,10 +368,9 @@ def _near_by_static(
     options: dict[int, frozenset[str]],
     index: SemanticIndex,
     config: SemanticConfig,
-    hits: list[list[Hit]],
-) -> list[tuple[int, int, float, bool]]:
-    """The candidates left for the transformer: those whose stems' static similarity reaches the cut for their
-    fingerprint, less the rows matched here by a candidate in the accept band (their hits added to `hits`)."""
+) -> tuple[list[tuple[int, int, float, bool]], dict[int, list[Hit]]]:
+    """(the candidates left for the transformer, the hits of rows matched here by the accept band). Left: those whose
+    stems' static similarity reaches the cut for their fingerprint, on rows the band did not match."""
     rows = sorted({row for row, *_ in candidates})
     vectors = static_embedder_for(config).encode([stems[row] for row in rows])
     position = {row: i for i, row in enumerate(rows)}
@@ -380,8 +380,9 @@ def _near_by_static(
         cut = config.static_cut if agrees else config.static_cut_without_fingerprint
         if not cut or similarity >= cut:  # a cut of 0 is off (the band alone on)
             near.append((row, unit, words, agrees, similarity))
+    band: dict[int, list[Hit]] = {}
     for row, unit, words, _, similarity in near:
         if config.static_accept and similarity >= config.static_accept:
             evidence = _evidence(similarity, words, stems[row], options[row], unit, index, model="static")
-            hits[row].append(Hit(unit, round(100 * min(similarity, 1.0), 2), evidence))
-    return [(row, unit, words, agrees) for row, unit, words, agrees, _ in near if not hits[row]]
+            band.setdefault(row, []).append(Hit(unit, round(100 * min(similarity, 1.0), 2), evidence))
+    return [(row, unit, words, agrees) for row, unit, words, agrees, _ in near if row not in band], band
