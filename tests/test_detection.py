@@ -7,13 +7,16 @@ import json
 import re
 import unicodedata
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import MEDRL, TRAINING
 from medrl.config import preset
+from medrl.detection.coverage_match import _covered_tokens
 from medrl.detection.index import build_index
+from medrl.detection.rare_ngrams import pack_ngrams
 from medrl.detection.runner import detect_batch
 from medrl.detection.text import fold, folded_options, option_texts, question_stem, word_spans, words
 
@@ -143,6 +146,23 @@ def test_decisions_do_not_depend_on_the_batch_size(medrl_index) -> None:
         for start in range(0, len(rows), size):
             pieces.extend(verdicts(medrl_index, rows[start : start + size]))
         assert pieces == whole, size
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), max_size=30),
+    st.lists(st.integers(0, 5), max_size=30),
+    st.integers(1, 8),
+)
+def test_evidence_marks_every_token_of_each_shared_ngram(ids: list[int], shared_ids: list[int], n: int) -> None:
+    """The evidence's covered tokens (numpy, no loop) are what marking each shared n-gram's tokens in turn gives."""
+    keys = pack_ngrams(np.array(ids, dtype=np.uint64), n)
+    shared = np.unique(pack_ngrams(np.array(shared_ids, dtype=np.uint64), n))
+    expected = np.zeros(len(ids), dtype=bool)
+    for start, key in enumerate(keys.tolist()):
+        if key in set(shared.tolist()):
+            expected[start : start + n] = True
+    assert _covered_tokens(keys, shared, len(ids), n).tolist() == expected.tolist()
 
 
 @settings(max_examples=300, deadline=None)

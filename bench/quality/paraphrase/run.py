@@ -1,6 +1,7 @@
 """Measure medrl's presets on the labelled paraphrase set, per half, with and without the rows' options.
 
     python bench/quality/paraphrase/run.py [--preset NAME ...] [--json OUT] [--flagged PRESET]
+                                           [--semantic-setting KEY=VALUE ...]
 
 Each row is checked as a training row would be: its question stem as the text, and (mode "options") its options as
 the options column. The pack is every shared benchmark except the ones the row comes from (a MedQA test row is
@@ -11,11 +12,13 @@ then, per preset and mode, per rule (a stage, or one of the rewrite stage's rule
 label it flags.
 A flag on a sibling or a negative counts as a false positive whatever item it names: none of these rows was found
 to be a copy of any pack item. `--flagged PRESET` lists the negatives and siblings that PRESET flags, and the
-paraphrases it misses, to re-read.
+paraphrases it misses, to re-read. `--semantic-setting max_seq_length=96` runs the presets' semantic stage with
+a setting of `SemanticConfig` changed (to measure a change on both halves before making it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -143,6 +146,21 @@ def render(results: dict) -> str:
     return markdown_table(head, lines)
 
 
+def with_semantic_settings(config, settings: list[str]):
+    """`config` with its semantic stage's settings changed by KEY=VALUE texts (each parsed as the setting's type)."""
+    semantic = config.settings("semantic")
+    if semantic is None or not settings:
+        return config
+    changes = {}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if key not in {field.name for field in dataclasses.fields(semantic)}:
+            raise SystemExit(f"--semantic-setting {setting}: SemanticConfig has no setting {key!r}")
+        current = getattr(semantic, key)
+        changes[key] = value if isinstance(current, str) or current is None else type(current)(value)
+    return config.replace(semantic=dataclasses.replace(semantic, **changes))
+
+
 def main(argv: list[str] | None = None) -> dict:
     from medrl.config import preset
 
@@ -153,6 +171,13 @@ def main(argv: list[str] | None = None) -> dict:
         metavar="PRESET",
         help="list the negatives and siblings PRESET flags and the paraphrases it misses (both modes)",
     )
+    parser.add_argument(
+        "--semantic-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a setting of the semantic stage (repeatable), e.g. max_seq_length=96",
+    )
     args = parser.parse_args(argv)
 
     ensure_pack(args.data, args.pack)
@@ -162,7 +187,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.preset or PRESETS:
         for mode in MODES:
             started = time.perf_counter()
-            found = detect(rows, args.pack, with_embedding_model(preset(name), args.embedding_model), mode)
+            config = with_embedding_model(preset(name), args.embedding_model)
+            found = detect(rows, args.pack, with_semantic_settings(config, args.semantic_setting), mode)
             print(f"{name} / {mode}: {time.perf_counter() - started:.1f}s", file=sys.stderr)
             results[(name, mode)] = rates(rows, found, twins)
             flagged[(name, mode)] = found

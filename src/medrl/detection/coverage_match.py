@@ -153,22 +153,22 @@ def _longest_run(covered: np.ndarray) -> tuple[int, int]:
     return best
 
 
-def _covered_tokens(tokens: list[str], shared: np.ndarray, index: CoverageIndex) -> np.ndarray:
-    """Which tokens lie in an n-gram whose key is in `shared`."""
-    n = index.config.n
-    keys = pack_ngrams(index.ids(tokens), n)
-    covered = np.zeros(len(tokens), dtype=bool)
-    for offset in np.flatnonzero(member(shared, keys)):
-        covered[offset : offset + n] = True
-    return covered
+def _covered_tokens(keys: np.ndarray, shared: np.ndarray, count: int, n: int) -> np.ndarray:
+    """Which of a text's `count` tokens lie in an n-gram whose key is in `shared` (`keys`: the text's n-gram keys,
+    in order: key k covers tokens k .. k + n - 1)."""
+    starts = np.concatenate(([0], np.cumsum(member(shared, keys))))  # shared n-grams starting before each position
+    position = np.arange(count)
+    last, first = np.minimum(position + 1, len(keys)), np.clip(position - n + 1, 0, len(keys))
+    return starts[last] - starts[first] > 0  # a shared n-gram starts in [position - n + 1, position]
 
 
 def _coverage_evidence(text: str, unit: int, score: float, index: CoverageIndex) -> Hit:
-    unit_text = index.unit_texts[unit]
+    n, unit_text = index.config.n, index.unit_texts[unit]
     row_tokens, unit_tokens = words(text), words(unit_text)
-    shared = np.intersect1d(pack_ngrams(index.ids(row_tokens), index.config.n), index.unit_rare_keys(unit))
-    row_run = _longest_run(_covered_tokens(row_tokens, shared, index))
-    unit_run = _longest_run(_covered_tokens(unit_tokens, shared, index))
+    row_keys, unit_keys = pack_ngrams(index.ids(row_tokens), n), pack_ngrams(index.ids(unit_tokens), n)
+    shared = np.intersect1d(row_keys, index.rare_keys(unit_keys))
+    row_run = _longest_run(_covered_tokens(row_keys, shared, len(row_tokens), n))
+    unit_run = _longest_run(_covered_tokens(unit_keys, shared, len(unit_tokens), n))
     row_spans, unit_spans = word_spans(text), word_spans(unit_text)
     row_span = (row_spans[row_run[0]][0], row_spans[row_run[1] - 1][1]) if row_run[1] > row_run[0] else None
     item_span = (unit_spans[unit_run[0]][0], unit_spans[unit_run[1] - 1][1]) if unit_run[1] > unit_run[0] else None

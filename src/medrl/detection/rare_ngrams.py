@@ -122,8 +122,9 @@ class CoverageIndex:
         get = self.vocab.get
         return np.fromiter((get(token, 0) for token in tokens), dtype=np.uint64, count=len(tokens))
 
-    def unit_rare_keys(self, unit: int) -> np.ndarray:
-        keys = np.unique(pack_ngrams(self.ids(words(self.unit_texts[unit])), self.config.n))
+    def rare_keys(self, ngram_keys: np.ndarray) -> np.ndarray:
+        """The distinct keys among `ngram_keys` that are rare n-grams of this index, sorted."""
+        keys = np.unique(ngram_keys)
         return keys[member(self.keys, keys)]
 
     def to_arrays(self) -> Arrays:
