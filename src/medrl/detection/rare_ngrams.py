@@ -80,11 +80,17 @@ def pack_ngrams(ids: np.ndarray, n: int) -> np.ndarray:
 
 def member(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     """`np.isin(values, sorted_keys)` by binary search: much faster against a large sorted key array."""
+    return lookup(sorted_keys, values)[0]
+
+
+def lookup(sorted_keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whether each value is in `sorted_keys`, the positions there of those that are), by one binary search."""
     if not len(sorted_keys):
-        return np.zeros(len(values), dtype=bool)
+        return np.zeros(len(values), dtype=bool), np.zeros(0, dtype=np.intp)
     position = np.searchsorted(sorted_keys, values)
     position[position == len(sorted_keys)] = 0
-    return sorted_keys[position] == values
+    found = sorted_keys[position] == values
+    return found, position[found]
 
 
 @dataclass(frozen=True)
@@ -325,8 +331,7 @@ def shared_counts(texts: list[str], index: CoverageIndex) -> SharedCounts:
     ids = np.array([get(token, 0) for token in tokens], dtype=np.uint64)
     every, rows = ngram_keys(ids, lengths, index.config.n)
     row_ngrams = np.bincount(rows[~member(index.stock_keys, every)], minlength=len(texts))
-    found = member(index.keys, every)
-    position = np.searchsorted(index.keys, every[found])
+    found, position = lookup(index.keys, every)
     # One (row, key) pair per distinct shared key, then one (row, unit) pair per posting.
     pairs = np.unique(rows[found] * len(index.keys) + position)
     hit_rows, hit_keys = pairs // max(len(index.keys), 1), pairs % max(len(index.keys), 1)
