@@ -14,13 +14,18 @@ embedding with its cuts at 0), then:
    the cuts set aside, and the transformer's rows/s on the rows that still reach it;
 3. (step 5) accept bands, on both: the rows a band would match without the transformer, the verdicts it changes
    (paraphrase set, per label) and the transformer seconds it spares (workload S); then the rows still reaching the
-   transformer at the stage's band by token count, with its seconds on each group.
+   transformer at the stage's band by token count, with its seconds on each group;
+4. (step 5) long stems (over 96 tokens) past the cuts and outside the band, on both: the static similarity and the
+   rarer-word share of the candidates the transformer accepts and of those it rejects (whether a cheaper signal
+   could decide them without it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import statistics
 import sys
 import time
 from collections import Counter, defaultdict
@@ -34,10 +39,14 @@ PARAPHRASE_SET = REPO / "bench" / "quality" / "paraphrase" / ".cache" / "paraphr
 QUALITY_PACK = REPO / "bench" / "quality" / ".cache" / "pack"
 STEMS = CACHE / "encoder-load-stems.jsonl"
 BANDS = (0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
+HALVES = ("tune", "held-out")
+LONG = 97  # tokens: the group holding most of the transformer's time on workload S (step 5)
+_RARER_WORDS = re.compile(r"rarer words (\d+)%")
 
 
 def scored_candidates(texts: list[str], index, settings) -> list[dict]:
-    """Every candidate past the fingerprint check: (row, unit, agrees, transformer and static similarity)."""
+    """Every candidate past the fingerprint check: (row, unit, agrees, transformer and static similarity, the share
+    of rarer words the two stems have in common)."""
     from medrl.detection.stages.semantic import fingerprint_check, semantic_hits, static_embedder_for
     from medrl.detection.text import question_stem
 
@@ -65,6 +74,7 @@ def scored_candidates(texts: list[str], index, settings) -> list[dict]:
                         "agrees": agrees,
                         "transformer": hit.score / 100,
                         "static": float(vectors[row] @ index.static_embeddings[hit.text_id]),
+                        "words": int(_RARER_WORDS.search(hit.evidence).group(1)) / 100,  # as the evidence rounds it
                     }
                 )
     return out
@@ -107,7 +117,7 @@ def paraphrase_set(config) -> None:
     print("\nAccept bands: a row with a candidate at static similarity >= the band is matched without the transformer")
     print("| half | band | rows reaching the transformer | of them in the band | decisions changed (label: n) |")
     print("|---|---|---|---|---|")
-    for half in ("tune", "held-out"):
+    for half in HALVES:
         in_half = [c for c in everything if rows[c["row"]]["half"] == half]
         for band in BANDS:
             reaching, banded, changed = band_effect(in_half, settings, band)
@@ -115,6 +125,9 @@ def paraphrase_set(config) -> None:
                 f"{label}: {n}" for label, n in sorted(Counter(rows[r]["label"] for r in changed).items())
             )
             print(f"| {half} | {band} | {len(reaching)} | {len(banded)} | {labels or 'none'} |")
+    tokens = token_counts([row["text"] for row in rows], settings)
+    print(f"\nLong stems (>= {LONG} tokens) past the cuts and outside the band, per half")
+    long_table({half: [c for c in everything if rows[c["row"]]["half"] == half] for half in HALVES}, tokens, settings)
 
 
 def band_effect(candidates: list[dict], settings, band: float) -> tuple[set[int], set[int], set[int]]:
@@ -175,11 +188,12 @@ def workload(config) -> None:
             text = " ".join(stems[row].split())
             print(f"  static {best['static']:.3f} transformer {best['transformer']:.3f}: {text[:100]}")
     by_length(stems, candidates, settings, transformer_seconds)
+    print(f"\nLong stems (>= {LONG} tokens) past the cuts and outside the band")
+    long_table({"workload S": candidates}, token_counts(stems, settings), settings)
 
 
-def by_length(stems: list[str], candidates: list[dict], settings, transformer_seconds) -> None:
-    """Where the transformer's time goes: the rows still reaching it (past the cuts and the accept band) by token
-    count, and its seconds on each group."""
+def token_counts(stems: list[str], settings) -> list[int]:
+    """Each stem's token count as the transformer sees it (cut at max_seq_length)."""
     from tokenizers import Tokenizer
 
     from medrl.detection.embeddings import locate_model
@@ -187,10 +201,36 @@ def by_length(stems: list[str], candidates: list[dict], settings, transformer_se
     tokenizer = Tokenizer.from_file(str(locate_model(settings.model, settings.revision) / "tokenizer.json"))
     tokenizer.no_padding()  # a model's tokenizer.json may pad every text to a fixed length
     tokenizer.enable_truncation(settings.max_seq_length)
+    return [len(encoding.ids) for encoding in tokenizer.encode_batch(stems)]
+
+
+def long_table(groups: dict[str, list[dict]], tokens: list[int], settings) -> None:
+    """Per group of candidates: those of long stems that reach the transformer (past the cuts, no candidate of their
+    row in the band), split by its verdict, with the range of their static similarity and rarer-word share."""
+    print("| where | transformer | candidates | static similarity: lowest / median | rarer words: lowest / median |")
+    print("|---|---|---|---|---|")
+    for where, candidates in groups.items():
+        banded = band_effect(candidates, settings, settings.static_accept)[1]
+        deciding = [c for c in candidates if tokens[c["row"]] >= LONG and kept(c, settings) and c["row"] not in banded]
+        for verdict, members in (("accepts", True), ("rejects", False)):
+            chosen = [c for c in deciding if accepted(c, settings) == members]
+            if not chosen:
+                print(f"| {where} | {verdict} | 0 | - | - |")
+                continue
+            static, words = [c["static"] for c in chosen], [c["words"] for c in chosen]
+            print(
+                f"| {where} | {verdict} | {len(chosen)} | {min(static):.3f} / {statistics.median(static):.3f} "
+                f"| {min(words):.2f} / {statistics.median(words):.2f} |"
+            )
+
+
+def by_length(stems: list[str], candidates: list[dict], settings, transformer_seconds) -> None:
+    """Where the transformer's time goes: the rows still reaching it (past the cuts and the accept band) by token
+    count, and its seconds on each group."""
     reaching, banded, _ = band_effect(candidates, settings, settings.static_accept)
     rows = sorted(reaching - banded)
     matched = {c["row"] for c in candidates if kept(c, settings) and accepted(c, settings)}
-    tokens = {row: len(tokenizer.encode(stems[row]).ids) for row in rows}
+    tokens = token_counts(stems, settings)
     groups = [(1, 32), (33, 64), (65, 96), (97, settings.max_seq_length)]
     timed = {
         group: transformer_seconds([row for row in rows if group[0] <= tokens[row] <= group[1]]) for group in groups
