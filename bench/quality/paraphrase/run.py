@@ -151,14 +151,23 @@ def with_semantic_settings(config, settings: list[str]):
     semantic = config.settings("semantic")
     if semantic is None or not settings:
         return config
+    from medrl.errors import MedrlError
+
     changes = {}
     for setting in settings:
         key, _, value = setting.partition("=")
         if key not in {field.name for field in dataclasses.fields(semantic)}:
             raise SystemExit(f"--semantic-setting {setting}: SemanticConfig has no setting {key!r}")
         current = getattr(semantic, key)
-        changes[key] = value if isinstance(current, str) or current is None else type(current)(value)
-    return config.replace(semantic=dataclasses.replace(semantic, **changes))
+        try:
+            changes[key] = value if isinstance(current, str) or current is None else type(current)(value)
+        except ValueError:
+            kind = "a whole number" if isinstance(current, int) else "a number"
+            raise SystemExit(f"--semantic-setting {setting}: {key} must be {kind}") from None
+    try:
+        return config.replace(semantic=dataclasses.replace(semantic, **changes))
+    except MedrlError as error:
+        raise SystemExit(f"--semantic-setting: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> dict:
