@@ -80,17 +80,22 @@ def pack_ngrams(ids: np.ndarray, n: int) -> np.ndarray:
 
 def member(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     """`np.isin(values, sorted_keys)` by binary search: much faster against a large sorted key array."""
-    return lookup(sorted_keys, values)[0]
+    return _search(sorted_keys, values)[0]
 
 
 def lookup(sorted_keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(whether each value is in `sorted_keys`, the positions there of those that are), by one binary search."""
-    if not len(sorted_keys):
-        return np.zeros(len(values), dtype=bool), np.zeros(0, dtype=np.intp)
-    position = np.searchsorted(sorted_keys, values)
-    position[position == len(sorted_keys)] = 0
-    found = sorted_keys[position] == values
+    found, position = _search(sorted_keys, values)
     return found, position[found]
+
+
+def _search(sorted_keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whether each value is in `sorted_keys`, each value's position there: meaningful only where found)."""
+    position = np.searchsorted(sorted_keys, values)
+    if not len(sorted_keys):
+        return np.zeros(len(values), dtype=bool), position
+    position[position == len(sorted_keys)] = 0
+    return sorted_keys[position] == values, position
 
 
 @dataclass(frozen=True)
