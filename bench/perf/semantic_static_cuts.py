@@ -231,7 +231,7 @@ def by_length(stems: list[str], candidates: list[dict], settings, transformer_se
     rows = sorted(reaching - banded)
     matched = {c["row"] for c in candidates if kept(c, settings) and accepted(c, settings)}
     tokens = token_counts(stems, settings)
-    groups = [(1, 32), (33, 64), (65, 96), (97, settings.max_seq_length)]
+    groups = [(1, 32), (33, 64), (65, LONG - 1), (LONG, settings.max_seq_length)]
     timed = {
         group: transformer_seconds([row for row in rows if group[0] <= tokens[row] <= group[1]]) for group in groups
     }
