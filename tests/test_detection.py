@@ -158,9 +158,9 @@ def test_evidence_marks_every_token_of_each_shared_ngram(ids: list[int], shared_
     """The evidence's covered tokens (numpy, no loop) are what marking each shared n-gram's tokens in turn gives."""
     keys = pack_ngrams(np.array(ids, dtype=np.uint64), n)
     shared = np.unique(pack_ngrams(np.array(shared_ids, dtype=np.uint64), n))
-    expected = np.zeros(len(ids), dtype=bool)
+    expected, wanted = np.zeros(len(ids), dtype=bool), set(shared.tolist())
     for start, key in enumerate(keys.tolist()):
-        if key in set(shared.tolist()):
+        if key in wanted:
             expected[start : start + n] = True
     assert _covered_tokens(keys, shared, len(ids), n).tolist() == expected.tolist()
 
